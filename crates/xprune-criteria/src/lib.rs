@@ -1,0 +1,2 @@
+//! xprune-criteria (see the crate description).
+#![warn(missing_docs)]

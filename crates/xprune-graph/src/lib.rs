@@ -1,0 +1,59 @@
+//! # xprune-graph
+//!
+//! The model representation of xprune: a [`Graph`] is a Burn [`Module`](burn::module::Module)
+//! holding a DAG of named nodes, each with one of Burn's own layer types ([`Layer`]). It
+//! infers and checks shapes when it is built, runs plain, recorded
+//! ([`Graph::forward_recorded`]), masked ([`ChannelMasks`]) and resumed-from-cache
+//! ([`Graph::resume`]) forward passes on any Burn device, trains with Burn's optimizers, and
+//! saves and loads itself with its structure.
+//!
+//! ```ignore
+//! use burn::tensor::Device;
+//! use xprune_graph::{Conv2dSpec, FeatureShape, GraphBuilder};
+//!
+//! let device = Device::flex();
+//! let mut b = GraphBuilder::new(FeatureShape::spatial(3, 32, 32), &device).seed(1);
+//! let x = b.conv2d("conv", b.input(), Conv2dSpec::new(8, 3).padding(1))?;
+//! let x = b.relu("relu", x)?;
+//! let x = b.global_avg_pool("gap", x)?;
+//! let x = b.flatten("flat", x)?;
+//! let out = b.linear("fc", x, 10)?;
+//! let graph = b.build(out)?;
+//! ```
+#![warn(missing_docs)]
+
+mod activation;
+mod builder;
+mod data;
+mod error;
+mod forward;
+mod graph;
+mod init;
+mod layer;
+mod mask;
+mod op;
+mod ops;
+mod shape;
+mod spec;
+mod store;
+pub mod tensor_util;
+
+pub use activation::Activation;
+pub use builder::{Conv2dSpec, GraphBuilder, Padding};
+pub use data::{Batch, Dataset};
+pub use error::{GraphError, Result};
+pub use forward::{Mode, Recording, Run};
+pub use graph::{Graph, NodeDef, NodeId, NodeInfo, Topology};
+pub use init::Initializer;
+pub use layer::{Layer, batch_norm, concat_channels, resolve_padding};
+pub use mask::ChannelMasks;
+pub use op::{OpSpec, Padding2d};
+pub use ops::{Add, Concat, Flatten, Input};
+pub use shape::{FeatureShape, window_output_len};
+pub use spec::{GraphSpec, NodeSpec, SPEC_FORMAT};
+pub use store::STRUCTURE_KEY;
+
+/// Burn, re-exported so that users and the other xprune crates name one version.
+pub use burn;
+#[cfg(test)]
+mod tests;

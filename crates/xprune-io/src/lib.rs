@@ -1,0 +1,2 @@
+//! xprune-io (see the crate description).
+#![warn(missing_docs)]

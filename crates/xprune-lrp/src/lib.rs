@@ -1,0 +1,2 @@
+//! xprune-lrp (see the crate description).
+#![warn(missing_docs)]

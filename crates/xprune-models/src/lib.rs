@@ -1,0 +1,26 @@
+//! # xprune-models
+//!
+//! Reference architectures as [`Graph`](xprune_graph::Graph) builders, with PyTorch-style node
+//! names (`layer1.0.conv1`, `features.3`, ...): [`mlp`], [`lenet5`], [`vgg`] (11/16, with or
+//! without batch norm, CIFAR head), [`resnet_cifar`] (ResNet-20/56) and [`resnet18`] (CIFAR
+//! and ImageNet stems). Every builder takes a width multiplier so tests can use small
+//! versions of the same topology, and a seed for the initial weights.
+#![warn(missing_docs)]
+
+mod lenet;
+mod mlp;
+mod resnet;
+mod vgg;
+
+pub use lenet::lenet5;
+pub use mlp::mlp;
+pub use resnet::{ResNetCifarDepth, ResNetStem, resnet18, resnet_cifar};
+pub use vgg::{VggDepth, vgg};
+
+/// Scales a channel count by a width multiplier, keeping at least one channel.
+pub fn scaled(channels: usize, width: f32) -> usize {
+    ((channels as f32 * width).round() as usize).max(1)
+}
+
+#[cfg(test)]
+mod tests;

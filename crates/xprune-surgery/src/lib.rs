@@ -1,0 +1,2 @@
+//! xprune-surgery (see the crate description).
+#![warn(missing_docs)]

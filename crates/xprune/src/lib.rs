@@ -1,0 +1,23 @@
+//! # xprune
+//!
+//! Explanation-driven structured pruning of neural networks on [Burn](https://burn.dev).
+//!
+//! This is the facade crate: it re-exports the workspace crates and adds backend selection
+//! ([`backend`]), training and evaluation helpers ([`train`]).
+#![warn(missing_docs)]
+
+pub mod backend;
+
+pub use burn;
+pub use xprune_criteria as criteria;
+pub use xprune_graph as graph;
+pub use xprune_io as io;
+pub use xprune_lrp as lrp;
+pub use xprune_models as models;
+pub use xprune_surgery as surgery;
+
+pub use backend::{Backend, BackendError};
+pub use xprune_graph::{
+    Activation, Batch, ChannelMasks, Conv2dSpec, Dataset, FeatureShape, Graph, GraphBuilder,
+    GraphError, Layer, NodeId, Recording,
+};
