@@ -1,2 +1,3 @@
 //! xprune-io (see the crate description).
 #![warn(missing_docs)]
+pub mod onnx;

@@ -1,0 +1,39 @@
+//! ONNX import and export of xprune [`Graph`](xprune_graph::Graph)s.
+//!
+//! - [`import_onnx`] / [`import_onnx_bytes`] read a model exported by PyTorch (or any other
+//!   tool) into a graph: `Conv`, `Gemm`, `MatMul` + `Add` (bias), `BatchNormalization`,
+//!   `Relu`, `MaxPool`, `AveragePool`, `GlobalAveragePool`, `Flatten`, `Reshape` used as a
+//!   flatten, `Add`/`Sum`, `Concat`, `Dropout`, `Identity`, initializers and `Constant`s,
+//!   opsets 11 and newer. ONNX node names are kept (sanitised, made unique) as node names.
+//! - [`export_onnx`] / [`export_onnx_bytes`] write any graph, pruned or not, as an ONNX
+//!   model (opset 13) that other runtimes (onnxruntime, ...) run.
+//!
+//! Every failure is an [`OnnxError`] naming the file, node, op and attribute and what is
+//! supported; corrupt files are errors, never panics. `docs/onnx.md` lists the exact
+//! supported subset.
+//!
+//! ```ignore
+//! use burn::tensor::Device;
+//! use xprune_io::onnx::{export_onnx, import_onnx};
+//!
+//! let device = Device::flex();
+//! let graph = import_onnx("resnet18.onnx", &device)?;
+//! // ... explain and prune ...
+//! export_onnx(&graph, "resnet18-pruned.onnx")?;
+//! ```
+
+mod attr;
+mod error;
+mod export;
+mod import;
+mod names;
+mod ops;
+mod shape_ops;
+mod tensor;
+#[cfg(test)]
+mod tests;
+
+pub use error::{OnnxError, Result};
+pub use export::{BATCH_DIM, EXPORT_IR_VERSION, EXPORT_OPSET, export_onnx, export_onnx_bytes};
+pub use import::{MIN_OPSET, import_onnx, import_onnx_bytes};
+pub use ops::SUPPORTED_OPS;
