@@ -67,9 +67,12 @@ impl Recording {
     }
 }
 
+/// A function applied to every node's output during a run (after its mask), for example to
+/// attach autodiff probes to intermediate values.
+pub type OutputHook<'a> = &'a mut dyn FnMut(NodeId, Activation) -> Activation;
+
 /// A configured execution of a graph; create it with [`Graph::run`] or [`Graph::resume`],
 /// then call [`Run::execute`].
-#[derive(Debug)]
 pub struct Run<'a> {
     graph: &'a Graph,
     input: Option<Activation>,
@@ -79,9 +82,31 @@ pub struct Run<'a> {
     mode: Mode,
     record: bool,
     until: Option<NodeId>,
+    hook: Option<OutputHook<'a>>,
+}
+
+impl std::fmt::Debug for Run<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("resume", &self.cached.map(|(_, start)| start))
+            .field("repeat", &self.repeat)
+            .field("masks", &self.masks.map(|m| m.len()))
+            .field("mode", &self.mode)
+            .field("record", &self.record)
+            .field("until", &self.until)
+            .field("hook", &self.hook.is_some())
+            .finish()
+    }
 }
 
 impl<'a> Run<'a> {
+    /// Applies `hook` to every computed node output (after its mask; node 0 included when the
+    /// run starts from an input). The hook must keep the value's shape.
+    pub fn hook(mut self, hook: OutputHook<'a>) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
     /// Multiplies node outputs by channel masks (see [`ChannelMasks`]).
     pub fn masks(mut self, masks: &'a ChannelMasks) -> Self {
         self.masks = Some(masks);
@@ -120,7 +145,7 @@ impl<'a> Run<'a> {
     }
 
     /// Runs the graph.
-    pub fn execute(self) -> Result<Recording> {
+    pub fn execute(mut self) -> Result<Recording> {
         let g = self.graph;
         let n = g.len();
         let stop = self.until.unwrap_or(n - 1);
@@ -129,7 +154,7 @@ impl<'a> Run<'a> {
         }
         let keep_until = self.until;
         let mut values: Vec<Option<Activation>> = vec![None; n];
-        let start = match (self.input, self.cached) {
+        let start = match (self.input.take(), self.cached) {
             (Some(input), _) => {
                 let dims = input.dims();
                 if dims[0] == 0 || crate::FeatureShape::from_batch_dims(&dims) != Some(g.input_shape()) {
@@ -139,7 +164,8 @@ impl<'a> Run<'a> {
                     });
                 }
                 let batch = dims[0];
-                values[0] = Some(self.apply_mask(0, input, batch)?);
+                let v = self.apply_mask(0, input, batch)?;
+                values[0] = Some(self.apply_hook(0, v)?);
                 1
             }
             (None, Some((cache, start))) => {
@@ -190,7 +216,8 @@ impl<'a> Run<'a> {
                 })
                 .collect::<Result<_>>()?;
             let out = g.layers[id].forward(inputs, training);
-            values[id] = Some(self.apply_mask(id, out, batch)?);
+            let out = self.apply_mask(id, out, batch)?;
+            values[id] = Some(self.apply_hook(id, out)?);
             if !self.record {
                 for &i in &info.inputs {
                     if last_use[i] == id && Some(i) != keep_until {
@@ -201,6 +228,22 @@ impl<'a> Run<'a> {
         }
         let output = if self.until.is_some() { stop } else { g.output() };
         Ok(Recording { values, output })
+    }
+
+    fn apply_hook(&mut self, id: NodeId, value: Activation) -> Result<Activation> {
+        let Some(hook) = self.hook.as_mut() else {
+            return Ok(value);
+        };
+        let dims = value.dims();
+        let out = hook(id, value);
+        if out.dims() != dims {
+            return Err(GraphError::Execution(format!(
+                "the output hook changed the shape of node `{}` from {dims:?} to {:?}",
+                self.graph.name(id),
+                out.dims()
+            )));
+        }
+        Ok(out)
     }
 
     fn apply_mask(&self, id: NodeId, value: Activation, batch: usize) -> Result<Activation> {
@@ -237,6 +280,7 @@ impl Graph {
             mode: Mode::Eval,
             record: false,
             until: None,
+            hook: None,
         }
     }
 
@@ -253,6 +297,7 @@ impl Graph {
             mode: Mode::Eval,
             record: false,
             until: None,
+            hook: None,
         }
     }
 

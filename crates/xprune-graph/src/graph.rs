@@ -52,7 +52,7 @@ pub struct NodeInfo {
 /// The structure of a graph: nodes in topological order and the output node.
 #[derive(Debug, Clone)]
 pub struct Topology {
-    nodes: Vec<NodeInfo>,
+    pub(crate) nodes: Vec<NodeInfo>,
     output: NodeId,
     /// For each node, the last node (in order) that reads it; the output is read at the end.
     last_use: Vec<NodeId>,

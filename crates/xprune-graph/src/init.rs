@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 /// A seeded source of initial weights.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Initializer {
     rng: StdRng,
 }

@@ -42,7 +42,7 @@ pub use activation::Activation;
 pub use builder::{Conv2dSpec, GraphBuilder, Padding};
 pub use data::{Batch, Dataset};
 pub use error::{GraphError, Result};
-pub use forward::{Mode, Recording, Run};
+pub use forward::{Mode, OutputHook, Recording, Run};
 pub use graph::{Graph, NodeDef, NodeId, NodeInfo, Topology};
 pub use init::Initializer;
 pub use layer::{Layer, batch_norm, concat_channels, resolve_padding};

@@ -5,14 +5,14 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 /// Converts tensor data of any float type to a `Vec<f32>`.
 pub fn data_to_f32(data: TensorData) -> Vec<f32> {
     let data = data.convert::<f32>();
-    data.into_vec::<f32>()
+    data.try_into_vec::<f32>()
         .expect("tensor data converted to f32 is readable as f32")
 }
 
 /// Converts tensor data of any integer type to a `Vec<i64>`.
 pub fn data_to_i64(data: TensorData) -> Vec<i64> {
     let data = data.convert::<i64>();
-    data.into_vec::<i64>()
+    data.try_into_vec::<i64>()
         .expect("tensor data converted to i64 is readable as i64")
 }
 

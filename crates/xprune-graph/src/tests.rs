@@ -1,6 +1,7 @@
 //! Unit tests of graph construction, execution, masks and storage.
 
 use crate::*;
+use burn::module::Module;
 use burn::tensor::{Device, Distribution, Tensor};
 
 fn device() -> Device {
@@ -213,4 +214,27 @@ fn dataset_checks_and_batches() {
     assert_eq!(pc.class_counts(), vec![1, 1, 1]);
     let sel = ds.select_classes(&[2, 1]).unwrap();
     assert_eq!(sel.labels(), &[1, 0]);
+}
+
+#[test]
+fn output_hook_sees_and_replaces_values() {
+    let g = small_graph(7);
+    let d = device();
+    let x = input(2);
+    let relu = g.find("relu1").unwrap();
+    let mut seen = Vec::new();
+    let mut hook = |id: NodeId, a: Activation| {
+        seen.push(id);
+        if id == relu { a.scale_channels(Tensor::<2>::full([1, 4], 2.0, &d)) } else { a }
+    };
+    let hooked = g.run(x.clone()).hook(&mut hook).execute().unwrap().into_output().to_vec();
+    assert_eq!(seen, (0..g.len()).collect::<Vec<_>>());
+    let mut masks = ChannelMasks::new();
+    masks.insert(relu, Tensor::full([1, 4], 2.0, &d));
+    let masked = g.forward_masked(x.clone(), &masks).unwrap().to_vec();
+    assert!(max_abs_diff(&hooked, &masked) < 1e-5);
+    // A hook that changes a shape is an error naming the node.
+    let mut bad = |id: NodeId, a: Activation| if id == relu { a.repeat_batch(2) } else { a };
+    let err = g.run(x).hook(&mut bad).execute().unwrap_err().to_string();
+    assert!(err.contains("relu1"), "{err}");
 }

@@ -1,0 +1,13 @@
+//! Shapley-value criterion (Ancona et al. 2020): a channel's average marginal effect on the
+//! loss over coalitions of its group's channels.
+
+mod criterion;
+pub mod game;
+mod graph_game;
+
+pub use criterion::Shapley;
+pub use game::{
+    CoalitionGame, MAX_EXACT_PLAYERS, SampleAggregate, ShapleyError, ShapleyMethod, ShapleyValues,
+    shapley_values,
+};
+pub use graph_game::{GraphGame, NaiveGraphGame, mask_slots};

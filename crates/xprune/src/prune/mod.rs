@@ -1,0 +1,12 @@
+//! Pruning procedures: selection of channels from scores, and the [`Pruner`] that runs a
+//! criterion, selects, removes channels and optionally fine-tunes, one-shot or iteratively.
+
+mod error;
+mod estimate;
+mod pruner;
+mod selection;
+
+pub use error::{PruneError, Result};
+pub use estimate::counts_after;
+pub use pruner::{PruneOutcome, PruneProgress, PruneStep, Pruner};
+pub use selection::{Normalization, PruneTarget, Scope, Selection, select};

@@ -1,0 +1,307 @@
+//! The [`Pruner`]: criterion + selection + surgery, one-shot or iterative with fine-tuning.
+
+use super::error::{PruneError, Result};
+use super::selection::{PruneTarget, Scope, Selection, select};
+use std::collections::BTreeMap;
+use xprune_criteria::{Criterion, ScoringContext, Scores};
+use xprune_graph::{Dataset, Graph};
+use xprune_surgery::{ChannelGroups, Counts, PrunePlan, count, prune};
+
+/// What happened in one pruning step.
+#[derive(Clone, Debug)]
+pub struct PruneStep {
+    /// 1-based step number.
+    pub step: usize,
+    /// The scores of the step's graph.
+    pub scores: Scores,
+    /// The plan applied to the step's graph (group names and indices of that graph).
+    pub plan: PrunePlan,
+    /// Counts before the step.
+    pub before: Counts,
+    /// Counts after the step.
+    pub after: Counts,
+}
+
+/// The result of a pruning procedure.
+#[derive(Clone, Debug)]
+pub struct PruneOutcome {
+    /// The pruned (and, for iterative pruning, fine-tuned) graph.
+    pub graph: Graph,
+    /// Every step.
+    pub steps: Vec<PruneStep>,
+    /// Counts of the original graph.
+    pub original: Counts,
+    /// Counts of the final graph.
+    pub pruned: Counts,
+    /// For every group (by name) that lost channels, the removed channel indices of the
+    /// original graph.
+    pub removed: BTreeMap<String, Vec<usize>>,
+}
+
+impl PruneOutcome {
+    /// Original MACs divided by pruned MACs.
+    pub fn mac_reduction(&self) -> f64 {
+        self.original.mac_ratio(&self.pruned)
+    }
+
+    /// Original parameters divided by pruned parameters.
+    pub fn param_reduction(&self) -> f64 {
+        self.original.param_ratio(&self.pruned)
+    }
+
+    /// The removed original channels as a plan on the original graph (by group name).
+    pub fn original_plan(&self) -> PrunePlan {
+        let mut plan = PrunePlan::new();
+        for (name, removed) in &self.removed {
+            plan.insert(name.as_str(), removed.iter().copied());
+        }
+        plan
+    }
+}
+
+/// Progress of a pruning procedure.
+#[derive(Clone, Debug)]
+pub enum PruneProgress {
+    /// Scoring starts for a step.
+    Scoring {
+        /// 1-based step.
+        step: usize,
+        /// Total steps.
+        steps: usize,
+    },
+    /// Channels were removed.
+    Pruned {
+        /// 1-based step.
+        step: usize,
+        /// Total steps.
+        steps: usize,
+        /// Channels removed in this step.
+        removed: usize,
+        /// Counts after the step.
+        counts: Counts,
+    },
+    /// The fine-tuning callback returned.
+    FineTuned {
+        /// 1-based step.
+        step: usize,
+    },
+}
+
+/// Scores channels with a criterion, selects the ones to remove, and removes them.
+///
+/// ```ignore
+/// let pruner = Pruner::new(LrpCriterion::default()).selection(Selection::ratio(0.5));
+/// let outcome = pruner.one_shot(&graph, Some(&reference))?;
+/// println!("{:.2}x fewer MACs", outcome.mac_reduction());
+/// ```
+pub struct Pruner<C> {
+    criterion: C,
+    selection: Selection,
+    pinned: Vec<String>,
+    batch_size: usize,
+    seed: u64,
+    progress: Option<Box<dyn FnMut(&PruneProgress)>>,
+}
+
+impl<C: Criterion> Pruner<C> {
+    /// A pruner with the default selection (global, 30% of channels).
+    pub fn new(criterion: C) -> Self {
+        Self {
+            criterion,
+            selection: Selection::default(),
+            pinned: Vec::new(),
+            batch_size: 64,
+            seed: 0,
+            progress: None,
+        }
+    }
+
+    /// With a selection.
+    pub fn selection(mut self, selection: Selection) -> Self {
+        self.selection = selection;
+        self
+    }
+
+    /// Never prunes the output channels of these nodes.
+    pub fn pin<S: Into<String>>(mut self, nodes: impl IntoIterator<Item = S>) -> Self {
+        self.pinned.extend(nodes.into_iter().map(Into::into));
+        self
+    }
+
+    /// Samples per forward pass while scoring.
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// Seed of every random choice of the criterion.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Reports progress to `callback`.
+    pub fn on_progress(mut self, callback: impl FnMut(&PruneProgress) + 'static) -> Self {
+        self.progress = Some(Box::new(callback));
+        self
+    }
+
+    /// The criterion.
+    pub fn criterion(&self) -> &C {
+        &self.criterion
+    }
+
+    /// The selection.
+    pub fn current_selection(&self) -> &Selection {
+        &self.selection
+    }
+
+    fn report(&mut self, p: PruneProgress) {
+        if let Some(cb) = self.progress.as_mut() {
+            cb(&p);
+        }
+    }
+
+    /// The channel groups of `graph` with this pruner's pinned nodes.
+    pub fn groups(&self, graph: &Graph) -> Result<ChannelGroups> {
+        Ok(ChannelGroups::with_pinned(graph, &self.pinned)?)
+    }
+
+    /// Scores the channels of `graph` on `data` (which may be `None` for weight-only
+    /// criteria).
+    pub fn score(&self, graph: &Graph, data: Option<&Dataset>) -> Result<(ChannelGroups, Scores)> {
+        let groups = self.groups(graph)?;
+        let device = graph.device();
+        let mut ctx = ScoringContext::new(graph, &groups, &device)
+            .with_batch_size(self.batch_size)
+            .with_seed(self.seed);
+        if let Some(d) = data {
+            ctx = ctx.with_data(d);
+        }
+        let scores = self.criterion.score(&ctx)?;
+        scores.check_complete(&groups)?;
+        Ok((groups, scores))
+    }
+
+    /// Scores and selects: the plan one-shot pruning would apply.
+    pub fn plan(&self, graph: &Graph, data: Option<&Dataset>) -> Result<(ChannelGroups, Scores, PrunePlan)> {
+        let (groups, scores) = self.score(graph, data)?;
+        let plan = select(graph, &groups, &scores, &self.selection)?;
+        Ok((groups, scores, plan))
+    }
+
+    /// Scores once, removes the selected channels, and returns the smaller graph (no
+    /// fine-tuning). The given graph is not modified.
+    pub fn one_shot(&mut self, graph: &Graph, data: Option<&Dataset>) -> Result<PruneOutcome> {
+        self.iterative(graph, data, 1, |g, _| Ok(g))
+    }
+
+    /// Reaches the selection's target in `steps` equal steps; every step re-scores the current
+    /// graph, removes its share of channels, and hands the smaller graph to `fine_tune`
+    /// (return it unchanged to skip fine-tuning). Targets are relative to the original graph:
+    /// a ratio of 0.5 in 5 steps removes 10% of the original channels per step.
+    pub fn iterative(
+        &mut self,
+        graph: &Graph,
+        data: Option<&Dataset>,
+        steps: usize,
+        mut fine_tune: impl FnMut(Graph, &PruneStep) -> std::result::Result<Graph, String>,
+    ) -> Result<PruneOutcome> {
+        if steps == 0 {
+            return Err(PruneError::Config("iterative pruning needs at least one step".into()));
+        }
+        self.selection.validate()?;
+        let original = count(graph);
+        let groups0 = self.groups(graph)?;
+        let total0: usize = groups0.prunable().map(|g| g.channels()).sum();
+        // Original channel indices still present, per group name.
+        let mut alive: BTreeMap<String, Vec<usize>> = groups0
+            .prunable()
+            .map(|g| (g.name().to_string(), (0..g.channels()).collect()))
+            .collect();
+        let mut current = graph.clone();
+        let mut removed_so_far = 0usize;
+        let mut out_steps = Vec::with_capacity(steps);
+        for step in 1..=steps {
+            self.report(PruneProgress::Scoring { step, steps });
+            let before = count(&current);
+            let frac = step as f64 / steps as f64;
+            let step_target = match (self.selection.target, self.selection.scope) {
+                (PruneTarget::ChannelRatio(r), Scope::Global) => {
+                    let goal = (r * frac * total0 as f64).round() as usize;
+                    PruneTarget::Channels(goal.saturating_sub(removed_so_far))
+                }
+                (PruneTarget::ChannelRatio(r), Scope::PerGroup) => {
+                    let prev = 1.0 - r * (step - 1) as f64 / steps as f64;
+                    let next = 1.0 - r * frac;
+                    PruneTarget::ChannelRatio((1.0 - next / prev).clamp(0.0, 1.0 - 1e-9))
+                }
+                (PruneTarget::Channels(n), _) => {
+                    let goal = (n as f64 * frac).round() as usize;
+                    PruneTarget::Channels(goal.saturating_sub(removed_so_far))
+                }
+                (PruneTarget::MacBudget(b), _) => {
+                    let goal = original.macs as f64 * (1.0 - (1.0 - b) * frac);
+                    PruneTarget::MacBudget((goal / before.macs.max(1) as f64).min(1.0))
+                }
+                (PruneTarget::ParamBudget(b), _) => {
+                    let goal = original.params as f64 * (1.0 - (1.0 - b) * frac);
+                    PruneTarget::ParamBudget((goal / before.params.max(1) as f64).min(1.0))
+                }
+            };
+            let selection = Selection {
+                target: step_target,
+                ..self.selection.clone()
+            };
+            let (groups, scores) = self.score(&current, data)?;
+            let plan = select(&current, &groups, &scores, &selection)?;
+            let pruned = if plan.is_empty() {
+                current.clone()
+            } else {
+                prune(&current, &groups, &plan)?
+            };
+            let resolved = plan.resolve(&groups)?;
+            for (gid, removed) in resolved.iter() {
+                let name = groups.get(gid).map(|g| g.name().to_string()).unwrap_or_default();
+                if let Some(list) = alive.get_mut(&name) {
+                    let drop: Vec<usize> = removed.iter().map(|&i| list[i]).collect();
+                    list.retain(|i| !drop.contains(i));
+                }
+            }
+            removed_so_far += plan.removed_channels();
+            let after = count(&pruned);
+            self.report(PruneProgress::Pruned {
+                step,
+                steps,
+                removed: plan.removed_channels(),
+                counts: after.clone(),
+            });
+            let record = PruneStep {
+                step,
+                scores,
+                plan,
+                before,
+                after,
+            };
+            current = fine_tune(pruned, &record).map_err(|message| PruneError::FineTune { step, message })?;
+            self.report(PruneProgress::FineTuned { step });
+            out_steps.push(record);
+        }
+        let removed = groups0
+            .prunable()
+            .filter_map(|g| {
+                let alive = &alive[g.name()];
+                let gone: Vec<usize> = (0..g.channels()).filter(|i| !alive.contains(i)).collect();
+                (!gone.is_empty()).then(|| (g.name().to_string(), gone))
+            })
+            .collect();
+        let pruned = count(&current);
+        Ok(PruneOutcome {
+            graph: current,
+            steps: out_steps,
+            original,
+            pruned,
+            removed,
+        })
+    }
+}

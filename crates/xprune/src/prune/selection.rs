@@ -1,0 +1,339 @@
+//! Selection: from channel scores to a [`PrunePlan`], globally or per group, for a channel
+//! ratio or a MAC or parameter budget, with floors and rounding.
+
+use super::error::{PruneError, Result};
+use super::estimate::counts_after;
+use xprune_criteria::Scores;
+use xprune_graph::Graph;
+use xprune_surgery::{ChannelGroups, GroupId, PrunePlan};
+
+/// Where channels compete for removal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// All prunable channels of the network are ranked together (after normalisation), and
+    /// the lowest go, wherever they are.
+    #[default]
+    Global,
+    /// Every group loses the same fraction of its channels, its lowest-scored ones.
+    PerGroup,
+}
+
+/// How each group's scores are rescaled before global ranking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Normalization {
+    /// Raw scores.
+    #[default]
+    None,
+    /// Divided by the sum of absolute values of the group's scores.
+    L1,
+    /// Divided by the Euclidean norm of the group's scores.
+    L2,
+    /// Divided by the largest absolute score of the group.
+    Max,
+}
+
+impl Normalization {
+    /// Applies the normalisation to one group's scores (all-zero scores stay zero).
+    pub fn apply(self, scores: &[f64]) -> Vec<f64> {
+        let d = match self {
+            Self::None => 1.0,
+            Self::L1 => scores.iter().map(|s| s.abs()).sum::<f64>(),
+            Self::L2 => scores.iter().map(|s| s * s).sum::<f64>().sqrt(),
+            Self::Max => scores.iter().fold(0.0f64, |m, s| m.max(s.abs())),
+        };
+        if d > 0.0 && d.is_finite() {
+            scores.iter().map(|s| s / d).collect()
+        } else {
+            scores.to_vec()
+        }
+    }
+}
+
+/// How much to remove.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PruneTarget {
+    /// Remove this fraction (in `[0, 1)`) of the prunable channels (of every group with
+    /// [`Scope::PerGroup`]).
+    ChannelRatio(f64),
+    /// Remove this many channels in total (global scope only).
+    Channels(usize),
+    /// Remove channels until the MACs per sample are at most this fraction (in `(0, 1]`) of
+    /// the original.
+    MacBudget(f64),
+    /// Remove channels until the parameters are at most this fraction (in `(0, 1]`) of the
+    /// original.
+    ParamBudget(f64),
+}
+
+/// How scores become a plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Selection {
+    /// Global ranking or the same fraction per group.
+    pub scope: Scope,
+    /// Per-group normalisation of scores before ranking.
+    pub normalization: Normalization,
+    /// How much to remove.
+    pub target: PruneTarget,
+    /// Every group keeps at least this many channels (at least 1).
+    pub min_channels: usize,
+    /// Every pruned group keeps a multiple of this many channels (1 = no rounding); rounding
+    /// removes fewer channels, never more.
+    pub round_to: usize,
+}
+
+impl Default for Selection {
+    fn default() -> Self {
+        Self {
+            scope: Scope::Global,
+            normalization: Normalization::None,
+            target: PruneTarget::ChannelRatio(0.3),
+            min_channels: 1,
+            round_to: 1,
+        }
+    }
+}
+
+impl Selection {
+    /// Global selection of a channel ratio.
+    pub fn ratio(ratio: f64) -> Self {
+        Self {
+            target: PruneTarget::ChannelRatio(ratio),
+            ..Self::default()
+        }
+    }
+
+    /// With a scope.
+    pub fn scope(mut self, scope: Scope) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// With a normalisation.
+    pub fn normalization(mut self, normalization: Normalization) -> Self {
+        self.normalization = normalization;
+        self
+    }
+
+    /// With a target.
+    pub fn target(mut self, target: PruneTarget) -> Self {
+        self.target = target;
+        self
+    }
+
+    /// With a per-group floor.
+    pub fn min_channels(mut self, min: usize) -> Self {
+        self.min_channels = min;
+        self
+    }
+
+    /// With rounding of kept channels to a multiple of `n`.
+    pub fn round_to(mut self, n: usize) -> Self {
+        self.round_to = n;
+        self
+    }
+
+    /// Checks the parameters.
+    pub fn validate(&self) -> Result<()> {
+        match self.target {
+            PruneTarget::ChannelRatio(r) if !(r.is_finite() && (0.0..1.0).contains(&r)) => {
+                return Err(PruneError::Config(format!("channel ratio {r} must be in [0, 1)")));
+            }
+            PruneTarget::MacBudget(b) | PruneTarget::ParamBudget(b) if !(b.is_finite() && b > 0.0 && b <= 1.0) => {
+                return Err(PruneError::Config(format!("budget {b} must be in (0, 1]")));
+            }
+            PruneTarget::Channels(_) if self.scope == Scope::PerGroup => {
+                return Err(PruneError::Config("a channel count target needs the global scope".into()));
+            }
+            _ => {}
+        }
+        if self.min_channels == 0 {
+            return Err(PruneError::Config("min_channels must be at least 1 (a group cannot lose every channel)".into()));
+        }
+        if self.round_to == 0 {
+            return Err(PruneError::Config("round_to must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// One prunable group as selection sees it.
+struct Candidate {
+    id: GroupId,
+    name: String,
+    channels: usize,
+    /// Channel indices from least to most important.
+    order: Vec<usize>,
+    /// Normalised scores by channel index.
+    scores: Vec<f64>,
+    /// Most channels that may go.
+    room: usize,
+}
+
+fn candidates(groups: &ChannelGroups, scores: &Scores, sel: &Selection) -> Result<Vec<Candidate>> {
+    scores.check_complete(groups)?;
+    let mut out = Vec::new();
+    for g in groups.prunable() {
+        let raw = scores.get(g.id()).expect("checked complete");
+        let norm = sel.normalization.apply(raw);
+        let mut order: Vec<usize> = (0..g.channels()).collect();
+        order.sort_by(|a, b| norm[*a].total_cmp(&norm[*b]).then(a.cmp(b)));
+        let min_kept = sel.min_channels.div_ceil(sel.round_to) * sel.round_to;
+        let room = g.channels().saturating_sub(min_kept);
+        out.push(Candidate {
+            id: g.id(),
+            name: g.name().to_string(),
+            channels: g.channels(),
+            order,
+            scores: norm,
+            room,
+        });
+    }
+    Ok(out)
+}
+
+/// Rounds a removal count down so that the kept count is a multiple of `n`.
+fn rounded(channels: usize, remove: usize, n: usize) -> usize {
+    let kept = channels - remove;
+    let kept = kept.div_ceil(n) * n;
+    channels.saturating_sub(kept.min(channels))
+}
+
+/// Removal counts per candidate when the first `m` channels of the global order go.
+fn global_counts(cands: &[Candidate], global: &[(usize, usize)], m: usize, round_to: usize) -> Vec<usize> {
+    let mut counts = vec![0usize; cands.len()];
+    let mut taken = 0;
+    for &(c, _) in global {
+        if taken == m {
+            break;
+        }
+        if counts[c] < cands[c].room {
+            counts[c] += 1;
+            taken += 1;
+        }
+    }
+    counts
+        .iter()
+        .zip(cands)
+        .map(|(&r, c)| rounded(c.channels, r, round_to))
+        .collect()
+}
+
+fn per_group_counts(cands: &[Candidate], ratio: f64, round_to: usize) -> Vec<usize> {
+    cands
+        .iter()
+        .map(|c| {
+            let r = ((ratio * c.channels as f64).floor() as usize).min(c.room);
+            rounded(c.channels, r, round_to)
+        })
+        .collect()
+}
+
+fn plan_of(cands: &[Candidate], counts: &[usize]) -> PrunePlan {
+    let mut plan = PrunePlan::new();
+    for (c, &r) in cands.iter().zip(counts) {
+        if r > 0 {
+            let mut idx: Vec<usize> = c.order[..r].to_vec();
+            idx.sort_unstable();
+            plan.insert(c.name.as_str(), idx);
+        }
+    }
+    plan
+}
+
+fn cost(graph: &Graph, groups: &ChannelGroups, cands: &[Candidate], counts: &[usize], params: bool) -> Result<u64> {
+    let mut plan = PrunePlan::new();
+    for (c, &r) in cands.iter().zip(counts) {
+        if r > 0 {
+            plan.insert(c.id, c.order[..r].iter().copied());
+        }
+    }
+    let resolved = plan.resolve(groups)?;
+    let (p, m) = counts_after(graph, groups, &resolved);
+    Ok(if params { p } else { m })
+}
+
+/// Turns scores into a plan (see [`Selection`]). The plan names groups by name, so it stays
+/// valid for groups found again on the same graph.
+pub fn select(graph: &Graph, groups: &ChannelGroups, scores: &Scores, sel: &Selection) -> Result<PrunePlan> {
+    sel.validate()?;
+    groups.check(graph)?;
+    let cands = candidates(groups, scores, sel)?;
+    let total: usize = cands.iter().map(|c| c.channels).sum();
+    // (candidate, channel, rank of the channel in its group's own order)
+    let mut ranked: Vec<(usize, usize, usize)> = Vec::with_capacity(total);
+    for (ci, c) in cands.iter().enumerate() {
+        for (rank, &k) in c.order.iter().enumerate() {
+            ranked.push((ci, k, rank));
+        }
+    }
+    ranked.sort_by(|a, b| {
+        cands[a.0].scores[a.1]
+            .total_cmp(&cands[b.0].scores[b.1])
+            .then(cands[a.0].id.cmp(&cands[b.0].id))
+            .then(a.2.cmp(&b.2))
+    });
+    let global: Vec<(usize, usize)> = ranked.into_iter().map(|(c, k, _)| (c, k)).collect();
+    let counts = match (sel.target, sel.scope) {
+        (PruneTarget::ChannelRatio(r), Scope::Global) => {
+            let m = (r * total as f64).round() as usize;
+            global_counts(&cands, &global, m, sel.round_to)
+        }
+        (PruneTarget::ChannelRatio(r), Scope::PerGroup) => per_group_counts(&cands, r, sel.round_to),
+        (PruneTarget::Channels(n), _) => global_counts(&cands, &global, n, sel.round_to),
+        (PruneTarget::MacBudget(b), scope) | (PruneTarget::ParamBudget(b), scope) => {
+            let params = matches!(sel.target, PruneTarget::ParamBudget(_));
+            let zero = vec![0; cands.len()];
+            let original = cost(graph, groups, &cands, &zero, params)?;
+            let budget = (b * original as f64).floor() as u64;
+            if original <= budget {
+                zero
+            } else {
+                match scope {
+                    Scope::Global => {
+                        let most = global_counts(&cands, &global, total, sel.round_to);
+                        let least = cost(graph, groups, &cands, &most, params)?;
+                        if least > budget {
+                            return Err(PruneError::Unreachable(format!(
+                                "removing every removable channel leaves {least} {}, the budget is {budget}",
+                                if params { "parameters" } else { "MACs" }
+                            )));
+                        }
+                        // smallest m whose cost fits the budget
+                        let (mut lo, mut hi) = (0usize, total);
+                        while lo < hi {
+                            let mid = (lo + hi) / 2;
+                            let c = global_counts(&cands, &global, mid, sel.round_to);
+                            if cost(graph, groups, &cands, &c, params)? <= budget {
+                                hi = mid;
+                            } else {
+                                lo = mid + 1;
+                            }
+                        }
+                        global_counts(&cands, &global, lo, sel.round_to)
+                    }
+                    Scope::PerGroup => {
+                        let most = per_group_counts(&cands, 1.0 - 1e-12, sel.round_to);
+                        if cost(graph, groups, &cands, &most, params)? > budget {
+                            return Err(PruneError::Unreachable(format!(
+                                "removing every removable channel of every group does not reach the {} budget {budget}",
+                                if params { "parameter" } else { "MAC" }
+                            )));
+                        }
+                        let (mut lo, mut hi) = (0.0f64, 1.0 - 1e-12);
+                        for _ in 0..40 {
+                            let mid = (lo + hi) / 2.0;
+                            let c = per_group_counts(&cands, mid, sel.round_to);
+                            if cost(graph, groups, &cands, &c, params)? <= budget {
+                                hi = mid;
+                            } else {
+                                lo = mid;
+                            }
+                        }
+                        per_group_counts(&cands, hi, sel.round_to)
+                    }
+                }
+            }
+        }
+    };
+    Ok(plan_of(&cands, &counts))
+}
