@@ -289,7 +289,7 @@ impl Graph {
             ));
         }
         out.push_str(&format!(
-            "parameters: {}, MACs per sample: {}\n",
+            "values (parameters and batch-norm statistics): {}, MACs per sample: {}\n",
             self.num_params(),
             self.macs()
         ));
