@@ -10,8 +10,10 @@
 
 mod criterion;
 mod error;
+mod frs;
 mod gradient;
 pub mod loss;
+mod lrp;
 mod random;
 mod scores;
 pub mod shapley;
@@ -20,7 +22,9 @@ mod weight_norm;
 
 pub use criterion::{Criterion, Needs, ScoringContext};
 pub use error::{CriterionError, Result};
+pub use frs::{FeatureRelevance, class_weight};
 pub use gradient::{Gradient, Taylor};
+pub use lrp::{Aggregation, LrpCriterion, LrpTarget, yeom_composite};
 pub use random::RandomCriterion;
 pub use scores::{GroupScores, Scores};
 pub use shapley::Shapley;

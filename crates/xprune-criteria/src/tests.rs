@@ -159,3 +159,121 @@ fn batched_game_equals_naive_game_and_shapley_is_exact() {
         assert!((x - y).abs() < 1e-6);
     }
 }
+
+/// Hidden activations and logits of the example, by hand.
+fn forward_by_hand(x: &[f32]) -> (Vec<f64>, Vec<f64>) {
+    let w1 = [[1.0, -0.5, 0.3, 2.0], [0.5, 1.0, -0.2, 1.0]];
+    let w2 = [[1.0, -1.0, 0.5], [-0.5, 1.0, 0.2], [0.1, 0.05, -0.1], [0.0, 0.0, 0.0]];
+    let a: Vec<f64> = (0..4).map(|j| (x[0] as f64 * w1[0][j] + x[1] as f64 * w1[1][j]).max(0.0)).collect();
+    let z: Vec<f64> = (0..3).map(|k| (0..4).map(|j| a[j] * w2[j][k]).sum()).collect();
+    (a, z)
+}
+
+const W2: [[f64; 3]; 4] = [[1.0, -1.0, 0.5], [-0.5, 1.0, 0.2], [0.1, 0.05, -0.1], [0.0, 0.0, 0.0]];
+
+#[test]
+fn lrp_scores_by_hand() {
+    // Epsilon on the output layer with the label logit as initial relevance and zero biases:
+    // R_j = a_j * w2[j, y] / z_y * z_y = a_j * w2[j, y].
+    let d = data();
+    let mut expect = [0.0f64; 4];
+    for n in 0..d.len() {
+        let (a, _) = forward_by_hand(d.sample(n));
+        let y = d.labels()[n] as usize;
+        for j in 0..4 {
+            expect[j] += a[j] * W2[j][y];
+        }
+    }
+    let s = hidden_scores(&LrpCriterion::default(), &example(), &d);
+    for j in 0..4 {
+        assert!((s[j] - expect[j]).abs() < 1e-4 * (1.0 + expect[j].abs()), "{s:?} vs {expect:?}");
+    }
+    assert_eq!(s[3], 0.0);
+    let abs = LrpCriterion { aggregation: Aggregation::Absolute, ..LrpCriterion::default() };
+    let sa = hidden_scores(&abs, &example(), &d);
+    assert!(sa.iter().zip(&s).all(|(a, b)| *a >= b.abs() - 1e-6));
+}
+
+#[test]
+fn feature_relevance_by_hand() {
+    // One-hot initial relevance, epsilon on linear layers: R_j = a_j * w2[j, y] / z_y.
+    let d = data();
+    let mut per_class = vec![[0.0f64; 4]; 3];
+    let mut seen = [0usize; 3];
+    let mut correct = [0usize; 3];
+    for n in 0..d.len() {
+        let (a, z) = forward_by_hand(d.sample(n));
+        let y = d.labels()[n] as usize;
+        seen[y] += 1;
+        let pred = (0..3).max_by(|i, j| z[*i].total_cmp(&z[*j])).unwrap();
+        if pred == y {
+            correct[y] += 1;
+        }
+        for j in 0..4 {
+            per_class[y][j] += a[j] * W2[j][y] / z[y];
+        }
+    }
+    let acc: Vec<f64> = (0..3).map(|c| correct[c] as f64 / seen[c] as f64).collect();
+    let max = acc.iter().cloned().fold(0.0, f64::max);
+    let mut s = [0.0f64; 4];
+    for c in 0..3 {
+        let w = class_weight(acc[c], max);
+        for j in 0..4 {
+            s[j] += w * per_class[c][j] / seen[c] as f64;
+        }
+    }
+    let norm = s.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let expect: Vec<f64> = s.iter().map(|v| v.abs() / norm).collect();
+    let got = hidden_scores(&FeatureRelevance::default(), &example(), &d);
+    for j in 0..4 {
+        assert!((got[j] - expect[j]).abs() < 1e-4, "{got:?} vs {expect:?}");
+    }
+    assert!((class_weight(1.0, 1.0) - 1.0 / (1.0 + (-1.0f64).exp())).abs() < 1e-12);
+    assert_eq!(class_weight(0.0, 1.0), 1.0);
+}
+
+/// A criterion written by a user in a few lines: the mean absolute activation of each
+/// channel (Hu et al.'s APoZ family), using the library's helpers.
+struct MeanActivation;
+
+impl Criterion for MeanActivation {
+    fn name(&self) -> String {
+        "mean-activation".into()
+    }
+    fn needs(&self) -> Needs {
+        Needs::Data
+    }
+    fn score(&self, ctx: &ScoringContext<'_>) -> Result<Scores> {
+        let data = ctx.require_data("mean-activation")?;
+        let rec = ctx.graph.forward_recorded(data.to_batch(ctx.device)?.inputs)?;
+        let mut scores = Scores::new(self.name());
+        for g in ctx.groups.prunable() {
+            let mut s = vec![0.0; g.channels()];
+            for slot in sites::consumer_sites(ctx.graph, g) {
+                let a = rec.get(slot.node).expect("recorded").clone().map(|t| t.abs(), |t| t.abs());
+                let sums = sites::channel_sums(&a, &slot, g.channels()).sum_dim(0);
+                for (acc, v) in s.iter_mut().zip(xprune_graph::tensor_util::to_vec(&sums)) {
+                    *acc += v as f64;
+                }
+            }
+            scores.insert(ctx.groups, g.id(), s)?;
+        }
+        Ok(scores)
+    }
+}
+
+#[test]
+fn a_custom_criterion_plugs_in() {
+    let d = data();
+    let s = hidden_scores(&MeanActivation, &example(), &d);
+    let mut expect = [0.0f64; 4];
+    for n in 0..d.len() {
+        let (a, _) = forward_by_hand(d.sample(n));
+        for j in 0..4 {
+            expect[j] += a[j];
+        }
+    }
+    for j in 0..4 {
+        assert!((s[j] - expect[j]).abs() < 1e-4, "{s:?} vs {expect:?}");
+    }
+}
