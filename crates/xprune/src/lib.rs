@@ -3,10 +3,13 @@
 //! Explanation-driven structured pruning of neural networks on [Burn](https://burn.dev).
 //!
 //! This is the facade crate: it re-exports the workspace crates and adds backend selection
-//! ([`backend`]), training and evaluation helpers ([`train`]).
+//! ([`backend`]), training and evaluation helpers ([`train`]), and the pruning procedures
+//! ([`prune`]: selection, [`Pruner`](prune::Pruner), iterative and gradual pruning).
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod prune;
+pub mod train;
 
 pub use burn;
 pub use xprune_criteria as criteria;
@@ -17,6 +20,14 @@ pub use xprune_models as models;
 pub use xprune_surgery as surgery;
 
 pub use backend::{Backend, BackendError};
+pub use prune::{
+    Normalization, PruneError, PruneOutcome, PruneTarget, Pruner, Scope, Selection,
+};
+pub use xprune_criteria::{
+    Criterion, FeatureRelevance, Gradient, LrpCriterion, RandomCriterion, Scores, Shapley,
+    Taylor, WeightNorm,
+};
+pub use xprune_surgery::{ChannelGroups, PrunePlan};
 pub use xprune_graph::{
     Activation, Batch, ChannelMasks, Conv2dSpec, Dataset, FeatureShape, Graph, GraphBuilder,
     GraphError, Layer, NodeId, Recording,

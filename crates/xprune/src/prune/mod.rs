@@ -10,3 +10,6 @@ pub use error::{PruneError, Result};
 pub use estimate::counts_after;
 pub use pruner::{PruneOutcome, PruneProgress, PruneStep, Pruner};
 pub use selection::{Normalization, PruneTarget, Scope, Selection, select};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,156 @@
+//! Tests of selection and the pruner.
+
+use super::*;
+use crate::criteria::{RandomCriterion, Scores, WeightNorm};
+use burn::tensor::{Device, Distribution, Tensor};
+use xprune_graph::{FeatureShape, Graph};
+use xprune_models::{ResNetCifarDepth, VggDepth, mlp, resnet_cifar, vgg};
+use xprune_surgery::{ChannelGroups, count};
+
+fn device() -> Device {
+    Device::flex()
+}
+
+/// Scores equal to the channel index (channel 0 least important) in every group.
+fn index_scores(groups: &ChannelGroups) -> Scores {
+    let mut s = Scores::new("index");
+    for g in groups.prunable() {
+        s.insert(groups, g.id(), (0..g.channels()).map(|k| k as f64).collect()).unwrap();
+    }
+    s
+}
+
+fn small_vgg() -> Graph {
+    vgg(VggDepth::Vgg11, true, FeatureShape::spatial(3, 32, 32), 10, 0.125, &device(), 1).unwrap()
+}
+
+#[test]
+fn global_ratio_removes_the_lowest_channels() {
+    let g = mlp(2, &[8, 4], 3, &device(), 0).unwrap();
+    let groups = ChannelGroups::new(&g);
+    let mut s = Scores::new("hand");
+    let a = groups.find("fc1").unwrap().id();
+    let b = groups.find("fc2").unwrap().id();
+    s.insert(&groups, a, vec![0.1, 5.0, 0.2, 6.0, 7.0, 8.0, 9.0, 0.3]).unwrap();
+    s.insert(&groups, b, vec![0.15, 4.0, 4.0, 4.0]).unwrap();
+    // 12 channels * 0.34 = 4 channels: 0.1, 0.15, 0.2, 0.3
+    let plan = select(&g, &groups, &s, &Selection::ratio(0.34)).unwrap();
+    let r = plan.resolve(&groups).unwrap();
+    assert_eq!(r.removed(a), &[0, 2, 7]);
+    assert_eq!(r.removed(b), &[0]);
+    // per group: 34% of 8 = 2, of 4 = 1
+    let plan = select(&g, &groups, &s, &Selection::ratio(0.34).scope(Scope::PerGroup)).unwrap();
+    let r = plan.resolve(&groups).unwrap();
+    assert_eq!(r.removed(a), &[0, 2]);
+    assert_eq!(r.removed(b), &[0]);
+    // L1 normalisation changes the global ranking: fc2's scores are then comparable.
+    let plan = select(&g, &groups, &s, &Selection::ratio(0.34).normalization(Normalization::Max)).unwrap();
+    assert_eq!(plan.removed_channels(), 4);
+}
+
+#[test]
+fn floors_and_rounding_hold() {
+    let g = small_vgg();
+    let groups = ChannelGroups::new(&g);
+    let s = index_scores(&groups);
+    let sel = Selection::ratio(0.9).min_channels(3).round_to(4);
+    let plan = select(&g, &groups, &s, &sel).unwrap();
+    let pruned = xprune_surgery::prune(&g, &groups, &plan).unwrap();
+    let after = ChannelGroups::new(&pruned);
+    for grp in after.prunable() {
+        assert!(grp.channels() >= 3, "{} keeps {}", grp.name(), grp.channels());
+        let before = groups.find(grp.name()).unwrap().channels();
+        assert!(grp.channels() == before || grp.channels() % 4 == 0, "{} keeps {}", grp.name(), grp.channels());
+    }
+}
+
+#[test]
+fn budgets_are_met_exactly() {
+    let g = resnet_cifar(ResNetCifarDepth::ResNet20, FeatureShape::spatial(3, 32, 32), 10, 0.5, &device(), 2).unwrap();
+    let groups = ChannelGroups::new(&g);
+    let s = index_scores(&groups);
+    let before = count(&g);
+    for (target, scope) in [
+        (PruneTarget::MacBudget(0.5), Scope::Global),
+        (PruneTarget::MacBudget(0.6), Scope::PerGroup),
+        (PruneTarget::ParamBudget(0.4), Scope::Global),
+    ] {
+        let sel = Selection::default().target(target).scope(scope);
+        let plan = select(&g, &groups, &s, &sel).unwrap();
+        let pruned = xprune_surgery::prune(&g, &groups, &plan).unwrap();
+        let after = count(&pruned);
+        let resolved = plan.resolve(&groups).unwrap();
+        // the structural estimate equals the real count
+        assert_eq!(counts_after(&g, &groups, &resolved), (after.params, after.macs));
+        match target {
+            PruneTarget::MacBudget(b) => assert!(after.macs as f64 <= b * before.macs as f64),
+            PruneTarget::ParamBudget(b) => assert!(after.params as f64 <= b * before.params as f64),
+            _ => unreachable!(),
+        }
+    }
+}
+
+#[test]
+fn bad_configurations_are_errors_and_leave_the_model_alone() {
+    let g = small_vgg();
+    let groups = ChannelGroups::new(&g);
+    let s = index_scores(&groups);
+    for sel in [
+        Selection::ratio(1.0),
+        Selection::ratio(-0.1),
+        Selection::ratio(f64::NAN),
+        Selection::default().target(PruneTarget::MacBudget(0.0)),
+        Selection::ratio(0.5).min_channels(0),
+        Selection::ratio(0.5).round_to(0),
+    ] {
+        assert!(matches!(select(&g, &groups, &s, &sel), Err(PruneError::Config(_))), "{sel:?}");
+    }
+    let mut pruner = Pruner::new(WeightNorm::l1()).selection(Selection::ratio(1.5));
+    let before = count(&g);
+    assert!(pruner.one_shot(&g, None).is_err());
+    assert_eq!(count(&g), before);
+    // Scores from another graph are rejected.
+    let other = mlp(2, &[8], 3, &device(), 0).unwrap();
+    let other_groups = ChannelGroups::new(&other);
+    let err = select(&g, &groups, &index_scores(&other_groups), &Selection::ratio(0.3)).unwrap_err();
+    assert!(err.to_string().contains("score"), "{err}");
+}
+
+#[test]
+fn one_shot_and_iterative_pruning() {
+    let g = small_vgg();
+    let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device());
+    let mut one = Pruner::new(WeightNorm::l1()).selection(Selection::ratio(0.5));
+    let out = one.one_shot(&g, None).unwrap();
+    assert_eq!(out.steps.len(), 1);
+    assert!(out.mac_reduction() > 1.5, "{}", out.mac_reduction());
+    assert_eq!(out.graph.forward(x.clone()).unwrap().dims(), vec![2, 10]);
+    // The removed original channels, replayed as one plan on the original graph, give the
+    // same network.
+    let groups = ChannelGroups::new(&g);
+    let replay = xprune_surgery::prune(&g, &groups, &out.original_plan()).unwrap();
+    let a = out.graph.forward(x.clone()).unwrap().to_vec();
+    let b = replay.forward(x.clone()).unwrap().to_vec();
+    assert_eq!(a, b);
+
+    let mut calls = 0;
+    let mut it = Pruner::new(RandomCriterion).selection(Selection::ratio(0.5)).seed(3);
+    let out = it
+        .iterative(&g, None, 4, |graph, step| {
+            calls += 1;
+            assert_eq!(step.step, calls);
+            Ok(graph)
+        })
+        .unwrap();
+    assert_eq!(calls, 4);
+    assert_eq!(out.steps.len(), 4);
+    let total: usize = ChannelGroups::new(&g).prunable().map(|g| g.channels()).sum();
+    let removed: usize = out.removed.values().map(|v| v.len()).sum();
+    assert_eq!(removed, (0.5 * total as f64).round() as usize);
+    let replay = xprune_surgery::prune(&g, &groups, &out.original_plan()).unwrap();
+    assert_eq!(count(&replay), out.pruned);
+    // A failing fine-tune callback is an error naming the step.
+    let mut failing = Pruner::new(WeightNorm::l1()).selection(Selection::ratio(0.3));
+    let err = failing.iterative(&g, None, 2, |_, _| Err("diverged".into())).unwrap_err();
+    assert!(err.to_string().contains("step 1") && err.to_string().contains("diverged"), "{err}");
+}
