@@ -75,14 +75,28 @@ fn main() {
     let opts = BenchOptions::from_args();
     let args = parse(&opts.rest);
     let (warmup, reps) = opts.reps();
-    println!("LRP time / (forward + input gradient), batch {}, width {}", args.batch, args.width);
+    println!(
+        "LRP time / (forward + input gradient), batch {}, width {}",
+        args.batch, args.width
+    );
     println!("{}", machine_line());
-    let mut table = Table::new(&["backend", "model", "composite", "LRP ms", "fwd+grad ms", "ratio"]);
+    let mut table = Table::new(&[
+        "backend",
+        "model",
+        "composite",
+        "LRP ms",
+        "fwd+grad ms",
+        "ratio",
+    ]);
     for backend in &opts.backends {
         let device = device(*backend);
         for name in &args.models {
             let graph = model(name, args.width, &device);
-            let x = Tensor::<4>::random([args.batch, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+            let x = Tensor::<4>::random(
+                [args.batch, 3, 32, 32],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            );
             let labels: Vec<i64> = (0..args.batch as i64).map(|i| i % 10).collect();
             let labels_t = int_tensor(labels.clone(), &device);
 
@@ -105,7 +119,9 @@ fn main() {
 
             for composite_name in COMPOSITE_NAMES {
                 let composite = Composite::named(composite_name).expect("built-in composite");
-                let attributor = Attributor::new(&graph, &composite).expect("attributor").keep_nodes(false);
+                let attributor = Attributor::new(&graph, &composite)
+                    .expect("attributor")
+                    .keep_nodes(false);
                 let t = time(&device, warmup, reps, || {
                     let a = attributor
                         .attribute(x.clone(), Target::Labels(labels_t.clone()))
@@ -120,7 +136,11 @@ fn main() {
                     format!("{:.1}", base.ms()),
                     format!("{:.2}", t.ms() / base.ms()),
                 ]);
-                println!("{backend} {name} {composite_name}: {:.1} ms vs {:.1} ms", t.ms(), base.ms());
+                println!(
+                    "{backend} {name} {composite_name}: {:.1} ms vs {:.1} ms",
+                    t.ms(),
+                    base.ms()
+                );
             }
         }
     }

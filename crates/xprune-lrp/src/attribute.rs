@@ -145,16 +145,27 @@ impl Attributor {
         let mut rel: Vec<Option<Activation>> = vec![None; n];
         rel[g.output()] = Some(output.unflatten_like(initial.clone()));
         for id in (1..n).rev() {
-            let Some(r) = (if self.keep_nodes { rel[id].clone() } else { rel[id].take() }) else {
+            let Some(r) = (if self.keep_nodes {
+                rel[id].clone()
+            } else {
+                rel[id].take()
+            }) else {
                 continue;
             };
             let info = &g.nodes()[id];
-            let inputs: Vec<&Activation> = info.inputs.iter().map(|&i| value(i)).collect::<Result<_>>()?;
+            let inputs: Vec<&Activation> = info
+                .inputs
+                .iter()
+                .map(|&i| value(i))
+                .collect::<Result<_>>()?;
             let contributions = self.node_relevance(id, &inputs, value(id)?, r)?;
             for (&i, c) in info.inputs.iter().zip(contributions) {
                 rel[i] = Some(match rel[i].take() {
                     Some(acc) => acc.add(c).ok_or_else(|| {
-                        shape_err(g.name(i), "relevance from two consumers has different layouts")
+                        shape_err(
+                            g.name(i),
+                            "relevance from two consumers has different layouts",
+                        )
                     })?,
                     None => c,
                 });
@@ -162,7 +173,9 @@ impl Attributor {
         }
         let input = match &rel[0] {
             Some(r) => r.clone(),
-            None => value(0)?.clone().map(|t| t.zeros_like(), |t| t.zeros_like()),
+            None => value(0)?
+                .clone()
+                .map(|t| t.zeros_like(), |t| t.zeros_like()),
         };
         Ok(Attribution {
             input,
@@ -173,7 +186,13 @@ impl Attributor {
     }
 
     /// The relevance of each input of node `id`, given the relevance of its output.
-    fn node_relevance(&self, id: NodeId, inputs: &[&Activation], output: &Activation, r: Activation) -> Result<Vec<Activation>> {
+    fn node_relevance(
+        &self,
+        id: NodeId,
+        inputs: &[&Activation],
+        output: &Activation,
+        r: Activation,
+    ) -> Result<Vec<Activation>> {
         let g = &self.graph;
         let name = g.name(id);
         let rule = || -> Result<&dyn Rule> {
@@ -181,11 +200,12 @@ impl Attributor {
                 .as_deref()
                 .ok_or_else(|| LrpError::Composite(format!("node `{name}` has no rule")))
         };
-        let hints = |out: Option<_>| Hints {
-            output: out,
-            nonnegative_input: g.nodes()[id].inputs.first().is_some_and(|&i| self.nonnegative[i]),
-            name: Some(name.to_string()),
-        };
+        let nonnegative = g.nodes()[id]
+            .inputs
+            .first()
+            .is_some_and(|&i| self.nonnegative[i]);
+        let hints = |out| node_hints(out, nonnegative, name);
+        let hints2 = |out| node_hints(out, nonnegative, name);
         let one = |a: Activation| Ok(vec![a]);
         match &g.layers()[id] {
             Layer::Input(_) => Ok(Vec::new()),
@@ -199,19 +219,31 @@ impl Attributor {
             Layer::Linear(linear) => {
                 let x = inputs[0].clone().flatten();
                 let out = output.clone().flatten();
-                let r = propagate(linear, &x, r.flatten(), rule()?, hints(Some(out)))?;
+                let r = propagate(linear, &x, r.flatten(), rule()?, hints2(Some(out)))?;
                 one(inputs[0].unflatten_like(r))
             }
             Layer::BatchNorm(bn) => {
                 let affine = AffineChannels::from_batch_norm(bn);
                 match (inputs[0], output) {
                     (Activation::Spatial(x), Activation::Spatial(o)) => {
-                        let r = propagate(&affine, x, into_spatial(r, name)?, rule()?, hints(Some(o.clone())))?;
+                        let r = propagate(
+                            &affine,
+                            x,
+                            into_spatial(r, name)?,
+                            rule()?,
+                            hints(Some(o.clone())),
+                        )?;
                         one(Activation::Spatial(r))
                     }
                     (x, o) => {
                         let x = x.clone().flatten();
-                        let r = propagate(&affine, &x, r.flatten(), rule()?, hints(Some(o.clone().flatten())))?;
+                        let r = propagate(
+                            &affine,
+                            &x,
+                            r.flatten(),
+                            rule()?,
+                            hints2(Some(o.clone().flatten())),
+                        )?;
                         one(Activation::Flat(r))
                     }
                 }
@@ -230,29 +262,54 @@ impl Attributor {
             }
             Layer::MaxPool2d(pool) => {
                 let x = spatial(inputs[0], name)?;
-                one(Activation::Spatial(max_pool_relevance(pool, x, into_spatial(r, name)?, name)?))
+                one(Activation::Spatial(max_pool_relevance(
+                    pool,
+                    x,
+                    into_spatial(r, name)?,
+                    name,
+                )?))
             }
             Layer::Flatten(_) => one(inputs[0].unflatten_like(r.flatten())),
             Layer::Add(_) => match output {
                 Activation::Spatial(o) => {
-                    let xs: Vec<Tensor<4>> = inputs.iter().map(|a| spatial(a, name).cloned()).collect::<Result<_>>()?;
-                    let rs = sum_relevance_with(&xs, into_spatial(r, name)?, rule()?, Some(o.clone()), name)?;
+                    let xs: Vec<Tensor<4>> = inputs
+                        .iter()
+                        .map(|a| spatial(a, name).cloned())
+                        .collect::<Result<_>>()?;
+                    let rs = sum_relevance_with(
+                        &xs,
+                        into_spatial(r, name)?,
+                        rule()?,
+                        Some(o.clone()),
+                        name,
+                    )?;
                     Ok(rs.into_iter().map(Activation::Spatial).collect())
                 }
                 Activation::Flat(o) => {
-                    let xs: Vec<Tensor<2>> = inputs.iter().map(|a| (*a).clone().flatten()).collect();
+                    let xs: Vec<Tensor<2>> =
+                        inputs.iter().map(|a| (*a).clone().flatten()).collect();
                     let rs = sum_relevance_with(&xs, r.flatten(), rule()?, Some(o.clone()), name)?;
                     Ok(rs.into_iter().map(Activation::Flat).collect())
                 }
             },
             Layer::Concat(_) => match r {
                 Activation::Spatial(r) => {
-                    let xs: Vec<Tensor<4>> = inputs.iter().map(|a| spatial(a, name).cloned()).collect::<Result<_>>()?;
-                    Ok(concat_relevance(&xs, r)?.into_iter().map(Activation::Spatial).collect())
+                    let xs: Vec<Tensor<4>> = inputs
+                        .iter()
+                        .map(|a| spatial(a, name).cloned())
+                        .collect::<Result<_>>()?;
+                    Ok(concat_relevance(&xs, r)?
+                        .into_iter()
+                        .map(Activation::Spatial)
+                        .collect())
                 }
                 Activation::Flat(r) => {
-                    let xs: Vec<Tensor<2>> = inputs.iter().map(|a| (*a).clone().flatten()).collect();
-                    Ok(concat_relevance(&xs, r)?.into_iter().map(Activation::Flat).collect())
+                    let xs: Vec<Tensor<2>> =
+                        inputs.iter().map(|a| (*a).clone().flatten()).collect();
+                    Ok(concat_relevance(&xs, r)?
+                        .into_iter()
+                        .map(Activation::Flat)
+                        .collect())
                 }
             },
         }
@@ -261,13 +318,37 @@ impl Attributor {
 
 /// Runs `graph` on `input` and returns the relevance of `target` with `composite` (a one-shot
 /// [`Attributor`]).
-pub fn attribute(graph: &Graph, input: impl Into<Activation>, target: Target, composite: &Composite) -> Result<Attribution> {
+pub fn attribute(
+    graph: &Graph,
+    input: impl Into<Activation>,
+    target: Target,
+    composite: &Composite,
+) -> Result<Attribution> {
     Attributor::new(graph, composite)?.attribute(input, target)
 }
 
+fn node_hints<const D: usize>(
+    output: Option<Tensor<D>>,
+    nonnegative_input: bool,
+    name: &str,
+) -> Hints<D> {
+    Hints {
+        output,
+        nonnegative_input,
+        name: Some(name.to_string()),
+    }
+}
+
 fn spatial<'a>(a: &'a Activation, name: &str) -> Result<&'a Tensor<4>> {
-    a.as_spatial()
-        .ok_or_else(|| shape_err(name, format!("expected a feature map, got a flat activation {:?}", a.dims())))
+    a.as_spatial().ok_or_else(|| {
+        shape_err(
+            name,
+            format!(
+                "expected a feature map, got a flat activation {:?}",
+                a.dims()
+            ),
+        )
+    })
 }
 
 fn into_spatial(a: Activation, name: &str) -> Result<Tensor<4>> {
@@ -275,7 +356,10 @@ fn into_spatial(a: Activation, name: &str) -> Result<Tensor<4>> {
         Activation::Spatial(t) => Ok(t),
         Activation::Flat(t) => Err(shape_err(
             name,
-            format!("expected feature-map relevance, got a flat tensor {:?}", t.dims()),
+            format!(
+                "expected feature-map relevance, got a flat tensor {:?}",
+                t.dims()
+            ),
         )),
     }
 }
@@ -322,7 +406,10 @@ fn initial_relevance(logits: &Tensor<2>, target: Target) -> Result<Tensor<2>> {
             }
             v[i * classes + l as usize] = 1.0;
         }
-        Ok(Tensor::from_data(TensorData::new(v, [batch, classes]), &device))
+        Ok(Tensor::from_data(
+            TensorData::new(v, [batch, classes]),
+            &device,
+        ))
     };
     let argmax = || to_vec_int(&logits.clone().argmax(1).reshape([batch]));
     Ok(match target {

@@ -17,7 +17,9 @@ pub fn foldable_batch_norms(graph: &Graph) -> Vec<(NodeId, NodeId)> {
         if !matches!(layer, Layer::BatchNorm(_)) {
             continue;
         }
-        let Some(&src) = nodes[id].inputs.first() else { continue };
+        let Some(&src) = nodes[id].inputs.first() else {
+            continue;
+        };
         let foldable_kind = matches!(graph.layers()[src], Layer::Conv2d(_) | Layer::Linear(_));
         if foldable_kind && nodes[src].consumers == [id] && src != graph.output() {
             pairs.push((src, id));
@@ -54,8 +56,10 @@ pub fn canonize(graph: &Graph) -> Result<Graph> {
                     .enumerate()
                     .map(|(i, v)| (*v as f64 * scale[i / per_out]) as f32)
                     .collect();
-                let bias = folded_bias(conv.bias.as_ref().map(|b| to_vec(&b.val())), &scale, &shift);
-                conv.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w, dims), &device));
+                let bias =
+                    folded_bias(conv.bias.as_ref().map(|b| to_vec(&b.val())), &scale, &shift);
+                conv.weight =
+                    Param::from_tensor(Tensor::from_data(TensorData::new(w, dims), &device));
                 conv.bias = Some(Param::from_tensor(Tensor::from_data(
                     TensorData::new(bias, [dims[0]]),
                     &device,
@@ -72,9 +76,17 @@ pub fn canonize(graph: &Graph) -> Result<Graph> {
                     .enumerate()
                     .map(|(i, v)| (*v as f64 * scale[i % outs]) as f32)
                     .collect();
-                let bias = folded_bias(linear.bias.as_ref().map(|b| to_vec(&b.val())), &scale, &shift);
-                linear.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w, dims), &device));
-                linear.bias = Some(Param::from_tensor(Tensor::from_data(TensorData::new(bias, [outs]), &device)));
+                let bias = folded_bias(
+                    linear.bias.as_ref().map(|b| to_vec(&b.val())),
+                    &scale,
+                    &shift,
+                );
+                linear.weight =
+                    Param::from_tensor(Tensor::from_data(TensorData::new(w, dims), &device));
+                linear.bias = Some(Param::from_tensor(Tensor::from_data(
+                    TensorData::new(bias, [outs]),
+                    &device,
+                )));
                 Layer::Linear(linear)
             }
             _ => unreachable!("foldable pairs start at a conv or linear layer"),

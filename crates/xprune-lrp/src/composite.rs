@@ -4,7 +4,9 @@
 use crate::error::{LrpError, Result};
 use crate::modifier::Bound;
 use crate::rule::{Rule, SharedRule};
-use crate::rules::{AlphaBeta, Epsilon, Flat, Gamma, IgnoreBias, Norm, Pass, ZBox, ZPlus};
+use crate::rules::{
+    AlphaBeta, Epsilon, Flat, Gamma, IgnoreBias, Norm, Pass, Stabilized, ZBox, ZPlus,
+};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -96,6 +98,7 @@ pub struct Composite {
     first: Option<(Vec<LayerKind>, SharedRule)>,
     names: Vec<(String, SharedRule)>,
     ignore_bias: bool,
+    stabilizer: Option<f64>,
     canonize: bool,
 }
 
@@ -107,8 +110,16 @@ impl fmt::Debug for Composite {
             .field("name", &self.name)
             .field("kinds", &kinds)
             .field("first", &self.first.as_ref().map(|(k, r)| (k, r.name())))
-            .field("names", &self.names.iter().map(|(n, r)| (n, r.name())).collect::<Vec<_>>())
+            .field(
+                "names",
+                &self
+                    .names
+                    .iter()
+                    .map(|(n, r)| (n, r.name()))
+                    .collect::<Vec<_>>(),
+            )
             .field("ignore_bias", &self.ignore_bias)
+            .field("stabilizer", &self.stabilizer)
             .field("canonize", &self.canonize)
             .finish()
     }
@@ -129,6 +140,7 @@ impl Composite {
             first: None,
             names: Vec::new(),
             ignore_bias: false,
+            stabilizer: None,
             canonize: true,
         }
     }
@@ -143,7 +155,9 @@ impl Composite {
             "epsilon" => Self::epsilon(eps),
             "epsilon-plus" => Self::epsilon_plus(eps),
             "epsilon-plus-flat" => Self::epsilon_plus_flat(eps),
-            "epsilon-gamma-box" => Self::epsilon_gamma_box(eps, Gamma::default(), ZBox::new(0.0, 1.0)?),
+            "epsilon-gamma-box" => {
+                Self::epsilon_gamma_box(eps, Gamma::default(), ZBox::new(0.0, 1.0)?)
+            }
             "epsilon-alpha2-beta1" => Self::epsilon_alpha2_beta1(eps),
             "epsilon-alpha2-beta1-flat" => Self::epsilon_alpha2_beta1_flat(eps),
             _ => {
@@ -172,7 +186,8 @@ impl Composite {
     /// `epsilon-plus-flat`: as `epsilon-plus`, with the flat rule on the first convolution or
     /// fully connected layer.
     pub fn epsilon_plus_flat(epsilon: Epsilon) -> Self {
-        let mut c = Self::epsilon_plus(epsilon).first_layer(&[LayerKind::Conv2d, LayerKind::Linear], Flat);
+        let mut c =
+            Self::epsilon_plus(epsilon).first_layer(&[LayerKind::Conv2d, LayerKind::Linear], Flat);
         c.name = "epsilon-plus-flat".into();
         c
     }
@@ -189,7 +204,11 @@ impl Composite {
     /// `epsilon-gamma-box` with input bounds (scalars, per channel or per element) and
     /// Zennit's defaults for epsilon and gamma.
     pub fn epsilon_gamma_box_bounds(low: impl Into<Bound>, high: impl Into<Bound>) -> Result<Self> {
-        Ok(Self::epsilon_gamma_box(Epsilon::default(), Gamma::default(), ZBox::new(low, high)?))
+        Ok(Self::epsilon_gamma_box(
+            Epsilon::default(),
+            Gamma::default(),
+            ZBox::new(low, high)?,
+        ))
     }
 
     /// `epsilon-alpha2-beta1`: alpha = 2, beta = 1 on convolutions, epsilon on fully connected
@@ -203,7 +222,8 @@ impl Composite {
     /// `epsilon-alpha2-beta1-flat`: as `epsilon-alpha2-beta1`, with the flat rule on the first
     /// convolution or fully connected layer.
     pub fn epsilon_alpha2_beta1_flat(epsilon: Epsilon) -> Self {
-        let mut c = Self::epsilon_alpha2_beta1(epsilon).first_layer(&[LayerKind::Conv2d, LayerKind::Linear], Flat);
+        let mut c = Self::epsilon_alpha2_beta1(epsilon)
+            .first_layer(&[LayerKind::Conv2d, LayerKind::Linear], Flat);
         c.name = "epsilon-alpha2-beta1-flat".into();
         c
     }
@@ -232,6 +252,18 @@ impl Composite {
     pub fn ignore_bias(mut self, ignore: bool) -> Self {
         self.ignore_bias = ignore;
         self
+    }
+
+    /// Overrides the stabiliser of every rule (epsilon's included), e.g. a tiny value to check
+    /// conservation; an error unless finite and `>= 0`.
+    pub fn stabilizer(mut self, epsilon: f64) -> Result<Self> {
+        if !(epsilon.is_finite() && epsilon >= 0.0) {
+            return Err(LrpError::InvalidRule(format!(
+                "the stabilizer must be finite and >= 0, got {epsilon}"
+            )));
+        }
+        self.stabilizer = Some(epsilon);
+        Ok(self)
     }
 
     /// Whether the attributor folds batch norms into the layer before them first (default:
@@ -274,7 +306,10 @@ impl Composite {
     pub fn resolve(&self, graph: &Graph) -> Result<Vec<Option<SharedRule>>> {
         for (name, _) in &self.names {
             graph.find(name).map_err(|e| {
-                LrpError::Composite(format!("composite `{}` names a node the graph does not have: {e}", self.name))
+                LrpError::Composite(format!(
+                    "composite `{}` names a node the graph does not have: {e}",
+                    self.name
+                ))
             })?;
         }
         let first = self.first.as_ref().and_then(|(kinds, rule)| {
@@ -302,7 +337,15 @@ impl Composite {
                     self.name, node.name
                 )));
             };
-            let rule: SharedRule = if self.ignore_bias { Arc::new(IgnoreBias(rule)) } else { rule };
+            let rule: SharedRule = if self.ignore_bias {
+                Arc::new(IgnoreBias(rule))
+            } else {
+                rule
+            };
+            let rule: SharedRule = match self.stabilizer {
+                Some(epsilon) => Arc::new(Stabilized { rule, epsilon }),
+                None => rule,
+            };
             out.push(Some(rule));
         }
         Ok(out)

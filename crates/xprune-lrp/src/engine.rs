@@ -83,7 +83,9 @@ where
 {
     let name = hints.name.clone().unwrap_or_else(|| layer.describe());
     let in_dims = input.dims();
-    let out_dims = layer.output_dims(in_dims).map_err(|m| shape_err(&name, m))?;
+    let out_dims = layer
+        .output_dims(in_dims)
+        .map_err(|m| shape_err(&name, m))?;
     if relevance.dims() != out_dims {
         return Err(shape_err(
             &name,
@@ -98,7 +100,10 @@ where
     {
         return Err(shape_err(
             &name,
-            format!("given output has shape {:?}, expected {out_dims:?}", o.dims()),
+            format!(
+                "given output has shape {:?}, expected {out_dims:?}",
+                o.dims()
+            ),
         ));
     }
     let (groups, epsilon) = match rule.propagation() {
@@ -140,7 +145,11 @@ where
                 _ => t.input.apply(input).map_err(|m| shape_err(&name, m))?,
             };
             let zk = term_output(layer, t, x.clone(), hints.output.as_ref());
-            let zk = if t.sign == 1.0 { zk } else { zk.mul_scalar(t.sign) };
+            let zk = if t.sign == 1.0 {
+                zk
+            } else {
+                zk.mul_scalar(t.sign)
+            };
             z = Some(match z {
                 Some(acc) => acc + zk,
                 None => zk,
@@ -173,7 +182,11 @@ where
                 InputMod::Ones => g,
                 _ => x * g,
             };
-            let r = if t.sign == 1.0 { r } else { r.mul_scalar(t.sign) };
+            let r = if t.sign == 1.0 {
+                r
+            } else {
+                r.mul_scalar(t.sign)
+            };
             acc = Some(match acc {
                 Some(a) => a + r,
                 None => r,
@@ -220,7 +233,9 @@ where
         if !layer.has_bias() || t.bias.is_identity() {
             return out.clone();
         }
-        let original = layer.bias(&ParamMod::Identity).expect("the layer has a bias");
+        let original = layer
+            .bias(&ParamMod::Identity)
+            .expect("the layer has a bias");
         let out = out.clone() - original;
         return match (t.bias.is_zero(), layer.bias(&t.bias)) {
             (false, Some(b)) => out + b,

@@ -20,7 +20,11 @@ pub struct RgbImage {
 
 /// The colour of a value in `[-1, 1]`: blue for -1, white for 0, red for 1 (clamped outside).
 pub fn diverging_color(v: f32) -> [u8; 3] {
-    let v = if v.is_finite() { v.clamp(-1.0, 1.0) } else { 0.0 };
+    let v = if v.is_finite() {
+        v.clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
     let fade = |t: f32| (255.0 * (1.0 - t.abs())).round() as u8;
     if v >= 0.0 {
         [255, fade(v), fade(v)]
@@ -38,10 +42,20 @@ pub fn render_values(values: &[f32], height: usize, width: usize) -> Result<RgbI
             message: format!("{} values for a {height} x {width} image", values.len()),
         });
     }
-    let max = values.iter().filter(|v| v.is_finite()).fold(0.0f32, |m, v| m.max(v.abs()));
+    let max = values
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(0.0f32, |m, v| m.max(v.abs()));
     let scale = if max > 0.0 { 1.0 / max } else { 0.0 };
-    let pixels = values.iter().flat_map(|v| diverging_color(v * scale)).collect();
-    Ok(RgbImage { width, height, pixels })
+    let pixels = values
+        .iter()
+        .flat_map(|v| diverging_color(v * scale))
+        .collect();
+    Ok(RgbImage {
+        width,
+        height,
+        pixels,
+    })
 }
 
 /// Renders the relevance of sample `sample` of an image batch `[batch, C, H, W]`, summed over
@@ -72,11 +86,17 @@ pub fn write_png(image: &RgbImage, path: impl AsRef<Path>) -> Result<()> {
         message,
     };
     let file = std::fs::File::create(path).map_err(|e| err(e.to_string()))?;
-    let mut encoder = png::Encoder::new(BufWriter::new(file), image.width as u32, image.height as u32);
+    let mut encoder = png::Encoder::new(
+        BufWriter::new(file),
+        image.width as u32,
+        image.height as u32,
+    );
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
     let mut writer = encoder.write_header().map_err(|e| err(e.to_string()))?;
-    writer.write_image_data(&image.pixels).map_err(|e| err(e.to_string()))?;
+    writer
+        .write_image_data(&image.pixels)
+        .map_err(|e| err(e.to_string()))?;
     writer.finish().map_err(|e| err(e.to_string()))
 }
 
@@ -86,7 +106,12 @@ pub fn save_png(relevance: &Tensor<4>, sample: usize, path: impl AsRef<Path>) ->
 }
 
 /// Renders a `height x width` map (see [`render_values`]) and writes it as PNG.
-pub fn save_png_values(values: &[f32], height: usize, width: usize, path: impl AsRef<Path>) -> Result<()> {
+pub fn save_png_values(
+    values: &[f32],
+    height: usize,
+    width: usize,
+    path: impl AsRef<Path>,
+) -> Result<()> {
     write_png(&render_values(values, height, width)?, path)
 }
 
@@ -122,7 +147,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("map.png");
         save_png_values(&[1.0, -1.0, 0.5, 0.0, 0.25, -0.25], 2, 3, &path).unwrap();
-        let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
+        let decoder =
+            png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
         let mut reader = decoder.read_info().unwrap();
         let mut buf = vec![0; reader.output_buffer_size().unwrap()];
         let info = reader.next_frame(&mut buf).unwrap();

@@ -53,13 +53,16 @@ pub use layers::{
 };
 pub use modifier::{Bound, CustomMod, ElementwiseFn, InputMod, ParamMod};
 pub use rule::{DEFAULT_STABILIZER, Gate, Group, Propagation, Rule, SharedRule, Term};
-pub use rules::{AlphaBeta, Epsilon, Flat, Gamma, IgnoreBias, Norm, Pass, RuleExt, WSquare, ZBox, ZPlus};
+pub use rules::{
+    AlphaBeta, Epsilon, Flat, Gamma, IgnoreBias, Norm, Pass, RuleExt, Stabilized, WSquare, ZBox,
+    ZPlus,
+};
 
 /// Everything needed to propagate relevance through a hand-written Burn model.
 pub mod prelude {
     pub use crate::{
         AdaptiveAvgPool2dLrp, AlphaBeta, AvgPool2dLrp, BatchNormLrp, Conv2dLrp, Epsilon, Flat,
-        Gamma, LinearLrp, MaxPool2dLrp, Norm, Pass, ReluLrp, Rule, RuleExt, WSquare, ZBox,
-        ZPlus, concat_relevance, sum_relevance,
+        Gamma, LinearLrp, MaxPool2dLrp, Norm, Pass, ReluLrp, Rule, RuleExt, WSquare, ZBox, ZPlus,
+        concat_relevance, sum_relevance,
     };
 }

@@ -18,7 +18,10 @@ pub struct CustomMod {
 
 impl CustomMod {
     /// A custom element-wise modifier; `name` appears in debug output.
-    pub fn new(name: impl Into<String>, f: impl Fn(Tensor<1>) -> Tensor<1> + Send + Sync + 'static) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        f: impl Fn(Tensor<1>) -> Tensor<1> + Send + Sync + 'static,
+    ) -> Self {
         Self {
             name: name.into(),
             f: Arc::new(f),
@@ -61,7 +64,11 @@ impl Bound {
     /// The bound as a tensor of the input's dimensions with batch size 1.
     ///
     /// Returns an error message when a per-channel or per-element bound has the wrong length.
-    pub fn to_tensor<const D: usize>(&self, input_dims: [usize; D], device: &Device) -> Result<Tensor<D>, String> {
+    pub fn to_tensor<const D: usize>(
+        &self,
+        input_dims: [usize; D],
+        device: &Device,
+    ) -> Result<Tensor<D>, String> {
         let mut one = input_dims;
         one[0] = 1;
         let per_sample: usize = one.iter().product();
@@ -89,7 +96,10 @@ impl Bound {
                         values.len()
                     ));
                 }
-                Ok(Tensor::<D>::from_data(TensorData::new(values.clone(), one), device))
+                Ok(Tensor::<D>::from_data(
+                    TensorData::new(values.clone(), one),
+                    device,
+                ))
             }
         }
     }

@@ -353,11 +353,50 @@ impl<R: Rule> Rule for IgnoreBias<R> {
     }
 }
 
+/// Any rule with another stabiliser `eps` in its denominators `z + eps * sign0(z)` (Zennit's
+/// `stabilizer` argument; for the epsilon rule this is epsilon itself).
+#[derive(Clone, Debug)]
+pub struct Stabilized<R> {
+    /// The rule.
+    pub rule: R,
+    /// The stabiliser.
+    pub epsilon: f64,
+}
+
+impl<R: Rule> Rule for Stabilized<R> {
+    fn name(&self) -> String {
+        format!("{} (stabilizer {})", self.rule.name(), self.epsilon)
+    }
+
+    fn propagation(&self) -> Propagation {
+        match self.rule.propagation() {
+            Propagation::Terms { groups, .. } => Propagation::Terms {
+                groups,
+                epsilon: self.epsilon,
+            },
+            Propagation::Pass => Propagation::Pass,
+        }
+    }
+}
+
 /// Convenience methods on every rule.
 pub trait RuleExt: Rule + Sized {
     /// The same rule with layer biases ignored.
     fn ignore_bias(self) -> IgnoreBias<Self> {
         IgnoreBias(self)
+    }
+
+    /// The same rule with stabiliser `epsilon` (must be finite and `>= 0`).
+    fn with_stabilizer(self, epsilon: f64) -> Result<Stabilized<Self>> {
+        if !(epsilon.is_finite() && epsilon >= 0.0) {
+            return Err(LrpError::InvalidRule(format!(
+                "the stabilizer must be finite and >= 0, got {epsilon}"
+            )));
+        }
+        Ok(Stabilized {
+            rule: self,
+            epsilon,
+        })
     }
 }
 
@@ -370,15 +409,34 @@ mod tests {
     #[test]
     fn invalid_parameters_are_errors() {
         let err = AlphaBeta::new(2.0, 0.5).unwrap_err().to_string();
-        assert!(err.contains("alpha - beta = 1") && err.contains("2") && err.contains("0.5"), "{err}");
-        assert!(AlphaBeta::new(-1.0, -2.0).unwrap_err().to_string().contains(">= 0"));
+        assert!(
+            err.contains("alpha - beta = 1") && err.contains("2") && err.contains("0.5"),
+            "{err}"
+        );
+        assert!(
+            AlphaBeta::new(-1.0, -2.0)
+                .unwrap_err()
+                .to_string()
+                .contains(">= 0")
+        );
         assert!(AlphaBeta::new(1.0, 0.0).is_ok());
         assert!(AlphaBeta::new(1.1, 0.1).is_ok());
         assert!(Epsilon::new(-1.0).is_err());
         assert!(Epsilon::new(f64::NAN).is_err());
         assert!(Gamma::new(-0.1).is_err());
-        assert!(ZBox::new(1.0, 0.0).unwrap_err().to_string().contains("exceeds"));
-        assert!(ZBox::new(Bound::PerChannel(vec![0.0, 0.0]), Bound::PerChannel(vec![1.0, -1.0])).is_err());
+        assert!(
+            ZBox::new(1.0, 0.0)
+                .unwrap_err()
+                .to_string()
+                .contains("exceeds")
+        );
+        assert!(
+            ZBox::new(
+                Bound::PerChannel(vec![0.0, 0.0]),
+                Bound::PerChannel(vec![1.0, -1.0])
+            )
+            .is_err()
+        );
         assert!(ZBox::new(f32::INFINITY, 1.0).is_err());
     }
 
@@ -395,7 +453,28 @@ mod tests {
         let Propagation::Terms { groups, .. } = Gamma::default().ignore_bias().propagation() else {
             panic!("gamma has terms")
         };
-        assert!(groups.iter().flat_map(|g| &g.terms).all(|t| t.bias.is_zero()));
-        assert!(matches!(Pass.ignore_bias().propagation(), Propagation::Pass));
+        assert!(
+            groups
+                .iter()
+                .flat_map(|g| &g.terms)
+                .all(|t| t.bias.is_zero())
+        );
+        assert!(matches!(
+            Pass.ignore_bias().propagation(),
+            Propagation::Pass
+        ));
+    }
+
+    #[test]
+    fn stabilizer_can_be_replaced() {
+        let Propagation::Terms { epsilon, groups } =
+            ZPlus.with_stabilizer(1e-3).unwrap().propagation()
+        else {
+            panic!("z-plus has terms")
+        };
+        assert_eq!(epsilon, 1e-3);
+        assert_eq!(groups.len(), 1);
+        assert!(ZPlus.with_stabilizer(-1.0).is_err());
+        assert!(ZPlus.with_stabilizer(f64::INFINITY).is_err());
     }
 }

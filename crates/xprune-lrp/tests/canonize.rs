@@ -20,7 +20,11 @@ fn randomise_batch_norms(graph: &Graph, seed: u64) -> Graph {
             |name| {
                 let (node, role) = name.rsplit_once('.').unwrap();
                 let layer = graph.layer(graph.find(node).unwrap()).unwrap();
-                let (_, data) = layer.tensors().into_iter().find(|(r, _)| *r == role).unwrap();
+                let (_, data) = layer
+                    .tensors()
+                    .into_iter()
+                    .find(|(r, _)| *r == role)
+                    .unwrap();
                 let n = data.num_elements();
                 Ok(match role {
                     "gamma" => TensorData::new(rng.vec(n, -1.5, 1.5), [n]),
@@ -42,9 +46,21 @@ fn graph(d: &Device) -> Graph {
     let x = b.conv2d("c1", 0, Conv2dSpec::new(6, 3).padding(1)).unwrap();
     let x = b.batch_norm("bn1", x).unwrap();
     let x = b.relu("r1", x).unwrap();
-    let y = b.conv2d("c2", x, Conv2dSpec::new(6, 3).stride(2).padding(1).groups(3).no_bias()).unwrap();
+    let y = b
+        .conv2d(
+            "c2",
+            x,
+            Conv2dSpec::new(6, 3)
+                .stride(2)
+                .padding(1)
+                .groups(3)
+                .no_bias(),
+        )
+        .unwrap();
     let y = b.batch_norm("bn2", y).unwrap();
-    let z = b.conv2d("c3", x, Conv2dSpec::new(6, 3).stride(2).padding(1)).unwrap();
+    let z = b
+        .conv2d("c3", x, Conv2dSpec::new(6, 3).stride(2).padding(1))
+        .unwrap();
     let zbn = b.batch_norm("bn3", z).unwrap();
     let s = b.add("add", &[y, zbn, z]).unwrap();
     let s = b.batch_norm("bn_add", s).unwrap();
@@ -73,7 +89,11 @@ fn folding_keeps_outputs_ids_and_names() {
         .collect();
     assert_eq!(
         pairs,
-        vec![("c1".into(), "bn1".into()), ("c2".into(), "bn2".into()), ("fc1".into(), "bn_fc".into())]
+        vec![
+            ("c1".into(), "bn1".into()),
+            ("c2".into(), "bn2".into()),
+            ("fc1".into(), "bn_fc".into())
+        ]
     );
     let c = canonize(&g).unwrap();
     assert_eq!(c.len(), g.len());
@@ -83,19 +103,32 @@ fn folding_keeps_outputs_ids_and_names() {
         assert_eq!(a.shape, b.shape);
     }
     for name in ["bn1", "bn2", "bn_fc"] {
-        assert!(matches!(c.layer(c.find(name).unwrap()).unwrap(), Layer::Identity(_)), "{name}");
+        assert!(
+            matches!(c.layer(c.find(name).unwrap()).unwrap(), Layer::Identity(_)),
+            "{name}"
+        );
     }
     for name in ["bn3", "bn_add"] {
-        assert!(matches!(c.layer(c.find(name).unwrap()).unwrap(), Layer::BatchNorm(_)), "{name}");
+        assert!(
+            matches!(c.layer(c.find(name).unwrap()).unwrap(), Layer::BatchNorm(_)),
+            "{name}"
+        );
     }
     // c2 had no bias; the folded one has
-    assert!(matches!(c.layer(c.find("c2").unwrap()).unwrap(), Layer::Conv2d(conv) if conv.bias.is_some()));
+    assert!(
+        matches!(c.layer(c.find("c2").unwrap()).unwrap(), Layer::Conv2d(conv) if conv.bias.is_some())
+    );
 
     let mut rng = Rng::new(4);
     let x = tensor(rng.vec(3 * 4 * 9 * 9, -2.0, 2.0), [3, 4, 9, 9], &d);
     let ro = g.forward_recorded(x.clone()).unwrap();
     let rc = c.forward_recorded(x).unwrap();
-    let max_diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    let max_diff = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max)
+    };
     assert!(max_diff(&ro.output().to_vec(), &rc.output().to_vec()) < 1e-5);
     // the value after each folded batch norm is unchanged, at the same node id
     for name in ["bn1", "bn2", "bn_fc", "add", "r3"] {
@@ -111,21 +144,45 @@ fn folding_keeps_outputs_ids_and_names() {
         .map(|(n, t)| (n, t.convert::<f32>().try_into_vec::<f32>().unwrap()))
         .collect();
     assert_eq!(before, after);
-    assert!(matches!(g.layer(g.find("bn1").unwrap()).unwrap(), Layer::BatchNorm(_)));
+    assert!(matches!(
+        g.layer(g.find("bn1").unwrap()).unwrap(),
+        Layer::BatchNorm(_)
+    ));
 }
 
 #[test]
 fn folding_reference_models_keeps_their_outputs() {
     let d = device();
     let models = [
-        xprune_models::vgg(xprune_models::VggDepth::Vgg11, true, FeatureShape::spatial(3, 32, 32), 10, 0.125, &d, 1).unwrap(),
-        xprune_models::resnet18(xprune_models::ResNetStem::ImageNet, FeatureShape::spatial(3, 32, 32), 10, 0.125, &d, 2)
-            .unwrap(),
+        xprune_models::vgg(
+            xprune_models::VggDepth::Vgg11,
+            true,
+            FeatureShape::spatial(3, 32, 32),
+            10,
+            0.125,
+            &d,
+            1,
+        )
+        .unwrap(),
+        xprune_models::resnet18(
+            xprune_models::ResNetStem::ImageNet,
+            FeatureShape::spatial(3, 32, 32),
+            10,
+            0.125,
+            &d,
+            2,
+        )
+        .unwrap(),
     ];
     for (i, m) in models.iter().enumerate() {
         let m = randomise_batch_norms(m, 30 + i as u64);
         let c = canonize(&m).unwrap();
-        let bns = |g: &Graph| g.layers().iter().filter(|l| matches!(l, Layer::BatchNorm(_))).count();
+        let bns = |g: &Graph| {
+            g.layers()
+                .iter()
+                .filter(|l| matches!(l, Layer::BatchNorm(_)))
+                .count()
+        };
         assert!(bns(&m) > 0);
         assert_eq!(bns(&c), 0, "model {i}: every batch norm follows a conv");
         let mut rng = Rng::new(5);
@@ -133,6 +190,10 @@ fn folding_reference_models_keeps_their_outputs() {
         let a = host(&m.logits(x.clone()).unwrap());
         let b = host(&c.logits(x).unwrap());
         let scale = a.iter().fold(1.0f64, |s, v| s.max(v.abs()));
-        assert!(rel_err(&b, &a) * scale < 1e-5 * scale.max(1.0), "model {i}: {}", rel_err(&b, &a));
+        assert!(
+            rel_err(&b, &a) * scale < 1e-5 * scale.max(1.0),
+            "model {i}: {}",
+            rel_err(&b, &a)
+        );
     }
 }

@@ -81,11 +81,27 @@ impl<const D: usize> LinearLayer<D, D> for AffineChannels {
 pub trait BatchNormLrp {
     /// The relevance of `input` (`[batch, C, ...]`) given the relevance of the layer's output,
     /// with `rule` (the scale acts as the weight, the shift as the bias).
-    fn relevance<const D: usize>(&self, input: &Tensor<D>, relevance_out: Tensor<D>, rule: &dyn Rule) -> Result<Tensor<D>>;
+    fn relevance<const D: usize>(
+        &self,
+        input: &Tensor<D>,
+        relevance_out: Tensor<D>,
+        rule: &dyn Rule,
+    ) -> Result<Tensor<D>>;
 }
 
 impl BatchNormLrp for BatchNorm {
-    fn relevance<const D: usize>(&self, input: &Tensor<D>, relevance_out: Tensor<D>, rule: &dyn Rule) -> Result<Tensor<D>> {
-        propagate(&AffineChannels::from_batch_norm(self), input, relevance_out, rule, Hints::default())
+    fn relevance<const D: usize>(
+        &self,
+        input: &Tensor<D>,
+        relevance_out: Tensor<D>,
+        rule: &dyn Rule,
+    ) -> Result<Tensor<D>> {
+        propagate(
+            &AffineChannels::from_batch_norm(self),
+            input,
+            relevance_out,
+            rule,
+            Hints::default(),
+        )
     }
 }

@@ -92,11 +92,25 @@ impl LinearLayer<4, 4> for Conv2d {
         let rh = rest(h, p[0], p[2], oh, kh, 0);
         let rw = rest(w, p[1], p[3], ow, kw, 1);
         if p[0] == p[2] && p[1] == p[3] {
-            let options = ConvTransposeOptions::new(self.stride, [p[0], p[1]], [rh, rw], self.dilation, self.groups);
+            let options = ConvTransposeOptions::new(
+                self.stride,
+                [p[0], p[1]],
+                [rh, rw],
+                self.dilation,
+                self.groups,
+            );
             conv_transpose2d(s, weight, None, options)
         } else {
-            let options = ConvTransposeOptions::new(self.stride, [0, 0], [rh, rw], self.dilation, self.groups);
-            conv_transpose2d(s, weight, None, options).narrow(2, p[0], h).narrow(3, p[1], w)
+            let options = ConvTransposeOptions::new(
+                self.stride,
+                [0, 0],
+                [rh, rw],
+                self.dilation,
+                self.groups,
+            );
+            conv_transpose2d(s, weight, None, options)
+                .narrow(2, p[0], h)
+                .narrow(3, p[1], w)
         }
     }
 }
@@ -105,11 +119,21 @@ impl LinearLayer<4, 4> for Conv2d {
 pub trait Conv2dLrp {
     /// The relevance of `input` (`[batch, C, H, W]`) given the relevance of the layer's output,
     /// with `rule`.
-    fn relevance(&self, input: &Tensor<4>, relevance_out: Tensor<4>, rule: &dyn Rule) -> Result<Tensor<4>>;
+    fn relevance(
+        &self,
+        input: &Tensor<4>,
+        relevance_out: Tensor<4>,
+        rule: &dyn Rule,
+    ) -> Result<Tensor<4>>;
 }
 
 impl Conv2dLrp for Conv2d {
-    fn relevance(&self, input: &Tensor<4>, relevance_out: Tensor<4>, rule: &dyn Rule) -> Result<Tensor<4>> {
+    fn relevance(
+        &self,
+        input: &Tensor<4>,
+        relevance_out: Tensor<4>,
+        rule: &dyn Rule,
+    ) -> Result<Tensor<4>> {
         propagate(self, input, relevance_out, rule, Hints::default())
     }
 }

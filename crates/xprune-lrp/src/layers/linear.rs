@@ -13,10 +13,15 @@ impl LinearLayer<2, 2> for Linear {
         format!("linear {i}->{o}")
     }
 
-    fn output_dims(&self, [batch, features]: [usize; 2]) -> std::result::Result<[usize; 2], String> {
+    fn output_dims(
+        &self,
+        [batch, features]: [usize; 2],
+    ) -> std::result::Result<[usize; 2], String> {
         let [i, o] = self.weight.dims();
         if features != i {
-            return Err(format!("input has {features} features, the layer expects {i}"));
+            return Err(format!(
+                "input has {features} features, the layer expects {i}"
+            ));
         }
         Ok([batch, o])
     }
@@ -50,11 +55,21 @@ impl LinearLayer<2, 2> for Linear {
 pub trait LinearLrp {
     /// The relevance of `input` (`[batch, in]`) given the relevance of the layer's output
     /// (`[batch, out]`), with `rule`.
-    fn relevance(&self, input: &Tensor<2>, relevance_out: Tensor<2>, rule: &dyn Rule) -> Result<Tensor<2>>;
+    fn relevance(
+        &self,
+        input: &Tensor<2>,
+        relevance_out: Tensor<2>,
+        rule: &dyn Rule,
+    ) -> Result<Tensor<2>>;
 }
 
 impl LinearLrp for Linear {
-    fn relevance(&self, input: &Tensor<2>, relevance_out: Tensor<2>, rule: &dyn Rule) -> Result<Tensor<2>> {
+    fn relevance(
+        &self,
+        input: &Tensor<2>,
+        relevance_out: Tensor<2>,
+        rule: &dyn Rule,
+    ) -> Result<Tensor<2>> {
         propagate(self, input, relevance_out, rule, Hints::default())
     }
 }

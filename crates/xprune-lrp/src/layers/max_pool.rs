@@ -9,7 +9,12 @@ use xprune_graph::resolve_padding;
 
 /// Relevance of a max pool's input: each output's relevance goes to the input position that
 /// won its window (summed where windows overlap), as the gradient does.
-pub(crate) fn max_pool_relevance(pool: &MaxPool2d, input: &Tensor<4>, relevance: Tensor<4>, name: &str) -> Result<Tensor<4>> {
+pub(crate) fn max_pool_relevance(
+    pool: &MaxPool2d,
+    input: &Tensor<4>,
+    relevance: Tensor<4>,
+    name: &str,
+) -> Result<Tensor<4>> {
     let [b, c, h, w] = input.dims();
     let p = resolve_padding(&pool.padding, [h, w], pool.kernel_size, pool.stride);
     let options = MaxPoolOptions::new(pool.kernel_size)

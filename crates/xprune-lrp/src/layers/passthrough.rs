@@ -8,11 +8,19 @@ use burn::tensor::Tensor;
 /// Relevance propagation through Burn's ReLU: the relevance passes unchanged.
 pub trait ReluLrp {
     /// The relevance of `input`: `relevance_out`, after checking that the shapes agree.
-    fn relevance<const D: usize>(&self, input: &Tensor<D>, relevance_out: Tensor<D>) -> Result<Tensor<D>>;
+    fn relevance<const D: usize>(
+        &self,
+        input: &Tensor<D>,
+        relevance_out: Tensor<D>,
+    ) -> Result<Tensor<D>>;
 }
 
 impl ReluLrp for Relu {
-    fn relevance<const D: usize>(&self, input: &Tensor<D>, relevance_out: Tensor<D>) -> Result<Tensor<D>> {
+    fn relevance<const D: usize>(
+        &self,
+        input: &Tensor<D>,
+        relevance_out: Tensor<D>,
+    ) -> Result<Tensor<D>> {
         if input.dims() != relevance_out.dims() {
             return Err(shape_err(
                 "relu",
@@ -29,7 +37,10 @@ impl ReluLrp for Relu {
 
 /// Relevance of the inputs of a channel concatenation (dimension 1): the slices of
 /// `relevance` that each input produced, in order.
-pub fn concat_relevance<const D: usize>(inputs: &[Tensor<D>], relevance: Tensor<D>) -> Result<Vec<Tensor<D>>> {
+pub fn concat_relevance<const D: usize>(
+    inputs: &[Tensor<D>],
+    relevance: Tensor<D>,
+) -> Result<Vec<Tensor<D>>> {
     let sizes: Vec<usize> = inputs.iter().map(|t| t.dims()[1]).collect();
     let mut expected = relevance.dims();
     if let Some(first) = inputs.first() {

@@ -26,7 +26,10 @@ fn avg_padding(pool: &AvgPool2d, h: usize, w: usize) -> [usize; 4] {
 
 impl LinearLayer<4, 4> for AvgPool2d {
     fn describe(&self) -> String {
-        format!("avg_pool2d kernel {:?} stride {:?}", self.kernel_size, self.stride)
+        format!(
+            "avg_pool2d kernel {:?} stride {:?}",
+            self.kernel_size, self.stride
+        )
     }
 
     fn output_dims(&self, [b, c, h, w]: [usize; 4]) -> std::result::Result<[usize; 4], String> {
@@ -36,7 +39,9 @@ impl LinearLayer<4, 4> for AvgPool2d {
         let ow = window_output_len(w, (p[1], p[3]), k[1], self.stride[1], 1, self.ceil_mode);
         match (oh, ow) {
             (Some(oh), Some(ow)) => Ok([b, c, oh, ow]),
-            _ => Err(format!("window {k:?} with padding {p:?} does not fit input [{h}, {w}]")),
+            _ => Err(format!(
+                "window {k:?} with padding {p:?} does not fit input [{h}, {w}]"
+            )),
         }
     }
 
@@ -59,7 +64,12 @@ impl LinearLayer<4, 4> for AvgPool2d {
 
     fn transpose(&self, s: Tensor<4>, _weight: &ParamMod, [b, c, h, w]: [usize; 4]) -> Tensor<4> {
         let p = avg_padding(self, h, w);
-        let (k, stride, cip, ceil) = (self.kernel_size, self.stride, self.count_include_pad, self.ceil_mode);
+        let (k, stride, cip, ceil) = (
+            self.kernel_size,
+            self.stride,
+            self.count_include_pad,
+            self.ceil_mode,
+        );
         let device = s.device();
         if p[0] == p[2] && p[1] == p[3] {
             let x = Tensor::<4>::empty([b, c, h, w], &device);
@@ -69,8 +79,10 @@ impl LinearLayer<4, 4> for AvgPool2d {
         // by the share of real values when padding does not count, and drops a last window
         // that starts in the end padding. The transpose undoes these steps in reverse order.
         let (hp, wp) = (h + p[0] + p[2], w + p[1] + p[3]);
-        let bh = window_output_len(hp, (0, 0), k[0], stride[0], 1, ceil).expect("checked by output_dims");
-        let bw = window_output_len(wp, (0, 0), k[1], stride[1], 1, ceil).expect("checked by output_dims");
+        let bh = window_output_len(hp, (0, 0), k[0], stride[0], 1, ceil)
+            .expect("checked by output_dims");
+        let bw = window_output_len(wp, (0, 0), k[1], stride[1], 1, ceil)
+            .expect("checked by output_dims");
         let [_, _, oh, ow] = s.dims();
         let mut s = s.pad([(0, bh - oh), (0, bw - ow)], PadMode::Constant(0.0));
         if !cip {
@@ -114,7 +126,10 @@ impl LinearLayer<4, 4> for AdaptiveAvgPool2d {
     fn output_dims(&self, [b, c, _, _]: [usize; 4]) -> std::result::Result<[usize; 4], String> {
         let [oh, ow] = self.output_size;
         if oh == 0 || ow == 0 {
-            return Err(format!("output size {:?} must be positive", self.output_size));
+            return Err(format!(
+                "output size {:?} must be positive",
+                self.output_size
+            ));
         }
         Ok([b, c, oh, ow])
     }
@@ -144,7 +159,10 @@ impl LinearLayer<4, 4> for AdaptiveAvgPool2d {
         let ph = Tensor::<2>::from_data(TensorData::new(adaptive_matrix(h, oh), [oh, h]), &device);
         let pw = Tensor::<2>::from_data(TensorData::new(adaptive_matrix(w, ow), [ow, w]), &device);
         let t = s.reshape([b * c * oh, ow]).matmul(pw); // [b*c*oh, w]
-        let t = t.reshape([b * c, oh, w]).swap_dims(1, 2).reshape([b * c * w, oh]);
+        let t = t
+            .reshape([b * c, oh, w])
+            .swap_dims(1, 2)
+            .reshape([b * c * w, oh]);
         let t = t.matmul(ph); // [b*c*w, h]
         t.reshape([b, c, w, h]).swap_dims(2, 3)
     }
@@ -154,11 +172,21 @@ impl LinearLayer<4, 4> for AdaptiveAvgPool2d {
 pub trait AvgPool2dLrp {
     /// The relevance of `input` given the relevance of the pooling's output, with `rule`
     /// (usually [`crate::Norm`]).
-    fn relevance(&self, input: &Tensor<4>, relevance_out: Tensor<4>, rule: &dyn Rule) -> Result<Tensor<4>>;
+    fn relevance(
+        &self,
+        input: &Tensor<4>,
+        relevance_out: Tensor<4>,
+        rule: &dyn Rule,
+    ) -> Result<Tensor<4>>;
 }
 
 impl AvgPool2dLrp for AvgPool2d {
-    fn relevance(&self, input: &Tensor<4>, relevance_out: Tensor<4>, rule: &dyn Rule) -> Result<Tensor<4>> {
+    fn relevance(
+        &self,
+        input: &Tensor<4>,
+        relevance_out: Tensor<4>,
+        rule: &dyn Rule,
+    ) -> Result<Tensor<4>> {
         propagate(self, input, relevance_out, rule, Hints::default())
     }
 }
@@ -167,11 +195,21 @@ impl AvgPool2dLrp for AvgPool2d {
 pub trait AdaptiveAvgPool2dLrp {
     /// The relevance of `input` given the relevance of the pooling's output, with `rule`
     /// (usually [`crate::Norm`]).
-    fn relevance(&self, input: &Tensor<4>, relevance_out: Tensor<4>, rule: &dyn Rule) -> Result<Tensor<4>>;
+    fn relevance(
+        &self,
+        input: &Tensor<4>,
+        relevance_out: Tensor<4>,
+        rule: &dyn Rule,
+    ) -> Result<Tensor<4>>;
 }
 
 impl AdaptiveAvgPool2dLrp for AdaptiveAvgPool2d {
-    fn relevance(&self, input: &Tensor<4>, relevance_out: Tensor<4>, rule: &dyn Rule) -> Result<Tensor<4>> {
+    fn relevance(
+        &self,
+        input: &Tensor<4>,
+        relevance_out: Tensor<4>,
+        rule: &dyn Rule,
+    ) -> Result<Tensor<4>> {
         propagate(self, input, relevance_out, rule, Hints::default())
     }
 }

@@ -62,7 +62,11 @@ impl_sum!(5, 4);
 /// Relevance of the inputs of an element-wise sum `y = x_1 + ... + x_k` of rank-`D` tensors
 /// (`D` is 2 or 4), with `rule` (usually [`crate::Norm`]: proportional to each input's
 /// contribution).
-pub fn sum_relevance<const D: usize>(inputs: &[Tensor<D>], relevance: Tensor<D>, rule: &dyn Rule) -> Result<Vec<Tensor<D>>> {
+pub fn sum_relevance<const D: usize>(
+    inputs: &[Tensor<D>],
+    relevance: Tensor<D>,
+    rule: &dyn Rule,
+) -> Result<Vec<Tensor<D>>> {
     sum_relevance_with(inputs, relevance, rule, None, "add")
 }
 
@@ -80,31 +84,51 @@ pub(crate) fn sum_relevance_with<const D: usize>(
     if let Some(bad) = inputs.iter().find(|t| t.dims() != dims) {
         return Err(shape_err(
             name,
-            format!("summed inputs have different shapes {dims:?} and {:?}", bad.dims()),
+            format!(
+                "summed inputs have different shapes {dims:?} and {:?}",
+                bad.dims()
+            ),
         ));
     }
     let k = inputs.len();
-    let hints = |output| Hints {
-        output,
-        nonnegative_input: false,
-        name: Some(name.to_string()),
-    };
     match D {
         2 => {
-            let stacked: Tensor<3> = Tensor::stack(inputs.iter().map(|t| t.clone().reshape([dims[0], dims[1]])).collect(), 2);
+            let stacked: Tensor<3> = Tensor::stack(
+                inputs
+                    .iter()
+                    .map(|t| t.clone().reshape([dims[0], dims[1]]))
+                    .collect(),
+                2,
+            );
             let r: Tensor<2> = relevance.reshape([dims[0], dims[1]]);
             let out = output.map(|o| o.reshape([dims[0], dims[1]]));
-            let rin = propagate(&Sum { inputs: k }, &stacked, r, rule, hints(out))?;
-            Ok((0..k).map(|i| rin.clone().narrow(2, i, 1).reshape(dims)).collect())
+            let rin = propagate(&Sum { inputs: k }, &stacked, r, rule, hints(out, name))?;
+            Ok((0..k)
+                .map(|i| rin.clone().narrow(2, i, 1).reshape(dims))
+                .collect())
         }
         4 => {
             let d4 = [dims[0], dims[1], dims[2], dims[3]];
-            let stacked: Tensor<5> = Tensor::stack(inputs.iter().map(|t| t.clone().reshape(d4)).collect(), 4);
+            let stacked: Tensor<5> =
+                Tensor::stack(inputs.iter().map(|t| t.clone().reshape(d4)).collect(), 4);
             let r: Tensor<4> = relevance.reshape(d4);
             let out = output.map(|o| o.reshape(d4));
-            let rin = propagate(&Sum { inputs: k }, &stacked, r, rule, hints(out))?;
-            Ok((0..k).map(|i| rin.clone().narrow(4, i, 1).reshape(dims)).collect())
+            let rin = propagate(&Sum { inputs: k }, &stacked, r, rule, hints(out, name))?;
+            Ok((0..k)
+                .map(|i| rin.clone().narrow(4, i, 1).reshape(dims))
+                .collect())
         }
-        _ => Err(shape_err(name, format!("sums of rank-{D} tensors are not supported (rank 2 or 4)"))),
+        _ => Err(shape_err(
+            name,
+            format!("sums of rank-{D} tensors are not supported (rank 2 or 4)"),
+        )),
+    }
+}
+
+fn hints<const D: usize>(output: Option<Tensor<D>>, name: &str) -> Hints<D> {
+    Hints {
+        output,
+        nonnegative_input: false,
+        name: Some(name.to_string()),
     }
 }

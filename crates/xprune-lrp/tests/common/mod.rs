@@ -36,14 +36,19 @@ pub fn tensor<const D: usize>(values: Vec<f32>, dims: [usize; D], device: &Devic
 }
 
 pub fn host<const D: usize>(t: &Tensor<D>) -> Vec<f64> {
-    xprune_graph::tensor_util::to_vec(t).into_iter().map(|v| v as f64).collect()
+    xprune_graph::tensor_util::to_vec(t)
+        .into_iter()
+        .map(|v| v as f64)
+        .collect()
 }
+
+/// Builds a layer's `[out, in]` matrix with every weight value mapped by the given function.
+pub type MatrixFn = Box<dyn Fn(&dyn Fn(f64) -> f64) -> Vec<f64>>;
 
 /// A layer as the rules see it: `y = M(w) x + b`, per sample.
 pub struct RefLayer {
-    /// Builds the `[out, in]` matrix with every weight value mapped by the function
-    /// (parameter-free layers ignore it).
-    pub matrix: Box<dyn Fn(&dyn Fn(f64) -> f64) -> Vec<f64>>,
+    /// The matrix with mapped weights (parameter-free layers ignore the map).
+    pub matrix: MatrixFn,
     pub bias: Vec<f64>,
     pub inp: usize,
     pub out: usize,
@@ -90,8 +95,12 @@ pub struct ConvGeom {
 
 impl ConvGeom {
     pub fn out_hw(&self) -> (usize, usize) {
-        let oh = (self.h + self.pad[0] + self.pad[2] - self.dil[0] * (self.k[0] - 1) - 1) / self.stride[0] + 1;
-        let ow = (self.w + self.pad[1] + self.pad[3] - self.dil[1] * (self.k[1] - 1) - 1) / self.stride[1] + 1;
+        let oh = (self.h + self.pad[0] + self.pad[2] - self.dil[0] * (self.k[0] - 1) - 1)
+            / self.stride[0]
+            + 1;
+        let ow = (self.w + self.pad[1] + self.pad[3] - self.dil[1] * (self.k[1] - 1) - 1)
+            / self.stride[1]
+            + 1;
         (oh, ow)
     }
 }
@@ -115,9 +124,12 @@ pub fn conv_layer(wt: Vec<f64>, bias: Option<Vec<f64>>, g: ConvGeom) -> RefLayer
                             let ic = grp * cig + icg;
                             for ky in 0..g.k[0] {
                                 for kx in 0..g.k[1] {
-                                    let iy = (oy * g.stride[0] + ky * g.dil[0]) as isize - g.pad[0] as isize;
-                                    let ix = (ox * g.stride[1] + kx * g.dil[1]) as isize - g.pad[1] as isize;
-                                    if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+                                    let iy = (oy * g.stride[0] + ky * g.dil[0]) as isize
+                                        - g.pad[0] as isize;
+                                    let ix = (ox * g.stride[1] + kx * g.dil[1]) as isize
+                                        - g.pad[1] as isize;
+                                    if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize
+                                    {
                                         continue;
                                     }
                                     let col = (ic * g.h + iy as usize) * g.w + ix as usize;
@@ -161,10 +173,23 @@ pub fn affine_layer(scale: Vec<f64>, shift: Vec<f64>, positions: usize) -> RefLa
 /// PyTorch average pooling generalised to asymmetric padding `[top, left, bottom, right]`:
 /// windows clipped to the padded input; divided by the clipped window size, or by the number of
 /// real values when padding does not count.
-pub fn avg_pool_layer(c: usize, h: usize, w: usize, k: [usize; 2], s: [usize; 2], pad: [usize; 4], cip: bool, ceil: bool) -> RefLayer {
+pub fn avg_pool_layer(
+    c: usize,
+    h: usize,
+    w: usize,
+    k: [usize; 2],
+    s: [usize; 2],
+    pad: [usize; 4],
+    cip: bool,
+    ceil: bool,
+) -> RefLayer {
     let out_len = |size: usize, pb: usize, pe: usize, k: usize, s: usize| {
         let room = size + pb + pe - k;
-        let mut o = if ceil { room.div_ceil(s) + 1 } else { room / s + 1 };
+        let mut o = if ceil {
+            room.div_ceil(s) + 1
+        } else {
+            room / s + 1
+        };
         if ceil && o > 1 && (o - 1) * s >= size + pb {
             o -= 1;
         }
@@ -277,18 +302,32 @@ fn neg(v: f64) -> f64 {
 
 /// Relevance of one sample's input `x` given the relevance `r` of the layer's output.
 /// `ignore_bias` sets every bias term to zero (the gamma gate still uses the biased output).
-pub fn reference(rule: &RefRule, l: &RefLayer, x: &[f64], r: &[f64], ignore_bias: bool) -> Vec<f64> {
+pub fn reference(
+    rule: &RefRule,
+    l: &RefLayer,
+    x: &[f64],
+    r: &[f64],
+    ignore_bias: bool,
+) -> Vec<f64> {
     let (n_in, n_out) = (l.inp, l.out);
     assert_eq!(x.len(), n_in);
     assert_eq!(r.len(), n_out);
     let m = l.plain();
-    let b: Vec<f64> = if ignore_bias { vec![0.0; n_out] } else { l.bias.clone() };
+    let b: Vec<f64> = if ignore_bias {
+        vec![0.0; n_out]
+    } else {
+        l.bias.clone()
+    };
     let out: Vec<f64> = (0..n_out)
         .map(|j| (0..n_in).map(|i| m[j * n_in + i] * x[i]).sum::<f64>() + l.bias[j])
         .collect();
     let mut rin = vec![0.0; n_in];
     // Distributes r_j / z_j over contributions c(i, j).
-    let mut spread = |c: &dyn Fn(usize, usize) -> f64, zb: &dyn Fn(usize) -> f64, eps: f64, coef: f64, gate: &dyn Fn(usize) -> bool| {
+    let mut spread = |c: &dyn Fn(usize, usize) -> f64,
+                      zb: &dyn Fn(usize) -> f64,
+                      eps: f64,
+                      coef: f64,
+                      gate: &dyn Fn(usize) -> bool| {
         for j in 0..n_out {
             if !gate(j) {
                 continue;
@@ -308,13 +347,16 @@ pub fn reference(rule: &RefRule, l: &RefLayer, x: &[f64], r: &[f64], ignore_bias
         }
         RefRule::ZPlus => {
             let (mp, mn) = ((l.matrix)(&pos), (l.matrix)(&neg));
-            let c = |i: usize, j: usize| pos(x[i]) * mp[j * n_in + i] + neg(x[i]) * mn[j * n_in + i];
+            let c =
+                |i: usize, j: usize| pos(x[i]) * mp[j * n_in + i] + neg(x[i]) * mn[j * n_in + i];
             spread(&c, &|j| pos(b[j]), 1e-6, 1.0, &all);
         }
         RefRule::AlphaBeta(alpha, beta) => {
             let (mp, mn) = ((l.matrix)(&pos), (l.matrix)(&neg));
-            let cp = |i: usize, j: usize| pos(x[i]) * mp[j * n_in + i] + neg(x[i]) * mn[j * n_in + i];
-            let cn = |i: usize, j: usize| pos(x[i]) * mn[j * n_in + i] + neg(x[i]) * mp[j * n_in + i];
+            let cp =
+                |i: usize, j: usize| pos(x[i]) * mp[j * n_in + i] + neg(x[i]) * mn[j * n_in + i];
+            let cn =
+                |i: usize, j: usize| pos(x[i]) * mn[j * n_in + i] + neg(x[i]) * mp[j * n_in + i];
             spread(&cp, &|j| pos(b[j]), 1e-6, *alpha, &all);
             spread(&cn, &|j| neg(b[j]), 1e-6, -*beta, &all);
         }
@@ -322,14 +364,18 @@ pub fn reference(rule: &RefRule, l: &RefLayer, x: &[f64], r: &[f64], ignore_bias
             let g = *g;
             let mup = (l.matrix)(&|w| w + g * pos(w));
             let mdn = (l.matrix)(&|w| w + g * neg(w));
-            let cp = |i: usize, j: usize| pos(x[i]) * mup[j * n_in + i] + neg(x[i]) * mdn[j * n_in + i];
-            let cn = |i: usize, j: usize| pos(x[i]) * mdn[j * n_in + i] + neg(x[i]) * mup[j * n_in + i];
+            let cp =
+                |i: usize, j: usize| pos(x[i]) * mup[j * n_in + i] + neg(x[i]) * mdn[j * n_in + i];
+            let cn =
+                |i: usize, j: usize| pos(x[i]) * mdn[j * n_in + i] + neg(x[i]) * mup[j * n_in + i];
             spread(&cp, &|j| b[j] + g * pos(b[j]), 1e-6, 1.0, &|j| out[j] > 0.0);
             spread(&cn, &|j| b[j] + g * neg(b[j]), 1e-6, 1.0, &|j| out[j] < 0.0);
         }
         RefRule::ZBox(lo, hi) => {
             let (mp, mn) = ((l.matrix)(&pos), (l.matrix)(&neg));
-            let c = |i: usize, j: usize| x[i] * m[j * n_in + i] - lo[i] * mp[j * n_in + i] - hi[i] * mn[j * n_in + i];
+            let c = |i: usize, j: usize| {
+                x[i] * m[j * n_in + i] - lo[i] * mp[j * n_in + i] - hi[i] * mn[j * n_in + i]
+            };
             spread(&c, &|j| b[j] - pos(b[j]) - neg(b[j]), 1e-6, 1.0, &all);
         }
         RefRule::Flat => {
@@ -345,7 +391,14 @@ pub fn reference(rule: &RefRule, l: &RefLayer, x: &[f64], r: &[f64], ignore_bias
 }
 
 /// Applies `reference` to every sample of a batch (`x`: `[batch, inp]`, `r`: `[batch, out]`).
-pub fn reference_batch(rule: &RefRule, l: &RefLayer, x: &[f64], r: &[f64], batch: usize, ignore_bias: bool) -> Vec<f64> {
+pub fn reference_batch(
+    rule: &RefRule,
+    l: &RefLayer,
+    x: &[f64],
+    r: &[f64],
+    batch: usize,
+    ignore_bias: bool,
+) -> Vec<f64> {
     (0..batch)
         .flat_map(|s| {
             reference(
@@ -363,5 +416,9 @@ pub fn reference_batch(rule: &RefRule, l: &RefLayer, x: &[f64], r: &[f64], batch
 pub fn rel_err(got: &[f64], want: &[f64]) -> f64 {
     assert_eq!(got.len(), want.len(), "lengths differ");
     let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-12);
-    got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / scale
+    got.iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max)
+        / scale
 }
