@@ -1,2 +1,49 @@
-//! xprune-surgery (see the crate description).
+//! # xprune-surgery
+//!
+//! Structured channel removal for xprune [`Graph`](xprune_graph::Graph)s that makes models
+//! really smaller and faster, not just zeroed:
+//!
+//! 1. **Channel groups** ([`ChannelGroups::new`]), after Torch-Pruning's dependency graph:
+//!    removing output channel `k` of a convolution or linear layer removes input channel `k` of
+//!    every consumer; batch norm, ReLU, pooling, dropout, identity and depthwise convolutions
+//!    pass the index through; an add ties all its inputs into one group; a concat offsets the
+//!    indices of each input; a flatten maps channel `k` to the block of `H*W` features of the
+//!    following linear layer. The graph's output node and user-listed nodes are pinned.
+//!    Each group lists its members by role ([`Member`]) so criteria can score it.
+//! 2. **Surgery** ([`prune`]): a [`PrunePlan`] (group -> channel indices) applied by slicing
+//!    Burn layers, giving a new, smaller graph on the same device.
+//! 3. **Mask mode** ([`PrunePlan::masks`]): the same plan as [`ChannelMasks`](xprune_graph::ChannelMasks)
+//!    on the unchanged graph; the masked and pruned outputs agree.
+//! 4. **Counts** ([`count`]): parameters and multiply-accumulates per sample and per node.
+//!
+//! ```ignore
+//! use xprune_surgery::{ChannelGroups, PrunePlan, count, prune};
+//!
+//! let groups = ChannelGroups::new(&graph);
+//! println!("{groups}");
+//! let plan = PrunePlan::new().remove("conv1", [0, 3]).remove("layer1.0.conv1", [5]);
+//! let smaller = prune(&graph, &groups, &plan)?;
+//! let masks = plan.masks(&graph, &groups, &device)?; // same outputs as `smaller`
+//! println!("{} -> {}", count(&graph), count(&smaller));
+//! ```
 #![warn(missing_docs)]
+
+mod count;
+mod discover;
+mod error;
+mod group;
+mod mask;
+mod plan;
+mod prune;
+mod removal;
+
+pub use count::{Counts, NodeCount, count, count_for_input};
+pub use error::{Result, SurgeryError};
+pub use group::{ChannelGroup, ChannelGroups, ChannelSlot, GroupId, Member, PinReason};
+pub use mask::masks_resolved;
+pub use plan::{GroupKey, PlanEntry, PrunePlan, ResolvedPlan};
+pub use prune::{prune, prune_resolved};
+pub use removal::NodeRemovals;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,333 @@
+//! Hand-checked group structures: residual groups, concat offsets, flatten blocks, depthwise
+//! carriers and every pin reason.
+
+use super::nets::{concat_net, depthwise_net, grouped_net, misaligned_net};
+use crate::{ChannelGroups, ChannelSlot, Member, PinReason, SurgeryError};
+use burn::tensor::Device;
+use xprune_graph::{FeatureShape, Graph};
+use xprune_models::{ResNetCifarDepth, lenet5, mlp, resnet_cifar};
+
+fn names(graph: &Graph, nodes: &[usize]) -> Vec<String> {
+    nodes.iter().map(|&n| graph.name(n).to_string()).collect()
+}
+
+fn slots(graph: &Graph, slots: &[ChannelSlot]) -> Vec<(String, usize, usize)> {
+    slots
+        .iter()
+        .map(|s| (graph.name(s.node).to_string(), s.offset, s.block))
+        .collect()
+}
+
+fn slot(name: &str, offset: usize, block: usize) -> (String, usize, usize) {
+    (name.to_string(), offset, block)
+}
+
+#[test]
+fn resnet20_has_one_group_per_stage_and_one_per_block() {
+    let g = resnet_cifar(
+        ResNetCifarDepth::ResNet20,
+        FeatureShape::spatial(3, 32, 32),
+        10,
+        0.25,
+        &Device::flex(),
+        1,
+    )
+    .unwrap();
+    let groups = ChannelGroups::new(&g);
+    // input + stem/stage 1 + 9 inner + stage 2 + stage 3 + classifier
+    assert_eq!(groups.len(), 14, "{groups}");
+    assert_eq!(groups.prunable().count(), 12);
+
+    let stage1 = groups.find("conv1").unwrap();
+    assert_eq!(stage1.channels(), 4);
+    assert_eq!(
+        names(&g, &stage1.producers()),
+        [
+            "conv1",
+            "layer1.0.conv2",
+            "layer1.1.conv2",
+            "layer1.2.conv2"
+        ]
+    );
+    let consumers: Vec<String> = stage1
+        .consumers()
+        .iter()
+        .map(|s| g.name(s.node).to_string())
+        .collect();
+    assert_eq!(
+        consumers,
+        [
+            "layer1.0.conv1",
+            "layer1.1.conv1",
+            "layer1.2.conv1",
+            "layer2.0.conv1",
+            "layer2.0.shortcut.0"
+        ]
+    );
+    let carriers: Vec<String> = stage1
+        .carriers()
+        .iter()
+        .map(|s| g.name(s.node).to_string())
+        .collect();
+    assert!(carriers.contains(&"bn1".to_string()));
+    assert!(carriers.contains(&"layer1.2.add".to_string()));
+    assert!(carriers.contains(&"layer1.2.relu2".to_string()));
+    assert!(!carriers.contains(&"layer1.0.relu1".to_string()));
+
+    let stage2 = groups.find("layer2.0.conv2").unwrap();
+    assert_eq!(
+        names(&g, &stage2.producers()),
+        [
+            "layer2.0.conv2",
+            "layer2.0.shortcut.0",
+            "layer2.1.conv2",
+            "layer2.2.conv2"
+        ]
+    );
+    let stage3 = groups.find("layer3.0.conv2").unwrap();
+    let fc = g.find("fc").unwrap();
+    assert!(stage3.members().contains(&Member::Consumer {
+        node: fc,
+        offset: 0,
+        block: 1
+    }));
+
+    let inner = groups.find("layer2.1.conv1").unwrap();
+    assert_eq!(inner.channels(), 8);
+    assert_eq!(names(&g, &inner.producers()), ["layer2.1.conv1"]);
+    assert_eq!(
+        slots(&g, &inner.carriers()),
+        [slot("layer2.1.bn1", 0, 1), slot("layer2.1.relu1", 0, 1)]
+    );
+    assert_eq!(
+        slots(&g, &inner.consumers()),
+        [slot("layer2.1.conv2", 0, 1)]
+    );
+
+    let head = groups.find("fc").unwrap();
+    assert_eq!(head.pins(), [PinReason::Output("fc".into())]);
+    let input = groups.find("input").unwrap();
+    assert_eq!(input.pins(), [PinReason::Input("input".into())]);
+    assert_eq!(input.members()[0], Member::Fixed { node: 0 });
+
+    // Lookups by node.
+    let conv = g.find("layer1.1.conv2").unwrap();
+    assert_eq!(groups.group_of(conv).unwrap().name(), "conv1");
+    let add = g.find("layer1.1.add").unwrap();
+    assert_eq!(
+        groups.groups_at(add),
+        [(
+            stage1.id(),
+            ChannelSlot {
+                node: add,
+                offset: 0,
+                block: 1
+            }
+        )]
+    );
+    // Masking the group means masking its producers and carriers.
+    assert_eq!(
+        stage1.mask_nodes().len(),
+        stage1.producers().len() + stage1.carriers().len()
+    );
+}
+
+#[test]
+fn concat_offsets_and_flatten_blocks() {
+    let g = concat_net(&Device::flex(), 1);
+    let groups = ChannelGroups::new(&g);
+    let a = groups.find("a").unwrap();
+    assert_eq!(a.channels(), 4);
+    assert_eq!(names(&g, &a.producers()), ["a", "p"]);
+    assert_eq!(
+        slots(&g, &a.carriers()),
+        [
+            slot("bn_a", 0, 1),
+            slot("relu_a", 0, 1),
+            slot("cat_ab", 0, 1),
+            slot("cat_pq", 0, 1),
+            slot("add_s", 0, 1),
+            slot("cat_e", 0, 1),
+            slot("pool", 0, 1),
+            slot("flatten", 0, 16),
+        ]
+    );
+    assert_eq!(
+        slots(&g, &a.consumers()),
+        [slot("d", 0, 1), slot("fc1", 0, 16)]
+    );
+
+    let b = groups.find("b").unwrap();
+    assert_eq!(names(&g, &b.producers()), ["b", "q"]);
+    assert_eq!(
+        slots(&g, &b.carriers()),
+        [
+            slot("relu_b", 0, 1),
+            slot("cat_ab", 4, 1),
+            slot("cat_pq", 4, 1),
+            slot("add_s", 4, 1),
+            slot("cat_e", 4, 1),
+            slot("pool", 4, 1),
+            slot("flatten", 64, 16),
+        ]
+    );
+    assert_eq!(
+        slots(&g, &b.consumers()),
+        [slot("d", 4, 1), slot("fc1", 64, 16)]
+    );
+
+    let d = groups.find("d").unwrap();
+    assert_eq!(slots(&g, &d.consumers()), [slot("fc1", 160, 16)]);
+    assert_eq!(groups.find("p"), None, "p belongs to group `a`");
+    // The concat output holds three groups; slot indices follow offset and block.
+    let flatten = g.find("flatten").unwrap();
+    let at: Vec<(String, usize)> = groups
+        .groups_at(flatten)
+        .into_iter()
+        .map(|(id, s)| (groups.get(id).unwrap().name().to_string(), s.offset))
+        .collect();
+    assert_eq!(
+        at,
+        [
+            ("a".to_string(), 0),
+            ("b".to_string(), 64),
+            ("d".to_string(), 160)
+        ]
+    );
+    assert_eq!(
+        ChannelSlot {
+            node: flatten,
+            offset: 64,
+            block: 16
+        }
+        .indices(2),
+        96..112
+    );
+}
+
+#[test]
+fn lenet_flatten_maps_channels_to_blocks_of_positions() {
+    let g = lenet5(FeatureShape::spatial(1, 28, 28), 10, &Device::flex(), 1).unwrap();
+    let groups = ChannelGroups::new(&g);
+    let conv2 = groups.find("conv2").unwrap();
+    assert_eq!(slots(&g, &conv2.consumers()), [slot("fc1", 0, 25)]);
+    assert_eq!(
+        groups
+            .prunable()
+            .map(|g| g.name().to_string())
+            .collect::<Vec<_>>(),
+        ["conv1", "conv2", "fc1", "fc2"]
+    );
+}
+
+#[test]
+fn depthwise_convs_carry_their_input_group() {
+    let g = depthwise_net(&Device::flex(), 1);
+    let groups = ChannelGroups::new(&g);
+    let stem = groups.find("stem").unwrap();
+    assert_eq!(names(&g, &stem.producers()), ["stem"]);
+    assert!(slots(&g, &stem.carriers()).contains(&slot("dw1", 0, 1)));
+    assert_eq!(slots(&g, &stem.consumers()), [slot("pw1", 0, 1)]);
+    // The residual add around dw3 keeps one group for pw2, dw3 and the add.
+    let pw2 = groups.find("pw2").unwrap();
+    let carriers: Vec<String> = pw2
+        .carriers()
+        .iter()
+        .map(|s| g.name(s.node).to_string())
+        .collect();
+    assert_eq!(
+        carriers,
+        ["bn4", "relu4", "dw3", "bn5", "add", "gap", "flatten"]
+    );
+    assert_eq!(groups.find("dw1"), None);
+    assert_eq!(groups.prunable().count(), 3);
+}
+
+#[test]
+fn grouped_convs_are_pinned_on_both_sides() {
+    let g = grouped_net(&Device::flex(), 1);
+    let groups = ChannelGroups::new(&g);
+    let c1 = groups.find("c1").unwrap();
+    assert_eq!(c1.pins(), [PinReason::GroupedConvInput("g".into())]);
+    let grouped = groups.find("g").unwrap();
+    assert_eq!(grouped.pins(), [PinReason::GroupedConvOutput("g".into())]);
+    assert_eq!(
+        grouped.members()[0],
+        Member::Fixed {
+            node: g.find("g").unwrap()
+        }
+    );
+    assert!(groups.find("c2").unwrap().is_prunable());
+}
+
+#[test]
+fn misaligned_add_pins_every_input_source() {
+    let g = misaligned_net(&Device::flex(), 1);
+    let groups = ChannelGroups::new(&g);
+    for name in ["a", "b", "d"] {
+        assert_eq!(
+            groups.find(name).unwrap().pins(),
+            [PinReason::MisalignedAdd("add".into())],
+            "{name}"
+        );
+    }
+    assert!(groups.find("e").unwrap().is_prunable());
+}
+
+#[test]
+fn output_and_user_pins() {
+    let device = Device::flex();
+    let g = mlp(8, &[6, 5], 3, &device, 1).unwrap();
+    let groups = ChannelGroups::new(&g);
+    assert!(groups.find("fc1").unwrap().is_prunable());
+    assert_eq!(
+        groups.find("fc3").unwrap().pins(),
+        [PinReason::Output("fc3".into())]
+    );
+
+    // Pinning a carrier pins the group it carries.
+    let pinned = ChannelGroups::with_pinned(&g, &["relu1"]).unwrap();
+    assert_eq!(
+        pinned.find("fc1").unwrap().pins(),
+        [PinReason::User("relu1".into())]
+    );
+    assert!(pinned.find("fc2").unwrap().is_prunable());
+
+    let err = ChannelGroups::with_pinned(&g, &["fc9"]).unwrap_err();
+    assert!(
+        matches!(&err, SurgeryError::UnknownNode { name, .. } if name == "fc9"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("fc9"));
+}
+
+#[test]
+fn listing_names_groups_members_and_pins() {
+    let g = concat_net(&Device::flex(), 1);
+    let listing = ChannelGroups::new(&g).listing();
+    assert!(
+        listing.starts_with("6 channel groups (4 prunable, 2 pinned)"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("#1   a  4 channels  prunable"),
+        "{listing}"
+    );
+    assert!(listing.contains("producers  a, p"), "{listing}");
+    assert!(listing.contains("flatten@64x16"), "{listing}");
+    assert!(listing.contains("consumers  d@4, fc1@64x16"), "{listing}");
+    assert!(
+        listing.contains("pinned: its channels reach the graph output `fc2`"),
+        "{listing}"
+    );
+}
+
+#[test]
+fn groups_serialise() {
+    let g = concat_net(&Device::flex(), 1);
+    let groups = ChannelGroups::new(&g);
+    let json = serde_json::to_string(&groups).unwrap();
+    let back: ChannelGroups = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, groups);
+    back.check(&g).unwrap();
+}
