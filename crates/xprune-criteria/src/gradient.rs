@@ -4,7 +4,7 @@ use crate::criterion::{Criterion, Needs, ScoringContext};
 use crate::error::Result;
 use crate::loss::per_sample_cross_entropy;
 use crate::scores::Scores;
-use crate::sites::{channel_sums, consumer_sites};
+use crate::sites::{SitePolicy, channel_sums, sites};
 use burn::module::Module;
 use burn::tensor::Tensor;
 use std::collections::BTreeMap;
@@ -21,14 +21,14 @@ struct ProbeSums {
 
 /// Runs the reference data through the graph on an autodiff device with probes at every
 /// site, and sums `dL/da` and `a * dL/da` per channel (over samples and positions).
-fn probe(ctx: &ScoringContext<'_>, name: &str) -> Result<ProbeSums> {
+fn probe(ctx: &ScoringContext<'_>, name: &str, policy: SitePolicy) -> Result<ProbeSums> {
     let data = ctx.require_data(name)?;
     let ad = ctx.device.clone().autodiff();
     let graph = ctx.graph.clone().no_grad().fork(&ad);
     let mut entries = Vec::new();
     let mut site_nodes: BTreeMap<NodeId, usize> = BTreeMap::new();
     for group in ctx.groups.prunable() {
-        for slot in consumer_sites(ctx.graph, group) {
+        for slot in sites(ctx.graph, group, policy) {
             let shape = ctx.graph.node(slot.node)?.shape;
             site_nodes.insert(slot.node, shape.channels());
             let c = group.channels();
@@ -90,16 +90,22 @@ fn finish(ctx: &ScoringContext<'_>, sums: ProbeSums, name: String, taylor: bool)
 }
 
 /// The gradient criterion: `|mean over samples and positions of dL/da_k|`, with `L` the
-/// cross-entropy of the reference data and `a_k` channel `k` where the group's consumers read
-/// it (summed over sites for residual groups). Needs gradients.
+/// cross-entropy of the reference data and `a_k` channel `k` at the group's sites (by default
+/// where its consumers read it; summed over sites for residual groups). Needs gradients.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Gradient;
+pub struct Gradient {
+    /// Where the channels are measured.
+    pub sites: SitePolicy,
+}
 
 /// The Taylor criterion (Molchanov et al. 2017): `|mean over samples and positions of
 /// a_k * dL/da_k|`, the first-order estimate of the loss change when channel `k` is zeroed.
 /// Needs gradients.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Taylor;
+pub struct Taylor {
+    /// Where the channels are measured.
+    pub sites: SitePolicy,
+}
 
 impl Criterion for Gradient {
     fn name(&self) -> String {
@@ -109,7 +115,7 @@ impl Criterion for Gradient {
         Needs::Gradients
     }
     fn score(&self, ctx: &ScoringContext<'_>) -> Result<Scores> {
-        let sums = probe(ctx, "gradient")?;
+        let sums = probe(ctx, "gradient", self.sites)?;
         finish(ctx, sums, self.name(), false)
     }
 }
@@ -122,7 +128,7 @@ impl Criterion for Taylor {
         Needs::Gradients
     }
     fn score(&self, ctx: &ScoringContext<'_>) -> Result<Scores> {
-        let sums = probe(ctx, "taylor")?;
+        let sums = probe(ctx, "taylor", self.sites)?;
         finish(ctx, sums, self.name(), true)
     }
 }

@@ -28,6 +28,7 @@ pub use lrp::{Aggregation, LrpCriterion, LrpTarget, yeom_composite};
 pub use random::RandomCriterion;
 pub use scores::{GroupScores, Scores};
 pub use shapley::Shapley;
+pub use sites::SitePolicy;
 pub use weight_norm::{Norm, WeightNorm};
 
 #[cfg(test)]

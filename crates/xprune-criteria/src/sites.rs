@@ -4,6 +4,34 @@ use burn::tensor::Tensor;
 use xprune_graph::{Activation, Graph};
 use xprune_surgery::{ChannelGroup, ChannelSlot, Member};
 
+/// Where activation-, gradient- and relevance-based criteria measure a group's channels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SitePolicy {
+    /// Where the group's consumers read the channels ([`consumer_sites`]): after batch norm,
+    /// activation and pooling. The default.
+    #[default]
+    ConsumerInputs,
+    /// At the outputs of the group's producers (convolution or linear outputs, before batch
+    /// norm and activation), as in the reference code of Yeom et al. for gradients.
+    ProducerOutputs,
+}
+
+/// The sites of a group under a policy.
+pub fn sites(graph: &Graph, group: &ChannelGroup, policy: SitePolicy) -> Vec<ChannelSlot> {
+    match policy {
+        SitePolicy::ConsumerInputs => consumer_sites(graph, group),
+        SitePolicy::ProducerOutputs => {
+            let p: Vec<ChannelSlot> = group
+                .members()
+                .iter()
+                .filter(|m| matches!(m, Member::Producer { .. }))
+                .map(|m| m.slot())
+                .collect();
+            if p.is_empty() { consumer_sites(graph, group) } else { p }
+        }
+    }
+}
+
 /// The sites of a group: the slots of the group's channels in the outputs that its consumers
 /// read (e.g. the ReLU or pooling output before the next convolution, the flatten before a
 /// linear layer, the concat before a convolution). These are the values that change when a

@@ -98,8 +98,8 @@ fn gradient_and_taylor_match_hand_derivatives() {
     let (mut gs, mut ts) = ([0.0; 4], [0.0; 4]);
     manual_grad_taylor(&mut gs, &mut ts);
     let n = data().len() as f64;
-    let grad = hidden_scores(&Gradient, &g, &data());
-    let taylor = hidden_scores(&Taylor, &g, &data());
+    let grad = hidden_scores(&Gradient::default(), &g, &data());
+    let taylor = hidden_scores(&Taylor::default(), &g, &data());
     for j in 0..4 {
         assert!((grad[j] - (gs[j] / n).abs()).abs() < 1e-5, "gradient {grad:?} vs {gs:?}");
         assert!((taylor[j] - (ts[j] / n).abs()).abs() < 1e-5, "taylor {taylor:?} vs {ts:?}");
@@ -124,10 +124,10 @@ fn data_criteria_need_data() {
     let g = example();
     let groups = ChannelGroups::new(&g);
     let dev = device();
-    let err = Taylor.score(&ScoringContext::new(&g, &groups, &dev)).unwrap_err();
+    let err = Taylor::default().score(&ScoringContext::new(&g, &groups, &dev)).unwrap_err();
     assert!(matches!(err, CriterionError::NeedsData(_)), "{err}");
     let wrong = Dataset::new(vec![0.0; 3], vec![0], FeatureShape::flat(3), 3).unwrap();
-    let err = Taylor.score(&ScoringContext::new(&g, &groups, &dev).with_data(&wrong)).unwrap_err();
+    let err = Taylor::default().score(&ScoringContext::new(&g, &groups, &dev).with_data(&wrong)).unwrap_err();
     assert!(err.to_string().contains("[3]") && err.to_string().contains("[2]"), "{err}");
 }
 

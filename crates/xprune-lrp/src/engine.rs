@@ -57,13 +57,9 @@ pub fn stabilize<const D: usize>(z: Tensor<D>, epsilon: f64) -> Tensor<D> {
     if epsilon == 0.0 {
         return z;
     }
-    let shift = z
-        .clone()
-        .greater_equal_elem(0.0)
-        .float()
-        .mul_scalar(2.0 * epsilon)
-        .sub_scalar(epsilon);
-    z + shift
+    let negative = z.clone().lower_elem(0.0);
+    let below = z.clone().sub_scalar(epsilon);
+    z.add_scalar(epsilon).mask_where(negative, below)
 }
 
 /// Propagates `relevance` (output-shaped) through `layer` on `input` with `rule`, returning
@@ -249,5 +245,21 @@ where
     match layer.bias(&t.bias) {
         Some(b) => out + b,
         None => out,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, TensorData};
+
+    #[test]
+    fn stabilizer_shifts_away_from_zero_with_sign0_of_zero_positive() {
+        let d = Device::flex();
+        let z = Tensor::<1>::from_data(TensorData::new(vec![0.0f32, -0.0, 2.0, -3.0], [4]), &d);
+        let s = xprune_graph::tensor_util::to_vec(&stabilize(z.clone(), 0.5));
+        assert_eq!(s, vec![0.5, 0.5, 2.5, -3.5]);
+        let s = xprune_graph::tensor_util::to_vec(&stabilize(z, 0.0));
+        assert_eq!(s, vec![0.0, -0.0, 2.0, -3.0]);
     }
 }

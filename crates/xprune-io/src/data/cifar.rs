@@ -45,7 +45,7 @@ pub fn parse_batch(bytes: &[u8], path: &Path) -> Result<Dataset> {
             "the file is empty (a batch holds 3073-byte records)",
         ));
     }
-    if bytes.len() % RECORD_BYTES != 0 {
+    if !bytes.len().is_multiple_of(RECORD_BYTES) {
         let whole = bytes.len() / RECORD_BYTES;
         return Err(truncated(
             path,

@@ -132,14 +132,18 @@ impl<'a> Attrs<'a> {
             Some(a) => {
                 self.check_type(a, AttributeType::STRING)?;
                 String::from_utf8(a.s.to_vec()).map(Some).map_err(|_| {
-                    self.ctx.unsupported(&a.name, "non-UTF-8 bytes", "it must be a UTF-8 string")
+                    self.ctx
+                        .unsupported(&a.name, "non-UTF-8 bytes", "it must be a UTF-8 string")
                 })
             }
         }
     }
 
     /// A list of `N` positive integers (`kernel_shape`, `strides`, `dilations`), if present.
-    pub fn positive_ints<const N: usize>(&self, name: &str) -> Result<Option<[usize; N]>, OnnxError> {
+    pub fn positive_ints<const N: usize>(
+        &self,
+        name: &str,
+    ) -> Result<Option<[usize; N]>, OnnxError> {
         let Some(values) = self.ints(name)? else {
             return Ok(None);
         };

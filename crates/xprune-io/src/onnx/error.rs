@@ -52,7 +52,9 @@ pub enum OnnxError {
         supported: String,
     },
     /// A node has an attribute, or an attribute value, that xprune cannot represent.
-    #[error("node `{node}` ({op}): attribute `{attribute}` = {value} is not supported ({supported})")]
+    #[error(
+        "node `{node}` ({op}): attribute `{attribute}` = {value} is not supported ({supported})"
+    )]
     UnsupportedAttribute {
         /// The ONNX node name.
         node: String,

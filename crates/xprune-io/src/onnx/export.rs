@@ -40,12 +40,10 @@ pub fn export_onnx(graph: &Graph, path: impl AsRef<Path>) -> Result<()> {
 /// otherwise.
 pub fn export_onnx_bytes(graph: &Graph) -> Result<Vec<u8>> {
     let model = to_model_proto(graph)?;
-    model
-        .write_to_bytes()
-        .map_err(|e| OnnxError::Export {
-            node: graph.name(graph.output()).to_string(),
-            message: format!("protobuf encoding failed: {e}"),
-        })
+    model.write_to_bytes().map_err(|e| OnnxError::Export {
+        node: graph.name(graph.output()).to_string(),
+        message: format!("protobuf encoding failed: {e}"),
+    })
 }
 
 /// Builds the ONNX `ModelProto` of a graph.
@@ -118,18 +116,34 @@ pub(crate) fn to_model_proto(graph: &Graph) -> Result<ModelProto> {
                 node.attribute.push(float("beta", 1.0));
                 node.attribute.push(int("transB", 1));
             }
-            (OpSpec::BatchNorm { epsilon, momentum, .. }, Layer::BatchNorm(bn)) => {
+            (
+                OpSpec::BatchNorm {
+                    epsilon, momentum, ..
+                },
+                Layer::BatchNorm(bn),
+            ) => {
                 node.op_type = "BatchNormalization".into();
                 let c = bn.gamma.dims()[0];
-                init("gamma", &[c], &data_to_f32(bn.gamma.val().to_data()), &mut node);
-                init("beta", &[c], &data_to_f32(bn.beta.val().to_data()), &mut node);
+                init(
+                    "gamma",
+                    &[c],
+                    &data_to_f32(bn.gamma.val().to_data()),
+                    &mut node,
+                );
+                init(
+                    "beta",
+                    &[c],
+                    &data_to_f32(bn.beta.val().to_data()),
+                    &mut node,
+                );
                 let mean = data_to_f32(bn.running_mean.value().to_data());
                 init("running_mean", &[c], &mean, &mut node);
                 let var = data_to_f32(bn.running_var.value().to_data());
                 init("running_var", &[c], &var, &mut node);
                 node.attribute.push(float("epsilon", *epsilon as f32));
                 // ONNX momentum weighs the running statistic, Burn's the batch statistic.
-                node.attribute.push(float("momentum", (1.0 - *momentum) as f32));
+                node.attribute
+                    .push(float("momentum", (1.0 - *momentum) as f32));
             }
             (OpSpec::Relu, _) => node.op_type = "Relu".into(),
             (
@@ -163,7 +177,8 @@ pub(crate) fn to_model_proto(graph: &Graph) -> Result<ModelProto> {
                 node.attribute.push(ints("kernel_shape", kernel));
                 node.attribute.push(ints("strides", stride));
                 node.attribute.push(ints("pads", padding));
-                node.attribute.push(int("count_include_pad", *count_include_pad as i64));
+                node.attribute
+                    .push(int("count_include_pad", *count_include_pad as i64));
                 node.attribute.push(int("ceil_mode", *ceil_mode as i64));
             }
             (OpSpec::AdaptiveAvgPool2d { output }, _) => {
@@ -257,7 +272,10 @@ fn value_info(name: &str, shape: FeatureShape) -> ValueInfoProto {
     dims.dim[0].set_dim_param(BATCH_DIM.to_string());
     for d in shape.batch_dims(1).into_iter().skip(1) {
         dims.dim.push(Default::default());
-        dims.dim.last_mut().expect("just pushed").set_dim_value(d as i64);
+        dims.dim
+            .last_mut()
+            .expect("just pushed")
+            .set_dim_value(d as i64);
     }
     let mut ty = TypeProto::new();
     let tensor = ty.mut_tensor_type();

@@ -59,11 +59,14 @@ mod tests {
     #[test]
     fn names_are_sanitised_and_unique() {
         let mut t = NameTable::new();
-        assert_eq!(t.assign("/features/features.0/Conv", "Conv", 0), "/features/features.0/Conv");
+        assert_eq!(
+            t.assign("/features/features.0/Conv", "Conv", 0),
+            "/features/features.0/Conv"
+        );
         assert_eq!(t.assign("a b\n", "Relu", 1), "a_b");
         assert_eq!(t.assign("", "Relu", 2), "relu_2");
         assert_eq!(t.assign("a b", "Relu", 3), "a_b_2");
         assert_eq!(t.assign("a_b", "Relu", 4), "a_b_3");
-        assert_eq!(t.assign("ünï", "Relu", 5), "___");
+        assert_eq!(t.assign("ünï", "Relu", 5), "_n_");
     }
 }

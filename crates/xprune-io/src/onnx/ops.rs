@@ -27,15 +27,27 @@ impl Importer {
     ) -> Result<Value> {
         let attrs = &node.attribute;
         match node.op_type.as_str() {
-            "Conv" => self.conv(ctx, Attrs::new(ctx, attrs, CONV_ATTRS)?, inputs, &node.output[0]),
-            "Gemm" => self.gemm(ctx, Attrs::new(ctx, attrs, GEMM_ATTRS)?, inputs, &node.output[0]),
+            "Conv" => self.conv(
+                ctx,
+                Attrs::new(ctx, attrs, CONV_ATTRS)?,
+                inputs,
+                &node.output[0],
+            ),
+            "Gemm" => self.gemm(
+                ctx,
+                Attrs::new(ctx, attrs, GEMM_ATTRS)?,
+                inputs,
+                &node.output[0],
+            ),
             "MatMul" => {
                 Attrs::new(ctx, attrs, &[])?;
                 self.matmul(ctx, inputs, &node.output[0])
             }
-            "BatchNormalization" => {
-                self.batch_norm(ctx, Attrs::new(ctx, attrs, &["epsilon", "momentum", "training_mode"])?, inputs)
-            }
+            "BatchNormalization" => self.batch_norm(
+                ctx,
+                Attrs::new(ctx, attrs, &["epsilon", "momentum", "training_mode"])?,
+                inputs,
+            ),
             "Relu" => {
                 Attrs::new(ctx, attrs, &[])?;
                 let (x, _) = self.act(ctx, inputs, 0, "X")?;
@@ -66,8 +78,17 @@ impl Importer {
             "Constant" => constant_node(ctx, Attrs::new(ctx, attrs, CONSTANT_ATTRS)?),
             "Shape" => self.shape(ctx, Attrs::new(ctx, attrs, &["start", "end"])?, inputs),
             "Gather" => super::shape_ops::gather(ctx, Attrs::new(ctx, attrs, &["axis"])?, inputs),
-            "Unsqueeze" => super::shape_ops::unsqueeze(ctx, Attrs::new(ctx, attrs, &["axes"])?, inputs, self.opset),
-            "Cast" => super::shape_ops::cast(ctx, Attrs::new(ctx, attrs, &["to", "saturate", "round_mode"])?, inputs),
+            "Unsqueeze" => super::shape_ops::unsqueeze(
+                ctx,
+                Attrs::new(ctx, attrs, &["axes"])?,
+                inputs,
+                self.opset,
+            ),
+            "Cast" => super::shape_ops::cast(
+                ctx,
+                Attrs::new(ctx, attrs, &["to", "saturate", "round_mode"])?,
+                inputs,
+            ),
             other => Err(OnnxError::UnsupportedOp {
                 node: ctx.name.to_string(),
                 op: other.to_string(),
@@ -107,7 +128,9 @@ impl Importer {
     ) -> Result<Value> {
         let (x, shape) = self.act(ctx, inputs, 0, "X")?;
         let FeatureShape::Spatial([c, h, w]) = shape else {
-            return Err(ctx.error(format!("input X must be a [N, C, H, W] map, found [N, {shape}]")));
+            return Err(ctx.error(format!(
+                "input X must be a [N, C, H, W] map, found [N, {shape}]"
+            )));
         };
         let weight = constant(ctx, inputs, 1, "W")?;
         let [m, cg, kh, kw] = weight.dims[..] else {
@@ -145,7 +168,10 @@ impl Importer {
         let bias = optional_constant(ctx, inputs, 2, "B")?
             .map(|b| {
                 if b.dims != [m] {
-                    return Err(ctx.error(format!("bias B must have shape [{m}], found {}", b.dims_string())));
+                    return Err(ctx.error(format!(
+                        "bias B must have shape [{m}], found {}",
+                        b.dims_string()
+                    )));
                 }
                 Ok(param1(b.to_f32(), &self.device))
             })
@@ -194,7 +220,10 @@ impl Importer {
         let trans_b = a.int("transB", 0)?;
         let b = constant(ctx, inputs, 1, "B")?;
         let [r, k] = b.dims[..] else {
-            return Err(ctx.error(format!("B must be a matrix, found shape {}", b.dims_string())));
+            return Err(ctx.error(format!(
+                "B must be a matrix, found shape {}",
+                b.dims_string()
+            )));
         };
         let values = b.to_f32();
         // Burn's linear weight is [in, out].
@@ -209,7 +238,12 @@ impl Importer {
         self.linear(ctx, x, weight, in_f, out_f, bias, output)
     }
 
-    fn matmul(&mut self, ctx: NodeCtx<'_>, inputs: &[Option<Value>], output: &str) -> Result<Value> {
+    fn matmul(
+        &mut self,
+        ctx: NodeCtx<'_>,
+        inputs: &[Option<Value>],
+        output: &str,
+    ) -> Result<Value> {
         let (x, shape) = self.act(ctx, inputs, 0, "A")?;
         flat_input(ctx, shape, "A")?;
         let b = constant(ctx, inputs, 1, "B")?;
@@ -249,7 +283,12 @@ impl Importer {
         Ok(Value::Act(id))
     }
 
-    fn batch_norm(&mut self, ctx: NodeCtx<'_>, a: Attrs<'_>, inputs: &[Option<Value>]) -> Result<Value> {
+    fn batch_norm(
+        &mut self,
+        ctx: NodeCtx<'_>,
+        a: Attrs<'_>,
+        inputs: &[Option<Value>],
+    ) -> Result<Value> {
         let (x, shape) = self.act(ctx, inputs, 0, "X")?;
         let training = a.int("training_mode", 0)?;
         if training != 0 {
@@ -293,7 +332,12 @@ impl Importer {
         Ok(Value::Act(self.push(ctx, layer, vec![x])?))
     }
 
-    fn max_pool(&mut self, ctx: NodeCtx<'_>, a: Attrs<'_>, inputs: &[Option<Value>]) -> Result<Value> {
+    fn max_pool(
+        &mut self,
+        ctx: NodeCtx<'_>,
+        a: Attrs<'_>,
+        inputs: &[Option<Value>],
+    ) -> Result<Value> {
         let (x, shape) = self.act(ctx, inputs, 0, "X")?;
         let [h, w] = spatial_hw(ctx, shape)?;
         let kernel = a
@@ -303,7 +347,11 @@ impl Importer {
         let dilation = a.positive_ints::<2>("dilations")?.unwrap_or([1, 1]);
         let storage = a.int("storage_order", 0)?;
         if storage != 0 {
-            return Err(ctx.unsupported("storage_order", storage, "only storage_order = 0 (row major)"));
+            return Err(ctx.unsupported(
+                "storage_order",
+                storage,
+                "only storage_order = 0 (row major)",
+            ));
         }
         let ceil_mode = bool_attr(ctx, &a, "ceil_mode")?;
         let padding = window_padding(ctx, &a, [h, w], kernel, stride, dilation)?;
@@ -317,7 +365,12 @@ impl Importer {
         self.simple(ctx, op, vec![x])
     }
 
-    fn avg_pool(&mut self, ctx: NodeCtx<'_>, a: Attrs<'_>, inputs: &[Option<Value>]) -> Result<Value> {
+    fn avg_pool(
+        &mut self,
+        ctx: NodeCtx<'_>,
+        a: Attrs<'_>,
+        inputs: &[Option<Value>],
+    ) -> Result<Value> {
         let (x, shape) = self.act(ctx, inputs, 0, "X")?;
         let [h, w] = spatial_hw(ctx, shape)?;
         let kernel = a
@@ -342,7 +395,12 @@ impl Importer {
         self.simple(ctx, op, vec![x])
     }
 
-    fn flatten(&mut self, ctx: NodeCtx<'_>, a: Attrs<'_>, inputs: &[Option<Value>]) -> Result<Value> {
+    fn flatten(
+        &mut self,
+        ctx: NodeCtx<'_>,
+        a: Attrs<'_>,
+        inputs: &[Option<Value>],
+    ) -> Result<Value> {
         let (x, shape) = self.act(ctx, inputs, 0, "input")?;
         let rank = shape.batch_dims(1).len() as i64;
         let axis = a.int("axis", 1)?;
@@ -351,13 +409,21 @@ impl Importer {
             return Err(ctx.unsupported(
                 "axis",
                 axis,
-                format!("only axis = 1 (keep the batch dimension), or {} for this rank-{rank} input", 1 - rank),
+                format!(
+                    "only axis = 1 (keep the batch dimension), or {} for this rank-{rank} input",
+                    1 - rank
+                ),
             ));
         }
         self.simple(ctx, OpSpec::Flatten, vec![x])
     }
 
-    fn reshape(&mut self, ctx: NodeCtx<'_>, a: Attrs<'_>, inputs: &[Option<Value>]) -> Result<Value> {
+    fn reshape(
+        &mut self,
+        ctx: NodeCtx<'_>,
+        a: Attrs<'_>,
+        inputs: &[Option<Value>],
+    ) -> Result<Value> {
         let (x, shape) = self.act(ctx, inputs, 0, "data")?;
         let allow_zero = a.int("allowzero", 0)?;
         let target: Vec<Dim> = match input(ctx, inputs, 1, "shape")? {
@@ -405,7 +471,10 @@ impl Importer {
 
     fn add(&mut self, ctx: NodeCtx<'_>, inputs: &[Option<Value>]) -> Result<Value> {
         if inputs.len() < 2 || inputs.iter().any(|i| i.is_none()) {
-            return Err(ctx.error(format!("expected at least two inputs, found {}", inputs.len())));
+            return Err(ctx.error(format!(
+                "expected at least two inputs, found {}",
+                inputs.len()
+            )));
         }
         let acts: Vec<NodeId> = inputs
             .iter()
@@ -470,7 +539,12 @@ impl Importer {
         Ok(Value::Act(target))
     }
 
-    fn concat(&mut self, ctx: NodeCtx<'_>, a: Attrs<'_>, inputs: &[Option<Value>]) -> Result<Value> {
+    fn concat(
+        &mut self,
+        ctx: NodeCtx<'_>,
+        a: Attrs<'_>,
+        inputs: &[Option<Value>],
+    ) -> Result<Value> {
         let axis = a.int("axis", i64::MIN)?;
         if axis == i64::MIN {
             return Err(ctx.error("attribute `axis` is required"));
@@ -488,7 +562,10 @@ impl Importer {
                 return Err(ctx.unsupported(
                     "axis",
                     axis,
-                    format!("only the channel axis (1, or {} for rank-{rank} inputs)", 1 - rank),
+                    format!(
+                        "only the channel axis (1, or {} for rank-{rank} inputs)",
+                        1 - rank
+                    ),
                 ));
             }
             if ids.len() == 1 {
@@ -500,7 +577,10 @@ impl Importer {
         let mut dims = Vec::new();
         for (k, i) in inputs.iter().enumerate() {
             match i {
-                Some(Value::Dims { dims: d, scalar: false }) => dims.extend_from_slice(d),
+                Some(Value::Dims {
+                    dims: d,
+                    scalar: false,
+                }) => dims.extend_from_slice(d),
                 Some(Value::Const(t)) if t.dims.len() == 1 && t.as_i64().is_some() => {
                     dims.extend(t.as_i64().expect("checked").iter().map(|&v| Dim::Known(v)));
                 }
@@ -511,27 +591,48 @@ impl Importer {
                 }
             }
         }
-        Ok(Value::Dims { dims, scalar: false })
+        Ok(Value::Dims {
+            dims,
+            scalar: false,
+        })
     }
 
-    fn dropout(&mut self, ctx: NodeCtx<'_>, a: Attrs<'_>, inputs: &[Option<Value>]) -> Result<Value> {
+    fn dropout(
+        &mut self,
+        ctx: NodeCtx<'_>,
+        a: Attrs<'_>,
+        inputs: &[Option<Value>],
+    ) -> Result<Value> {
         let (x, _) = self.act(ctx, inputs, 0, "data")?;
         if self.opset >= 12 && a.get("ratio").is_some() {
-            return Err(ctx.unsupported("ratio", "an attribute", "from opset 12 on, ratio is input 1"));
+            return Err(ctx.unsupported(
+                "ratio",
+                "an attribute",
+                "from opset 12 on, ratio is input 1",
+            ));
         }
         let mut ratio = a.float("ratio", 0.5)?;
         if let Some(r) = optional_constant(ctx, inputs, 1, "ratio")? {
-            ratio = *r.to_f32().first().ok_or_else(|| ctx.error("ratio is empty"))?;
+            ratio = *r
+                .to_f32()
+                .first()
+                .ok_or_else(|| ctx.error("ratio is empty"))?;
         }
-        if let Some(t) = optional_constant(ctx, inputs, 2, "training_mode")? {
-            if t.to_f32().iter().any(|&v| v != 0.0) {
-                return Err(ctx.error("training_mode = true is not supported (inference only)"));
-            }
+        if let Some(t) = optional_constant(ctx, inputs, 2, "training_mode")?
+            && t.to_f32().iter().any(|&v| v != 0.0)
+        {
+            return Err(ctx.error("training_mode = true is not supported (inference only)"));
         }
         if !(0.0..1.0).contains(&ratio) {
             return Err(ctx.error(format!("ratio {ratio} must be in [0, 1)")));
         }
-        self.simple(ctx, OpSpec::Dropout { prob: readable_f64(ratio) }, vec![x])
+        self.simple(
+            ctx,
+            OpSpec::Dropout {
+                prob: readable_f64(ratio),
+            },
+            vec![x],
+        )
     }
 
     fn shape(&mut self, ctx: NodeCtx<'_>, a: Attrs<'_>, inputs: &[Option<Value>]) -> Result<Value> {
@@ -539,17 +640,37 @@ impl Importer {
         let _ = x;
         let batch = self.batch.map_or(Dim::Batch, Dim::Known);
         let mut dims = vec![batch];
-        dims.extend(shape.batch_dims(1).iter().skip(1).map(|&d| Dim::Known(d as i64)));
+        dims.extend(
+            shape
+                .batch_dims(1)
+                .iter()
+                .skip(1)
+                .map(|&d| Dim::Known(d as i64)),
+        );
         let rank = dims.len() as i64;
         let clamp = |v: i64| (if v < 0 { v + rank } else { v }).clamp(0, rank) as usize;
         let start = clamp(a.int("start", 0)?);
         let end = clamp(a.int("end", rank)?);
-        let dims = if start < end { dims[start..end].to_vec() } else { Vec::new() };
-        Ok(Value::Dims { dims, scalar: false })
+        let dims = if start < end {
+            dims[start..end].to_vec()
+        } else {
+            Vec::new()
+        };
+        Ok(Value::Dims {
+            dims,
+            scalar: false,
+        })
     }
 }
 
-const CONV_ATTRS: &[&str] = &["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"];
+const CONV_ATTRS: &[&str] = &[
+    "auto_pad",
+    "dilations",
+    "group",
+    "kernel_shape",
+    "pads",
+    "strides",
+];
 const GEMM_ATTRS: &[&str] = &["alpha", "beta", "transA", "transB"];
 const MAX_POOL_ATTRS: &[&str] = &[
     "auto_pad",
@@ -590,7 +711,12 @@ fn input(ctx: NodeCtx<'_>, inputs: &[Option<Value>], i: usize, what: &str) -> Re
 }
 
 /// Input `i`, which must be a constant.
-fn constant(ctx: NodeCtx<'_>, inputs: &[Option<Value>], i: usize, what: &str) -> Result<Arc<HostTensor>> {
+fn constant(
+    ctx: NodeCtx<'_>,
+    inputs: &[Option<Value>],
+    i: usize,
+    what: &str,
+) -> Result<Arc<HostTensor>> {
     match input(ctx, inputs, i, what)? {
         Value::Const(t) => Ok(t),
         _ => Err(ctx.error(format!(
@@ -625,7 +751,9 @@ fn flat_input(ctx: NodeCtx<'_>, shape: FeatureShape, what: &str) -> Result<()> {
 fn spatial_hw(ctx: NodeCtx<'_>, shape: FeatureShape) -> Result<[usize; 2]> {
     match shape {
         FeatureShape::Spatial([_, h, w]) => Ok([h, w]),
-        s => Err(ctx.error(format!("input X must be a [N, C, H, W] map, found [N, {s}]"))),
+        s => Err(ctx.error(format!(
+            "input X must be a [N, C, H, W] map, found [N, {s}]"
+        ))),
     }
 }
 
@@ -647,7 +775,9 @@ fn window_padding(
     stride: [usize; 2],
     dilation: [usize; 2],
 ) -> Result<Padding2d> {
-    let auto_pad = a.string("auto_pad")?.unwrap_or_else(|| "NOTSET".to_string());
+    let auto_pad = a
+        .string("auto_pad")?
+        .unwrap_or_else(|| "NOTSET".to_string());
     let pads = a.ints("pads")?;
     let explicit_pads = || -> Result<Padding2d> {
         let Some(p) = &pads else { return Ok([0; 4]) };
@@ -680,7 +810,11 @@ fn window_padding(
                 let span = dilation[d] * (kernel[d] - 1) + 1;
                 let total = ((o.max(1) - 1) * stride[d] + span).saturating_sub(hw[d]);
                 let (small, large) = (total / 2, total - total / 2);
-                let (begin, end) = if auto_pad == "SAME_UPPER" { (small, large) } else { (large, small) };
+                let (begin, end) = if auto_pad == "SAME_UPPER" {
+                    (small, large)
+                } else {
+                    (large, small)
+                };
                 out[d] = begin;
                 out[d + 2] = end;
             }
@@ -739,7 +873,10 @@ fn one_minus(m: f32) -> f64 {
 /// A `Constant` node's value.
 fn constant_value(ctx: NodeCtx<'_>, a: &Attrs<'_>) -> Result<HostTensor> {
     if let Some(attr) = a.get("value") {
-        let t = attr.t.as_ref().ok_or_else(|| ctx.error("attribute `value` holds no tensor"))?;
+        let t = attr
+            .t
+            .as_ref()
+            .ok_or_else(|| ctx.error("attribute `value` holds no tensor"))?;
         return decode_tensor(t).map_err(|m| ctx.error(format!("attribute `value`: {m}")));
     }
     if a.get("value_float").is_some() {

@@ -14,7 +14,10 @@ fn int_entries(ctx: NodeCtx<'_>, v: &Value, what: &str) -> Result<(Vec<Dim>, boo
     match v {
         Value::Dims { dims, scalar } => Ok((dims.clone(), *scalar)),
         Value::Const(t) if t.dims.len() <= 1 => match t.as_i64() {
-            Some(ints) => Ok((ints.iter().map(|&i| Dim::Known(i)).collect(), t.dims.is_empty())),
+            Some(ints) => Ok((
+                ints.iter().map(|&i| Dim::Known(i)).collect(),
+                t.dims.is_empty(),
+            )),
             None => Err(ctx.error(format!("{what} must be an integer tensor"))),
         },
         Value::Const(t) => Err(ctx.error(format!(
@@ -89,7 +92,11 @@ pub(crate) fn unsqueeze(
 ) -> Result<Value> {
     let axes: Vec<i64> = if opset >= 13 {
         if a.get("axes").is_some() {
-            return Err(ctx.unsupported("axes", "an attribute", "from opset 13 on, axes is input 1"));
+            return Err(ctx.unsupported(
+                "axes",
+                "an attribute",
+                "from opset 13 on, axes is input 1",
+            ));
         }
         let (axes, _) = int_entries(ctx, &present(ctx, inputs, 1, "axes")?, "axes")?;
         axes.iter()
@@ -99,7 +106,8 @@ pub(crate) fn unsqueeze(
             })
             .collect::<Result<_>>()?
     } else {
-        a.ints("axes")?.ok_or_else(|| ctx.error("attribute `axes` is required"))?
+        a.ints("axes")?
+            .ok_or_else(|| ctx.error("attribute `axes` is required"))?
     };
     let (data, scalar) = int_entries(ctx, &present(ctx, inputs, 0, "data")?, "data")?;
     if !(scalar && (axes == [0] || axes == [-1])) {

@@ -75,14 +75,6 @@ impl HostTensor {
         }
     }
 
-    /// Number of values.
-    pub fn numel(&self) -> usize {
-        match &self.data {
-            HostData::F32(v) => v.len(),
-            HostData::I64(v) => v.len(),
-        }
-    }
-
     /// The values as `f32` (integers are converted).
     pub fn to_f32(&self) -> Vec<f32> {
         match &self.data {
@@ -108,19 +100,21 @@ impl HostTensor {
 /// Decodes a `TensorProto` held in the model file.
 ///
 /// Supports FLOAT, DOUBLE (narrowed to `f32`), INT64, INT32 and BOOL (as 0/1 integers) tensors
-/// stored either in
-/// `raw_data` (little-endian) or in the typed repeated fields. The number of values must
+/// stored either in `raw_data` (little-endian) or in the typed repeated fields. The number of values must
 /// match the dimensions. Tensors stored in external files are not supported.
 pub(crate) fn decode_tensor(t: &TensorProto) -> Result<HostTensor, String> {
     if !t.external_data.is_empty() || t.data_location.value() == 1 {
-        return Err("its data is stored in an external file, which is not supported \
+        return Err(
+            "its data is stored in an external file, which is not supported \
                     (save the model with all tensors inside the .onnx file)"
-            .into());
+                .into(),
+        );
     }
     let mut dims = Vec::with_capacity(t.dims.len());
     let mut numel: usize = 1;
     for &d in &t.dims {
-        let d = usize::try_from(d).map_err(|_| format!("negative dimension {d} in {:?}", t.dims))?;
+        let d =
+            usize::try_from(d).map_err(|_| format!("negative dimension {d} in {:?}", t.dims))?;
         numel = numel
             .checked_mul(d)
             .ok_or_else(|| format!("dimensions {:?} overflow", t.dims))?;
@@ -141,7 +135,7 @@ pub(crate) fn decode_tensor(t: &TensorProto) -> Result<HostTensor, String> {
         if raw.is_empty() {
             return Ok(None);
         }
-        if raw.len() % width != 0 {
+        if !raw.len().is_multiple_of(width) {
             return Err(format!(
                 "raw data of {} bytes is not a whole number of {width}-byte values",
                 raw.len()
@@ -238,24 +232,36 @@ mod tests {
     fn float_round_trip_and_typed_fields() {
         let t = encode_f32("w", &[2, 3], &[1.0, -2.0, 3.5, 0.0, 5.0, 6.25]);
         let h = decode_tensor(&t).unwrap();
-        assert_eq!(h, HostTensor::f32(vec![2, 3], vec![1.0, -2.0, 3.5, 0.0, 5.0, 6.25]));
+        assert_eq!(
+            h,
+            HostTensor::f32(vec![2, 3], vec![1.0, -2.0, 3.5, 0.0, 5.0, 6.25])
+        );
 
         let mut t = TensorProto::new();
         t.data_type = dtype::INT64;
         t.dims = vec![2];
         t.int64_data = vec![-1, 7];
-        assert_eq!(decode_tensor(&t).unwrap(), HostTensor::i64(vec![2], vec![-1, 7]));
+        assert_eq!(
+            decode_tensor(&t).unwrap(),
+            HostTensor::i64(vec![2], vec![-1, 7])
+        );
 
         let mut t = TensorProto::new();
         t.data_type = dtype::DOUBLE;
         t.double_data = vec![0.5];
-        assert_eq!(decode_tensor(&t).unwrap(), HostTensor::f32(vec![], vec![0.5]));
+        assert_eq!(
+            decode_tensor(&t).unwrap(),
+            HostTensor::f32(vec![], vec![0.5])
+        );
 
         let mut t = TensorProto::new();
         t.data_type = dtype::INT32;
         t.dims = vec![1];
         t.raw_data = (-3i32).to_le_bytes().to_vec().into();
-        assert_eq!(decode_tensor(&t).unwrap(), HostTensor::i64(vec![1], vec![-3]));
+        assert_eq!(
+            decode_tensor(&t).unwrap(),
+            HostTensor::i64(vec![1], vec![-3])
+        );
     }
 
     #[test]

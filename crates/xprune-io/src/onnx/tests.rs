@@ -16,10 +16,14 @@ fn device() -> Device {
 
 /// Deterministic pseudo-random values in [-1, 1).
 fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
         })
         .collect()
@@ -31,7 +35,10 @@ fn with_random_bn(graph: Graph, seed: u64) -> Graph {
     graph
         .with_tensors(
             |name| {
-                let (_, data) = tensors.iter().find(|(n, _)| n == name).expect("known tensor");
+                let (_, data) = tensors
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .expect("known tensor");
                 let dims = data.shape().as_slice().to_vec();
                 let n: usize = dims.iter().product();
                 let mut v = values(n, seed ^ name.len() as u64);
@@ -57,7 +64,11 @@ fn input_for(graph: &Graph, batch: usize, seed: u64) -> Activation {
 fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     let scale = a.iter().fold(1.0f32, |m, x| m.max(x.abs()));
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max) / scale
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+        / scale
 }
 
 /// Exports, re-imports and checks names, ops and outputs.
@@ -71,10 +82,26 @@ fn assert_round_trip(graph: &Graph) -> Graph {
         assert_eq!(a.shape, b.shape, "shape of {}", a.name);
         match (&a.op, &b.op) {
             // Exported as an AveragePool with window = stride = input / output.
-            (OpSpec::AdaptiveAvgPool2d { output }, OpSpec::AvgPool2d { .. }) if *output != [1, 1] => {}
-            (OpSpec::BatchNorm { features, epsilon, momentum }, OpSpec::BatchNorm { features: f2, epsilon: e2, momentum: m2 }) => {
+            (OpSpec::AdaptiveAvgPool2d { output }, OpSpec::AvgPool2d { .. })
+                if *output != [1, 1] => {}
+            (
+                OpSpec::BatchNorm {
+                    features,
+                    epsilon,
+                    momentum,
+                },
+                OpSpec::BatchNorm {
+                    features: f2,
+                    epsilon: e2,
+                    momentum: m2,
+                },
+            ) => {
                 assert_eq!(features, f2);
-                assert!((epsilon - e2).abs() < 1e-9 && (momentum - m2).abs() < 1e-6, "bn attrs of {}", a.name);
+                assert!(
+                    (epsilon - e2).abs() < 1e-9 && (momentum - m2).abs() < 1e-6,
+                    "bn attrs of {}",
+                    a.name
+                );
             }
             (x, y) => assert_eq!(x, y, "op of {}", a.name),
         }
@@ -96,13 +123,28 @@ fn all_ops_graph() -> Graph {
         .conv2d(
             "conv_asym",
             x,
-            Conv2dSpec::new(8, 3).stride(2).with_padding(Padding::Explicit([1, 0, 2, 1])).no_bias(),
+            Conv2dSpec::new(8, 3)
+                .stride(2)
+                .with_padding(Padding::Explicit([1, 0, 2, 1]))
+                .no_bias(),
         )
         .unwrap();
     let x = b.batch_norm("bn", x).unwrap();
     let x = b.relu("relu", x).unwrap();
-    let a = b.conv2d("branch_dilated", x, Conv2dSpec::new(6, 3).padding(2).dilation(2)).unwrap();
-    let c = b.conv2d("branch_depthwise", x, Conv2dSpec::new(8, 3).padding(1).groups(8)).unwrap();
+    let a = b
+        .conv2d(
+            "branch_dilated",
+            x,
+            Conv2dSpec::new(6, 3).padding(2).dilation(2),
+        )
+        .unwrap();
+    let c = b
+        .conv2d(
+            "branch_depthwise",
+            x,
+            Conv2dSpec::new(8, 3).padding(1).groups(8),
+        )
+        .unwrap();
     let cat = b.concat("cat", &[a, c]).unwrap();
     let p = b.conv2d("project", cat, Conv2dSpec::new(8, 1)).unwrap();
     let s = b.add("residual", &[p, x]).unwrap();
@@ -137,13 +179,24 @@ fn reference_models_round_trip() {
     use xprune_models::*;
     assert_round_trip(&lenet5(FeatureShape::spatial(1, 28, 28), 10, &d, 1).unwrap());
     assert_round_trip(&mlp(20, &[16, 8], 4, &d, 2).unwrap());
-    assert_round_trip(&with_random_bn(vgg(VggDepth::Vgg11, true, s, 10, 0.125, &d, 3).unwrap(), 3));
+    assert_round_trip(&with_random_bn(
+        vgg(VggDepth::Vgg11, true, s, 10, 0.125, &d, 3).unwrap(),
+        3,
+    ));
     assert_round_trip(&with_random_bn(
         resnet_cifar(ResNetCifarDepth::ResNet20, s, 10, 0.25, &d, 4).unwrap(),
         4,
     ));
     assert_round_trip(&with_random_bn(
-        resnet18(ResNetStem::ImageNet, FeatureShape::spatial(3, 40, 40), 7, 0.0625, &d, 5).unwrap(),
+        resnet18(
+            ResNetStem::ImageNet,
+            FeatureShape::spatial(3, 40, 40),
+            7,
+            0.0625,
+            &d,
+            5,
+        )
+        .unwrap(),
         5,
     ));
 }
@@ -154,7 +207,9 @@ fn pruned_graph_round_trips() {
     // odd channel counts of a pruned model must export like any other.
     let d = device();
     let mut b = GraphBuilder::new(FeatureShape::spatial(3, 8, 8), &d).seed(9);
-    let x = b.conv2d("conv1", b.input(), Conv2dSpec::new(6, 3).padding(1)).unwrap();
+    let x = b
+        .conv2d("conv1", b.input(), Conv2dSpec::new(6, 3).padding(1))
+        .unwrap();
     let x = b.relu("relu", x).unwrap();
     let x = b.conv2d("conv2", x, Conv2dSpec::new(5, 3)).unwrap();
     let x = b.global_avg_pool("gap", x).unwrap();
@@ -169,7 +224,10 @@ fn pruned_graph_round_trips() {
     };
     let (w1d, w1) = get("conv1.weight");
     let per1 = w1d[1] * w1d[2] * w1d[3];
-    let w1: Vec<f32> = keep.iter().flat_map(|&o| w1[o * per1..(o + 1) * per1].to_vec()).collect();
+    let w1: Vec<f32> = keep
+        .iter()
+        .flat_map(|&o| w1[o * per1..(o + 1) * per1].to_vec())
+        .collect();
     let (_, b1) = get("conv1.bias");
     let b1: Vec<f32> = keep.iter().map(|&o| b1[o]).collect();
     let (w2d, w2) = get("conv2.weight");
@@ -184,10 +242,17 @@ fn pruned_graph_round_trips() {
     let (input, mut defs, output) = g.to_node_defs();
     use burn::module::Param;
     use burn::tensor::Tensor;
-    let xprune_graph::Layer::Conv2d(c1) = &mut defs[1].layer else { panic!() };
+    let xprune_graph::Layer::Conv2d(c1) = &mut defs[1].layer else {
+        panic!()
+    };
     c1.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w1, [4, 3, 3, 3]), &d));
-    c1.bias = Some(Param::from_tensor(Tensor::from_data(TensorData::new(b1, [4]), &d)));
-    let xprune_graph::Layer::Conv2d(c2) = &mut defs[3].layer else { panic!() };
+    c1.bias = Some(Param::from_tensor(Tensor::from_data(
+        TensorData::new(b1, [4]),
+        &d,
+    )));
+    let xprune_graph::Layer::Conv2d(c2) = &mut defs[3].layer else {
+        panic!()
+    };
     c2.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w2p, [5, 4, 3, 3]), &d));
     let pruned = Graph::from_nodes(input, defs, output).unwrap();
     assert_eq!(pruned.nodes()[1].shape, FeatureShape::spatial(4, 8, 8));
@@ -203,21 +268,53 @@ fn exported_model_has_the_documented_header() {
     assert_eq!(model.opset_import[0].version, EXPORT_OPSET);
     let graph = model.graph.as_ref().unwrap();
     let input = &graph.input[0];
-    let dims = &input.type_.as_ref().unwrap().tensor_type().shape.as_ref().unwrap().dim;
+    let dims = &input
+        .type_
+        .as_ref()
+        .unwrap()
+        .tensor_type()
+        .shape
+        .as_ref()
+        .unwrap()
+        .dim;
     assert_eq!(dims[0].dim_param(), BATCH_DIM);
-    assert_eq!(dims.iter().skip(1).map(|d| d.dim_value()).collect::<Vec<_>>(), [4, 13, 13]);
+    assert_eq!(
+        dims.iter()
+            .skip(1)
+            .map(|d| d.dim_value())
+            .collect::<Vec<_>>(),
+        [4, 13, 13]
+    );
     let ops: Vec<&str> = graph.node.iter().map(|n| n.op_type.as_str()).collect();
     assert_eq!(
         ops,
         [
-            "Conv", "BatchNormalization", "Relu", "Conv", "Conv", "Concat", "Conv", "Add",
-            "Identity", "MaxPool", "AveragePool", "AveragePool", "Flatten", "Dropout", "Gemm",
-            "BatchNormalization", "Gemm"
+            "Conv",
+            "BatchNormalization",
+            "Relu",
+            "Conv",
+            "Conv",
+            "Concat",
+            "Conv",
+            "Add",
+            "Identity",
+            "MaxPool",
+            "AveragePool",
+            "AveragePool",
+            "Flatten",
+            "Dropout",
+            "Gemm",
+            "BatchNormalization",
+            "Gemm"
         ]
     );
     // Burn's [in, out] linear weight is written transposed for Gemm's transB = 1.
     let fc2 = graph.node.iter().find(|n| n.name == "fc2").unwrap();
-    let w = graph.initializer.iter().find(|t| t.name == fc2.input[1]).unwrap();
+    let w = graph
+        .initializer
+        .iter()
+        .find(|t| t.name == fc2.input[1])
+        .unwrap();
     assert_eq!(w.dims, [5, 12]);
     // A momentum of 0.1 in Burn's convention is 0.9 in ONNX's.
     let bn = graph.node.iter().find(|n| n.name == "bn").unwrap();
@@ -233,7 +330,12 @@ fn export_to_a_file_and_import_from_it() {
     let path = dir.join("all_ops.onnx");
     export_onnx(&g, &path).unwrap();
     let back = import_onnx(&path, &device()).unwrap();
-    assert_eq!(back.summary(), import_onnx_bytes(&export_onnx_bytes(&g).unwrap(), &device()).unwrap().summary());
+    assert_eq!(
+        back.summary(),
+        import_onnx_bytes(&export_onnx_bytes(&g).unwrap(), &device())
+            .unwrap()
+            .summary()
+    );
     let missing = dir.join("missing.onnx");
     let err = import_onnx(&missing, &device()).unwrap_err();
     assert!(matches!(err, OnnxError::Io { .. }), "{err}");
@@ -246,7 +348,9 @@ fn export_to_a_file_and_import_from_it() {
 fn small_model() -> ModelProto {
     let d = device();
     let mut b = GraphBuilder::new(FeatureShape::spatial(2, 6, 6), &d).seed(1);
-    let x = b.conv2d("conv", b.input(), Conv2dSpec::new(3, 3).padding(1)).unwrap();
+    let x = b
+        .conv2d("conv", b.input(), Conv2dSpec::new(3, 3).padding(1))
+        .unwrap();
     let x = b.relu("act", x).unwrap();
     let x = b.max_pool2d("pool", x, 2, 2).unwrap();
     let x = b.flatten("flat", x).unwrap();
@@ -259,7 +363,14 @@ fn import(model: &ModelProto) -> Result<Graph> {
 }
 
 fn node_mut<'a>(model: &'a mut ModelProto, name: &str) -> &'a mut NodeProto {
-    model.graph.as_mut().unwrap().node.iter_mut().find(|n| n.name == name).unwrap()
+    model
+        .graph
+        .as_mut()
+        .unwrap()
+        .node
+        .iter_mut()
+        .find(|n| n.name == name)
+        .unwrap()
 }
 
 #[test]
@@ -274,13 +385,25 @@ fn corrupt_bytes_are_errors_not_panics() {
     let bytes = small_model().write_to_bytes().unwrap();
     let err = import_onnx_bytes(&[], &device()).unwrap_err();
     assert!(matches!(err, OnnxError::Decode(_)), "{err}");
+    // A file cut inside the graph is reported as truncated.
+    let err = import_onnx_bytes(&bytes[..bytes.len() - 100], &device()).unwrap_err();
+    assert!(
+        matches!(err, OnnxError::Decode(_)) && err.to_string().contains("truncated"),
+        "{err}"
+    );
     // Every truncation is an error (decoding or an incomplete model), never a panic.
     for len in (1..bytes.len()).step_by(7) {
-        assert!(import_onnx_bytes(&bytes[..len], &device()).is_err(), "prefix {len}");
+        assert!(
+            import_onnx_bytes(&bytes[..len], &device()).is_err(),
+            "prefix {len}"
+        );
     }
     // Random bytes and flipped bytes.
     for seed in 0..20u64 {
-        let noise: Vec<u8> = values(300, seed).iter().map(|v| (v.to_bits() >> 7) as u8).collect();
+        let noise: Vec<u8> = values(300, seed)
+            .iter()
+            .map(|v| (v.to_bits() >> 7) as u8)
+            .collect();
         assert!(import_onnx_bytes(&noise, &device()).is_err());
         let mut flipped = bytes.clone();
         let k = (seed as usize * 131) % flipped.len();
@@ -296,7 +419,10 @@ fn unsupported_op_names_node_op_and_supported_ops() {
     let err = import(&m).unwrap_err();
     assert!(matches!(err, OnnxError::UnsupportedOp { .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("`act`") && msg.contains("Sigmoid") && msg.contains("Conv, Gemm"), "{msg}");
+    assert!(
+        msg.contains("`act`") && msg.contains("Sigmoid") && msg.contains("Conv, Gemm"),
+        "{msg}"
+    );
 
     let mut m = small_model();
     node_mut(&mut m, "act").domain = "com.example".into();
@@ -325,30 +451,50 @@ fn unsupported_attributes_name_the_attribute_and_what_is_supported() {
     let mut m = small_model();
     node_mut(&mut m, "conv").attribute.push(attr_int("foo", 1));
     let err = import(&m).unwrap_err();
-    assert!(matches!(err, OnnxError::UnsupportedAttribute { .. }), "{err}");
+    assert!(
+        matches!(err, OnnxError::UnsupportedAttribute { .. }),
+        "{err}"
+    );
     let msg = err.to_string();
-    assert!(msg.contains("`conv`") && msg.contains("`foo`") && msg.contains("kernel_shape"), "{msg}");
+    assert!(
+        msg.contains("`conv`") && msg.contains("`foo`") && msg.contains("kernel_shape"),
+        "{msg}"
+    );
 
     let mut m = small_model();
-    node_mut(&mut m, "conv").attribute.retain(|a| a.name != "pads");
-    node_mut(&mut m, "conv").attribute.push(attr_str("auto_pad", "SAME_MIDDLE"));
+    node_mut(&mut m, "conv")
+        .attribute
+        .retain(|a| a.name != "pads");
+    node_mut(&mut m, "conv")
+        .attribute
+        .push(attr_str("auto_pad", "SAME_MIDDLE"));
     let msg = import(&m).unwrap_err().to_string();
-    assert!(msg.contains("auto_pad") && msg.contains("SAME_UPPER"), "{msg}");
+    assert!(
+        msg.contains("auto_pad") && msg.contains("SAME_UPPER"),
+        "{msg}"
+    );
 
     let mut m = small_model();
-    node_mut(&mut m, "conv").attribute.push(attr_str("auto_pad", "VALID"));
+    node_mut(&mut m, "conv")
+        .attribute
+        .push(attr_str("auto_pad", "VALID"));
     let msg = import(&m).unwrap_err().to_string();
     assert!(msg.contains("cannot be combined"), "{msg}");
 
     let mut m = small_model();
-    node_mut(&mut m, "pool").attribute.push(attr_int("storage_order", 1));
+    node_mut(&mut m, "pool")
+        .attribute
+        .push(attr_int("storage_order", 1));
     let msg = import(&m).unwrap_err().to_string();
     assert!(msg.contains("storage_order"), "{msg}");
 
     let mut m = small_model();
     node_mut(&mut m, "fc").attribute.push(attr_int("transA", 1));
     let msg = import(&m).unwrap_err().to_string();
-    assert!(msg.contains("transA") && msg.contains("only transA = 0"), "{msg}");
+    assert!(
+        msg.contains("transA") && msg.contains("only transA = 0"),
+        "{msg}"
+    );
 
     // An attribute of the wrong type.
     let mut m = small_model();
@@ -361,7 +507,10 @@ fn unsupported_attributes_name_the_attribute_and_what_is_supported() {
     let mut m = small_model();
     node_mut(&mut m, "flat").attribute[0].i = 2;
     let msg = import(&m).unwrap_err().to_string();
-    assert!(msg.contains("axis") && msg.contains("only axis = 1"), "{msg}");
+    assert!(
+        msg.contains("axis") && msg.contains("only axis = 1"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -374,9 +523,16 @@ fn structural_problems_are_errors() {
 
     // A weight that is not an initializer.
     let mut m = small_model();
-    m.graph.as_mut().unwrap().initializer.retain(|t| t.name != "conv.weight");
+    m.graph
+        .as_mut()
+        .unwrap()
+        .initializer
+        .retain(|t| t.name != "conv.weight");
     let msg = import(&m).unwrap_err().to_string();
-    assert!(msg.contains("`conv`") && msg.contains("conv.weight") && msg.contains("not defined"), "{msg}");
+    assert!(
+        msg.contains("`conv`") && msg.contains("conv.weight") && msg.contains("not defined"),
+        "{msg}"
+    );
 
     // Two graph inputs.
     let mut m = small_model();
@@ -391,7 +547,15 @@ fn structural_problems_are_errors() {
     let mut m = small_model();
     let g = m.graph.as_mut().unwrap();
     let vi = g.value_info.iter_mut().find(|v| v.name == "pool").unwrap();
-    let dims = &mut vi.type_.as_mut().unwrap().mut_tensor_type().shape.as_mut().unwrap().dim;
+    let dims = &mut vi
+        .type_
+        .as_mut()
+        .unwrap()
+        .mut_tensor_type()
+        .shape
+        .as_mut()
+        .unwrap()
+        .dim;
     dims[2].set_dim_value(4);
     let msg = import(&m).unwrap_err().to_string();
     assert!(msg.contains("`pool`") && msg.contains("declares"), "{msg}");
@@ -428,7 +592,11 @@ fn matmul_and_late_bias_add_fuse_into_one_linear() {
     // Rewrite `fc` (Gemm) as MatMul with an [in, out] weight followed by an Add of the bias.
     let mut m = small_model();
     let g = m.graph.as_mut().unwrap();
-    let w = g.initializer.iter_mut().find(|t| t.name == "fc.weight").unwrap();
+    let w = g
+        .initializer
+        .iter_mut()
+        .find(|t| t.name == "fc.weight")
+        .unwrap();
     let (out_f, in_f) = (w.dims[0] as usize, w.dims[1] as usize);
     let host = super::tensor::decode_tensor(w).unwrap().to_f32();
     let mut t = vec![0.0; host.len()];
@@ -452,7 +620,10 @@ fn matmul_and_late_bias_add_fuse_into_one_linear() {
     let original = import(&small_model()).unwrap();
     let fused = import(&m).unwrap();
     assert_eq!(fused.len(), original.len());
-    assert!(matches!(fused.nodes()[5].op, OpSpec::Linear { bias: true, .. }));
+    assert!(matches!(
+        fused.nodes()[5].op,
+        OpSpec::Linear { bias: true, .. }
+    ));
     let x = input_for(&original, 2, 3);
     let d = max_rel_diff(
         &original.forward(x.clone()).unwrap().to_vec(),
@@ -469,5 +640,8 @@ fn adaptive_pool_with_uneven_windows_cannot_be_exported() {
     let g = b.build(x).unwrap();
     let err = export_onnx_bytes(&g).unwrap_err();
     assert!(matches!(err, OnnxError::Export { .. }), "{err}");
-    assert!(err.to_string().contains("`uneven`") && err.to_string().contains("5x4"), "{err}");
+    assert!(
+        err.to_string().contains("`uneven`") && err.to_string().contains("5x4"),
+        "{err}"
+    );
 }

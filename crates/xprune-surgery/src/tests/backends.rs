@@ -7,25 +7,26 @@ use xprune_graph::FeatureShape;
 use xprune_models::{ResNetCifarDepth, resnet_cifar};
 
 fn check_on(device: &Device) {
+    // One plan per net: every new channel count compiles new kernels on wgpu, which is slow
+    // on a software Vulkan device.
     let r20 = resnet_cifar(
         ResNetCifarDepth::ResNet20,
-        FeatureShape::spatial(3, 16, 16),
+        FeatureShape::spatial(3, 8, 8),
         10,
         0.25,
         device,
         1,
     )
     .unwrap();
-    let r20 = randomize_batch_norms(&r20, 2);
-    check_random_plans(&r20, &[1, 2], device);
+    check_random_plans(&randomize_batch_norms(&r20, 2), &[1], device);
     check_random_plans(
         &randomize_batch_norms(&concat_net(device, 3), 4),
-        &[1, 2],
+        &[2],
         device,
     );
     check_random_plans(
         &randomize_batch_norms(&depthwise_net(device, 5), 6),
-        &[1, 2],
+        &[3],
         device,
     );
 }

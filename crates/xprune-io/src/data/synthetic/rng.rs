@@ -19,11 +19,13 @@ fn splitmix(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A standard normal value (Box-Muller).
-pub(crate) fn normal(rng: &mut StdRng) -> f32 {
-    let u1: f64 = 1.0 - rng.random::<f64>(); // in (0, 1]
-    let u2: f64 = rng.random::<f64>();
-    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+/// Two independent standard normal values (both outputs of one Box-Muller transform).
+pub(crate) fn normal_pair(rng: &mut StdRng) -> [f32; 2] {
+    let u1: f32 = 1.0 - rng.random::<f32>(); // in (0, 1]
+    let u2: f32 = rng.random::<f32>();
+    let r = (-2.0 * u1.ln()).sqrt();
+    let (s, c) = (std::f32::consts::TAU * u2).sin_cos();
+    [r * c, r * s]
 }
 
 /// A uniform value in `[lo, hi)`.

@@ -8,7 +8,7 @@
 //! epochs. Sample `i` of class `i % 10` is drawn from its own random stream, so generation is
 //! deterministic by seed and `shapes10(n, s)` is a prefix of `shapes10(m, s)` for `n < m`.
 
-use super::rng::{normal, stream, uniform};
+use super::rng::{normal_pair, stream, uniform};
 use crate::data::error::{DataError, Result};
 use rand::RngExt;
 use rand::rngs::StdRng;
@@ -275,8 +275,10 @@ fn render(class: usize, rng: &mut StdRng) -> Vec<f32> {
         });
     }
 
-    for p in canvas.px.iter_mut() {
-        *p = (*p + NOISE * normal(rng)).clamp(0.0, 1.0);
+    for pair in canvas.px.chunks_mut(2) {
+        for (p, z) in pair.iter_mut().zip(normal_pair(rng)) {
+            *p = (*p + NOISE * z).clamp(0.0, 1.0);
+        }
     }
     canvas.px
 }

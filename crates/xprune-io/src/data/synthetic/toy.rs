@@ -1,6 +1,6 @@
 //! Two-dimensional toy problems: two moons, circles and a multi-arm spiral.
 
-use super::rng::{normal, stream};
+use super::rng::{normal_pair, stream};
 use crate::data::error::{DataError, Result};
 use rand::seq::SliceRandom;
 use std::f32::consts::PI;
@@ -49,8 +49,9 @@ fn finish(
 ) -> Result<Dataset> {
     let mut rng = stream(seed, 0);
     for p in points.iter_mut() {
-        p[0] += noise * normal(&mut rng);
-        p[1] += noise * normal(&mut rng);
+        let [a, b] = normal_pair(&mut rng);
+        p[0] += noise * a;
+        p[1] += noise * b;
     }
     let mut order: Vec<usize> = (0..points.len()).collect();
     order.shuffle(&mut rng);

@@ -1,0 +1,94 @@
+//! `xprune prune`: score, select, remove; write the smaller model and the plan.
+
+use crate::args::{Global, PruneArgs};
+use crate::cmd::device;
+use crate::error::{CliError, Result, io};
+use crate::load;
+use serde_json::json;
+use xprune::criteria::Needs;
+use xprune::prune::PruneProgress;
+use xprune::surgery::{ChannelGroups, NodeRemovals};
+use xprune::{Graph, PruneOutcome, Pruner};
+
+/// The plan as JSON: removed channel indices by group, and removed output/input indices of
+/// every changed node, by node name.
+pub fn plan_json(graph: &Graph, outcome: &PruneOutcome, criterion: &str) -> Result<serde_json::Value> {
+    let groups = ChannelGroups::new(graph);
+    let resolved = outcome.original_plan().resolve(&groups)?;
+    let removals = NodeRemovals::new(&groups, &resolved);
+    let mut layers = serde_json::Map::new();
+    for (id, info) in graph.nodes().iter().enumerate() {
+        let (out, inp) = (removals.output(id), removals.input(id));
+        if out.is_empty() && inp.is_empty() {
+            continue;
+        }
+        let mut entry = serde_json::Map::new();
+        entry.insert("kind".into(), json!(info.op.kind_name()));
+        if !out.is_empty() {
+            entry.insert("removed_outputs".into(), json!(out));
+        }
+        if !inp.is_empty() {
+            entry.insert("removed_inputs".into(), json!(inp));
+        }
+        layers.insert(info.name.clone(), serde_json::Value::Object(entry));
+    }
+    Ok(json!({
+        "criterion": criterion,
+        "groups": outcome.removed,
+        "layers": layers,
+        "before": { "params": outcome.original.params, "macs": outcome.original.macs },
+        "after": { "params": outcome.pruned.params, "macs": outcome.pruned.macs },
+    }))
+}
+
+pub fn run(g: &Global, a: &PruneArgs) -> Result<()> {
+    let dev = device(&g.backend)?;
+    let graph = load::model(&a.model.model, &dev)?;
+    let criterion = load::criterion(&a.criterion.criterion, &a.criterion)?;
+    let selection = load::selection(&a.select)?;
+    let data = match &a.data {
+        Some(p) => {
+            let d = load::dataset(p)?;
+            load::check_fit(&graph, &d, p)?;
+            Some(load::reference(d, a.criterion.per_class, g.seed)?)
+        }
+        None if criterion.needs() > Needs::Weights => {
+            return Err(CliError::Usage(format!(
+                "criterion `{}` needs reference data: give --data D.npz",
+                criterion.name()
+            )));
+        }
+        None => None,
+    };
+    let name = criterion.name();
+    let quiet = g.quiet;
+    let mut pruner = Pruner::new(criterion)
+        .selection(selection)
+        .pin(a.criterion.pin.clone())
+        .batch_size(g.batch_size)
+        .seed(g.seed)
+        .on_progress(move |p| {
+            if !quiet {
+                if let PruneProgress::Scoring { .. } = p {
+                    eprintln!("scoring channels ...");
+                }
+            }
+        });
+    let outcome = pruner.one_shot(&graph, data.as_ref())?;
+    load::save_model(&outcome.graph, &a.output)?;
+    if let Some(plan) = &a.plan {
+        let json = plan_json(&graph, &outcome, &name)?;
+        std::fs::write(plan, serde_json::to_string_pretty(&json).expect("json")).map_err(io(plan))?;
+    }
+    let removed: usize = outcome.removed.values().map(|v| v.len()).sum();
+    println!(
+        "removed {removed} channels with {name}: {} -> {} parameters, {} -> {} MACs ({:.2}x fewer); wrote {}",
+        outcome.original.params,
+        outcome.pruned.params,
+        outcome.original.macs,
+        outcome.pruned.macs,
+        outcome.mac_reduction(),
+        a.output.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! Loading models and data, and building criteria and composites from their names.
+
+use crate::args::{CriterionArgs, NormalizeArg, ScopeArg, SelectArgs};
+use crate::error::{CliError, Result};
+use std::path::Path;
+use xprune::burn::tensor::Device;
+use xprune::criteria::{
+    Aggregation, Criterion, FeatureRelevance, Gradient, LrpCriterion, RandomCriterion, Shapley,
+    Taylor, WeightNorm,
+};
+use xprune::io::data::{self, Array};
+use xprune::lrp::{Composite, Epsilon, Gamma, ZBox};
+use xprune::{Dataset, Graph, Normalization, PruneTarget, Scope, Selection};
+
+/// The lower-cased extension of a path.
+fn ext(path: &Path) -> String {
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// Loads a model from `.onnx` or an xprune `.safetensors` file onto `device`.
+pub fn model(path: &Path, device: &Device) -> Result<Graph> {
+    match ext(path).as_str() {
+        "onnx" => Ok(xprune::io::onnx::import_onnx(path, device)?),
+        "safetensors" => Ok(Graph::load(path, device)?),
+        other => Err(CliError::Usage(format!(
+            "{}: unknown model format `.{other}` (use .onnx or .safetensors)",
+            path.display()
+        ))),
+    }
+}
+
+/// Saves a model as `.onnx` or `.safetensors`, by extension.
+pub fn save_model(graph: &Graph, path: &Path) -> Result<()> {
+    match ext(path).as_str() {
+        "onnx" => Ok(xprune::io::onnx::export_onnx(graph, path)?),
+        "safetensors" => Ok(graph.save(path)?),
+        other => Err(CliError::Usage(format!(
+            "{}: unknown model format `.{other}` (use .onnx or .safetensors)",
+            path.display()
+        ))),
+    }
+}
+
+/// Loads a labelled data set (`.npz` with `x` and `y`, CIFAR-10 `.bin`, MNIST IDX).
+pub fn dataset(path: &Path) -> Result<Dataset> {
+    Ok(data::load_dataset(path)?)
+}
+
+/// Loads an input array: `.npy`, or `.npz` with key `x`.
+pub fn input_array(path: &Path) -> Result<Array> {
+    match ext(path).as_str() {
+        "npy" => Ok(data::npy::read(path)?),
+        "npz" => {
+            let mut arrays = data::npz::read(path)?;
+            arrays.remove("x").ok_or_else(|| {
+                CliError::Usage(format!("{}: no array `x` in the archive", path.display()))
+            })
+        }
+        other => Err(CliError::Usage(format!(
+            "{}: unknown input format `.{other}` (use .npy or .npz)",
+            path.display()
+        ))),
+    }
+}
+
+/// Checks a data set against a model's input and output.
+pub fn check_fit(graph: &Graph, data: &Dataset, path: &Path) -> Result<()> {
+    if data.sample_shape() != graph.input_shape() {
+        return Err(CliError::Usage(format!(
+            "{}: samples have shape [{}], the model expects [{}]",
+            path.display(),
+            data.sample_shape(),
+            graph.input_shape()
+        )));
+    }
+    let outputs = graph.output_shape().numel();
+    if data.num_classes() > outputs {
+        return Err(CliError::Usage(format!(
+            "{}: {} classes, the model outputs {outputs} values",
+            path.display(),
+            data.num_classes()
+        )));
+    }
+    Ok(())
+}
+
+/// A composite by name with the given epsilon and gamma.
+pub fn composite(name: &str, epsilon: f64, gamma: f64) -> Result<Composite> {
+    let eps = Epsilon::new(epsilon)?;
+    let key = name.trim().to_ascii_lowercase().replace('_', "-");
+    Ok(match key.as_str() {
+        "epsilon" => Composite::epsilon(eps),
+        "epsilon-plus" => Composite::epsilon_plus(eps),
+        "epsilon-plus-flat" => Composite::epsilon_plus_flat(eps),
+        "epsilon-gamma-box" => Composite::epsilon_gamma_box(eps, Gamma::new(gamma)?, ZBox::new(0.0, 1.0)?),
+        "epsilon-alpha2-beta1" => Composite::epsilon_alpha2_beta1(eps),
+        "epsilon-alpha2-beta1-flat" => Composite::epsilon_alpha2_beta1_flat(eps),
+        "yeom" => xprune::criteria::yeom_composite(),
+        _ => Composite::named(name)?,
+    })
+}
+
+/// The criteria the tool knows.
+pub const CRITERIA: &str = "l1, l2, gradient, taylor, lrp, lrp-abs, frs, shapley, random";
+
+/// A criterion by name.
+pub fn criterion(name: &str, args: &CriterionArgs) -> Result<Box<dyn Criterion>> {
+    let lrp = |aggregation| -> Result<Box<dyn Criterion>> {
+        let composite = match &args.composite {
+            Some(c) => composite(c, 1e-6, 0.25)?,
+            None => xprune::criteria::yeom_composite(),
+        };
+        Ok(Box::new(LrpCriterion {
+            composite,
+            aggregation,
+            ..LrpCriterion::default()
+        }))
+    };
+    Ok(match name.trim().to_ascii_lowercase().as_str() {
+        "l1" | "weight" => Box::new(WeightNorm::l1()),
+        "l2" => Box::new(WeightNorm::l2()),
+        "gradient" | "grad" => Box::new(Gradient::default()),
+        "taylor" => Box::new(Taylor::default()),
+        "lrp" => lrp(Aggregation::Signed)?,
+        "lrp-abs" => lrp(Aggregation::Absolute)?,
+        "frs" => Box::new(FeatureRelevance::default()),
+        "shapley" => Box::new(Shapley {
+            permutations: args.permutations,
+            exact_max_channels: args.exact_max_channels,
+            ..Shapley::default()
+        }),
+        "random" => Box::new(RandomCriterion),
+        other => {
+            return Err(CliError::Usage(format!(
+                "unknown criterion `{other}` (known: {CRITERIA})"
+            )));
+        }
+    })
+}
+
+/// The selection described by the arguments.
+pub fn selection(args: &SelectArgs) -> Result<Selection> {
+    let target = match (args.ratio, args.mac_budget) {
+        (Some(r), None) => PruneTarget::ChannelRatio(r),
+        (None, Some(b)) => PruneTarget::MacBudget(b),
+        _ => return Err(CliError::Usage("give --ratio R or --mac-budget B".into())),
+    };
+    let sel = Selection {
+        scope: scope(args.scope),
+        normalization: normalization(args.normalize),
+        target,
+        min_channels: args.min_channels,
+        round_to: args.round_to,
+    };
+    sel.validate()?;
+    Ok(sel)
+}
+
+/// The scope of a scope argument.
+pub fn scope(s: ScopeArg) -> Scope {
+    match s {
+        ScopeArg::Global => Scope::Global,
+        ScopeArg::Layer => Scope::PerGroup,
+    }
+}
+
+/// The normalisation of a normalisation argument.
+pub fn normalization(n: NormalizeArg) -> Normalization {
+    match n {
+        NormalizeArg::None => Normalization::None,
+        NormalizeArg::L1 => Normalization::L1,
+        NormalizeArg::L2 => Normalization::L2,
+        NormalizeArg::Max => Normalization::Max,
+    }
+}
+
+/// The reference data, reduced to `per_class` samples per class when asked.
+pub fn reference(data: Dataset, per_class: Option<usize>, seed: u64) -> Result<Dataset> {
+    match per_class {
+        Some(n) => Ok(data.per_class(n, seed)?),
+        None => Ok(data),
+    }
+}

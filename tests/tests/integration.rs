@@ -1,0 +1,5 @@
+//! The workspace integration tests: one binary, one module per topic under
+//! `tests/integration/`. Shared helpers live in the `xprune-tests` library (`src/lib.rs`).
+
+#[path = "integration/backends.rs"]
+mod backends;
