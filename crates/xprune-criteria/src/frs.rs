@@ -44,6 +44,9 @@ pub fn class_weight(acc: f64, max_acc: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
+/// A group, its channel count, and its sites with their positions per channel.
+type GroupSites = (GroupId, usize, Vec<(ChannelSlot, usize)>);
+
 impl Criterion for FeatureRelevance {
     fn name(&self) -> String {
         "frs".into()
@@ -56,7 +59,7 @@ impl Criterion for FeatureRelevance {
     fn score(&self, ctx: &ScoringContext<'_>) -> Result<Scores> {
         let data = ctx.require_data("frs")?;
         let classes = data.num_classes();
-        let sites: Vec<(GroupId, usize, Vec<(ChannelSlot, usize)>)> = ctx
+        let sites: Vec<GroupSites> = ctx
             .groups
             .prunable()
             .map(|g| {

@@ -12,10 +12,13 @@ use xprune_graph::tensor_util::to_vec;
 use xprune_graph::{Activation, NodeId};
 use xprune_surgery::{ChannelSlot, GroupId};
 
+/// One probe entry: (group, site, channels, positions per channel, sum of g, sum of a*g).
+type ProbeEntry = (GroupId, ChannelSlot, usize, usize, Vec<f64>, Vec<f64>);
+
 /// Per group and site: summed per-channel gradients and activation x gradient products.
 struct ProbeSums {
     /// (group, site, channels, positions per channel, sum of g, sum of a*g)
-    entries: Vec<(GroupId, ChannelSlot, usize, usize, Vec<f64>, Vec<f64>)>,
+    entries: Vec<ProbeEntry>,
     samples: usize,
 }
 
@@ -46,7 +49,7 @@ fn probe(ctx: &ScoringContext<'_>, name: &str, policy: SitePolicy) -> Result<Pro
             let m = Tensor::<2>::ones([b, c], &ad).require_grad();
             let p = a.clone().map(|t| Tensor::zeros(t.dims(), &ad).require_grad(), |t| Tensor::zeros(t.dims(), &ad).require_grad());
             probes.insert(id, (m.clone(), p.clone()));
-            a.scale_channels(m).add(p).expect("probe has the value's layout")
+            a.scale_channels(m).checked_add(p).expect("probe has the value's layout")
         };
         let logits = graph.run(batch.inputs).hook(&mut hook).execute()?.into_output().flatten();
         let loss = per_sample_cross_entropy(logits, batch.labels).sum();

@@ -163,7 +163,7 @@ impl Activation {
     }
 
     /// Element-wise sum of two activations of the same layout.
-    pub fn add(self, other: Self) -> Option<Self> {
+    pub fn checked_add(self, other: Self) -> Option<Self> {
         match (self, other) {
             (Self::Flat(a), Self::Flat(b)) => Some(Self::Flat(a + b)),
             (Self::Spatial(a), Self::Spatial(b)) => Some(Self::Spatial(a + b)),

@@ -288,7 +288,7 @@ impl Layer {
         match self {
             Self::Add(_) => inputs
                 .into_iter()
-                .reduce(|acc, x| acc.add(x).expect("add inputs share a layout"))
+                .reduce(|acc, x| acc.checked_add(x).expect("add inputs share a layout"))
                 .expect("add has at least two inputs"),
             Self::Concat(_) => concat_channels(inputs),
             _ => {

@@ -161,7 +161,7 @@ impl Attributor {
             let contributions = self.node_relevance(id, &inputs, value(id)?, r)?;
             for (&i, c) in info.inputs.iter().zip(contributions) {
                 rel[i] = Some(match rel[i].take() {
-                    Some(acc) => acc.add(c).ok_or_else(|| {
+                    Some(acc) => acc.checked_add(c).ok_or_else(|| {
                         shape_err(
                             g.name(i),
                             "relevance from two consumers has different layouts",

@@ -211,10 +211,10 @@ pub fn shapley_values<G: CoalitionGame>(
             if *permutations == 0 {
                 return Err(ShapleyError::Config("permutation sampling needs at least one permutation".into()));
             }
-            if let Some(t) = truncation {
-                if !(t.is_finite() && *t >= 0.0) {
-                    return Err(ShapleyError::Config(format!("truncation tolerance {t} must be a finite non-negative number")));
-                }
+            if let Some(t) = truncation
+                && !(t.is_finite() && *t >= 0.0)
+            {
+                return Err(ShapleyError::Config(format!("truncation tolerance {t} must be a finite non-negative number")));
             }
             let mut rng = StdRng::seed_from_u64(seed);
             let mut orders = Vec::new();
@@ -260,16 +260,17 @@ pub fn shapley_values<G: CoalitionGame>(
                             *acc += a - b;
                         }
                         prev = cur;
-                        if let Some(t) = truncation {
-                            if (mean(&prev) - full_mean).abs() <= t * span && pos + k + 1 < n {
-                                // Credit the rest of the gap to the player that closed it, so
-                                // values still sum to v(all) - v(none) for this order.
-                                for (acc, (a, b)) in per_sample[p].iter_mut().zip(v_all.iter().zip(&prev)) {
-                                    *acc += a - b;
-                                }
-                                truncated = true;
-                                break;
+                        if let Some(t) = truncation
+                            && (mean(&prev) - full_mean).abs() <= t * span
+                            && pos + k + 1 < n
+                        {
+                            // Credit the rest of the gap to the player that closed it, so
+                            // values still sum to v(all) - v(none) for this order.
+                            for (acc, (a, b)) in per_sample[p].iter_mut().zip(v_all.iter().zip(&prev)) {
+                                *acc += a - b;
                             }
+                            truncated = true;
+                            break;
                         }
                     }
                     if truncated {

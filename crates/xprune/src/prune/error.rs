@@ -22,6 +22,9 @@ pub enum PruneError {
     /// Running the graph failed.
     #[error(transparent)]
     Graph(#[from] GraphError),
+    /// Training during gradual pruning failed.
+    #[error(transparent)]
+    Train(#[from] crate::train::TrainError),
     /// The fine-tuning callback or training failed.
     #[error("fine-tuning after step {step}: {message}")]
     FineTune {

@@ -1,5 +1,5 @@
 //! Pruning procedures: selection of channels from scores, and the [`Pruner`] that runs a
-//! criterion, selects, removes channels and optionally fine-tunes, one-shot or iteratively.
+//! criterion, selects, removes channels and optionally fine-tunes: one-shot, iteratively, or gradually while training.
 
 mod error;
 mod estimate;
@@ -8,7 +8,7 @@ mod selection;
 
 pub use error::{PruneError, Result};
 pub use estimate::counts_after;
-pub use pruner::{PruneOutcome, PruneProgress, PruneStep, Pruner};
+pub use pruner::{GradualOutcome, GradualSchedule, PruneOutcome, PruneProgress, PruneStep, Pruner};
 pub use selection::{Normalization, PruneTarget, Scope, Selection, select};
 
 #[cfg(test)]

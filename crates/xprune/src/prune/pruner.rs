@@ -5,6 +5,7 @@ use super::selection::{PruneTarget, Scope, Selection, select};
 use std::collections::BTreeMap;
 use xprune_criteria::{Criterion, ScoringContext, Scores};
 use xprune_graph::{Dataset, Graph};
+use crate::train::{TrainConfig, Trained, Trainer};
 use xprune_surgery::{ChannelGroups, Counts, PrunePlan, count, prune};
 
 /// What happened in one pruning step.
@@ -100,8 +101,11 @@ pub struct Pruner<C> {
     pinned: Vec<String>,
     batch_size: usize,
     seed: u64,
-    progress: Option<Box<dyn FnMut(&PruneProgress)>>,
+    progress: Option<ProgressFn>,
 }
+
+/// The boxed progress callback of a [`Pruner`].
+type ProgressFn = Box<dyn FnMut(&PruneProgress)>;
 
 impl<C: Criterion> Pruner<C> {
     /// A pruner with the default selection (global, 30% of channels).
@@ -253,55 +257,214 @@ impl<C: Criterion> Pruner<C> {
                 target: step_target,
                 ..self.selection.clone()
             };
-            let (groups, scores) = self.score(&current, data)?;
-            let plan = select(&current, &groups, &scores, &selection)?;
-            let pruned = if plan.is_empty() {
-                current.clone()
-            } else {
-                prune(&current, &groups, &plan)?
-            };
-            let resolved = plan.resolve(&groups)?;
-            for (gid, removed) in resolved.iter() {
-                let name = groups.get(gid).map(|g| g.name().to_string()).unwrap_or_default();
-                if let Some(list) = alive.get_mut(&name) {
-                    let drop: Vec<usize> = removed.iter().map(|&i| list[i]).collect();
-                    list.retain(|i| !drop.contains(i));
-                }
+            let (pruned, record) = self.step(&current, data, &selection, step, steps, &mut alive)?;
+            removed_so_far += record.plan.removed_channels();
+            current = fine_tune(pruned, &record).map_err(|message| PruneError::FineTune { step, message })?;
+            self.report(PruneProgress::FineTuned { step });
+            out_steps.push(record);
+        }
+        Ok(outcome(current, out_steps, original, &groups0, &alive))
+    }
+
+    /// One scoring, selection and removal step on `current`; updates `alive` (the original
+    /// channel indices still present, per group name).
+    fn step(
+        &mut self,
+        current: &Graph,
+        data: Option<&Dataset>,
+        selection: &Selection,
+        step: usize,
+        steps: usize,
+        alive: &mut BTreeMap<String, Vec<usize>>,
+    ) -> Result<(Graph, PruneStep)> {
+        let before = count(current);
+        let (groups, scores) = self.score(current, data)?;
+        let plan = select(current, &groups, &scores, selection)?;
+        let pruned = if plan.is_empty() {
+            current.clone()
+        } else {
+            prune(current, &groups, &plan)?
+        };
+        let resolved = plan.resolve(&groups)?;
+        for (gid, removed) in resolved.iter() {
+            let name = groups.get(gid).map(|g| g.name().to_string()).unwrap_or_default();
+            if let Some(list) = alive.get_mut(&name) {
+                let drop: Vec<usize> = removed.iter().map(|&i| list[i]).collect();
+                list.retain(|i| !drop.contains(i));
             }
-            removed_so_far += plan.removed_channels();
-            let after = count(&pruned);
-            self.report(PruneProgress::Pruned {
-                step,
-                steps,
-                removed: plan.removed_channels(),
-                counts: after.clone(),
-            });
-            let record = PruneStep {
+        }
+        let after = count(&pruned);
+        self.report(PruneProgress::Pruned {
+            step,
+            steps,
+            removed: plan.removed_channels(),
+            counts: after.clone(),
+        });
+        Ok((
+            pruned,
+            PruneStep {
                 step,
                 scores,
                 plan,
                 before,
                 after,
-            };
-            current = fine_tune(pruned, &record).map_err(|message| PruneError::FineTune { step, message })?;
-            self.report(PruneProgress::FineTuned { step });
-            out_steps.push(record);
-        }
-        let removed = groups0
-            .prunable()
-            .filter_map(|g| {
-                let alive = &alive[g.name()];
-                let gone: Vec<usize> = (0..g.channels()).filter(|i| !alive.contains(i)).collect();
-                (!gone.is_empty()).then(|| (g.name().to_string(), gone))
-            })
-            .collect();
-        let pruned = count(&current);
-        Ok(PruneOutcome {
-            graph: current,
-            steps: out_steps,
-            original,
-            pruned,
-            removed,
-        })
+            },
+        ))
     }
+
+    /// Gradual pruning while training (Aketi et al., "Feature Relevance Scores"): trains a
+    /// copy of `graph` on `train_data` with `config`, and at the end of every
+    /// `schedule.every`-th epoch up to epoch `schedule.until` scores the current model on
+    /// `reference` (the training data when `None`) and removes the `schedule.channels`
+    /// lowest-scoring channels (globally, or per group with a per-group scope; the
+    /// selection's floors, rounding and normalisation apply). Training continues on the
+    /// smaller model; the optimizer state restarts after each removal, the learning-rate
+    /// schedule does not. Returns the pruning outcome and the training record.
+    ///
+    /// The caller's graph is not modified. Errors: an invalid schedule (zero period or
+    /// channels, `until` beyond the last epoch), and every error of training, scoring and
+    /// surgery, with the epoch.
+    pub fn gradual(
+        &mut self,
+        graph: &Graph,
+        train_data: &Dataset,
+        reference: Option<&Dataset>,
+        config: &TrainConfig,
+        schedule: GradualSchedule,
+    ) -> Result<GradualOutcome> {
+        schedule.validate(config.epochs)?;
+        self.selection.validate()?;
+        let original = count(graph);
+        let groups0 = self.groups(graph)?;
+        let mut alive: BTreeMap<String, Vec<usize>> = groups0
+            .prunable()
+            .map(|g| (g.name().to_string(), (0..g.channels()).collect()))
+            .collect();
+        let steps = schedule.events();
+        let selection = Selection {
+            target: PruneTarget::Channels(schedule.channels),
+            ..self.selection.clone()
+        };
+        let data = reference.unwrap_or(train_data);
+        let mut records = Vec::new();
+        let mut failure: Option<PruneError> = None;
+        let trained = {
+            let records = &mut records;
+            let failure = &mut failure;
+            let alive = &mut alive;
+            let this = &mut *self;
+            Trainer::new(config.clone())
+                .after_epoch(move |summary, current| {
+                    if !schedule.prunes_after(summary.epoch) {
+                        return Ok(None);
+                    }
+                    let step = records.len() + 1;
+                    this.report(PruneProgress::Scoring { step, steps });
+                    match this.step(current, Some(data), &selection, step, steps, alive) {
+                        Ok((pruned, record)) => {
+                            records.push(record);
+                            Ok(Some(pruned))
+                        }
+                        Err(e) => {
+                            let message = e.to_string();
+                            *failure = Some(e);
+                            Err(message)
+                        }
+                    }
+                })
+                .fit(graph, train_data)
+        };
+        let trained = match (trained, failure) {
+            (_, Some(e)) => return Err(e),
+            (Ok(t), None) => t,
+            (Err(e), None) => return Err(PruneError::Train(e)),
+        };
+        let outcome = outcome(trained.graph.clone(), records, original, &groups0, &alive);
+        Ok(GradualOutcome { outcome, trained })
+    }
+}
+
+/// The final [`PruneOutcome`] from the original groups and the surviving channels.
+fn outcome(
+    graph: Graph,
+    steps: Vec<PruneStep>,
+    original: Counts,
+    groups0: &ChannelGroups,
+    alive: &BTreeMap<String, Vec<usize>>,
+) -> PruneOutcome {
+    let removed = groups0
+        .prunable()
+        .filter_map(|g| {
+            let alive = &alive[g.name()];
+            let gone: Vec<usize> = (0..g.channels()).filter(|i| !alive.contains(i)).collect();
+            (!gone.is_empty()).then(|| (g.name().to_string(), gone))
+        })
+        .collect();
+    let pruned = count(&graph);
+    PruneOutcome {
+        graph,
+        steps,
+        original,
+        pruned,
+        removed,
+    }
+}
+
+/// When [`Pruner::gradual`] removes channels: after every `every`-th epoch up to and
+/// including epoch `until`, `channels` channels at a time (the FRS paper's n, N1 and x).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GradualSchedule {
+    /// Period in epochs (at least 1).
+    pub every: usize,
+    /// Last epoch after which channels may be removed (at least `every`, at most the
+    /// number of training epochs).
+    pub until: usize,
+    /// Channels removed at each event (at least 1).
+    pub channels: usize,
+}
+
+impl GradualSchedule {
+    /// Removes `channels` channels after every `every`-th epoch up to epoch `until`.
+    pub fn new(every: usize, until: usize, channels: usize) -> Self {
+        Self {
+            every,
+            until,
+            channels,
+        }
+    }
+
+    /// Number of pruning events.
+    pub fn events(&self) -> usize {
+        if self.every == 0 { 0 } else { self.until / self.every }
+    }
+
+    /// Whether channels are removed after `epoch` (counted from 1).
+    pub fn prunes_after(&self, epoch: usize) -> bool {
+        self.every > 0 && epoch <= self.until && epoch % self.every == 0
+    }
+
+    fn validate(&self, epochs: usize) -> Result<()> {
+        if self.every == 0 || self.channels == 0 {
+            return Err(PruneError::Config(format!(
+                "gradual pruning needs a positive period and channel count (every {}, channels {})",
+                self.every, self.channels
+            )));
+        }
+        if self.until < self.every || self.until > epochs {
+            return Err(PruneError::Config(format!(
+                "gradual pruning until epoch {} must lie between the period {} and the {} training epochs",
+                self.until, self.every, epochs
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The result of [`Pruner::gradual`]: the pruning record and the training record.
+#[derive(Debug)]
+pub struct GradualOutcome {
+    /// The pruned and trained graph, every pruning event, the counts and removed channels.
+    pub outcome: PruneOutcome,
+    /// The training history (per-epoch loss, accuracy, evaluation) and time.
+    pub trained: Trained,
 }

@@ -154,3 +154,59 @@ fn one_shot_and_iterative_pruning() {
     let err = failing.iterative(&g, None, 2, |_, _| Err("diverged".into())).unwrap_err();
     assert!(err.to_string().contains("step 1") && err.to_string().contains("diverged"), "{err}");
 }
+
+#[test]
+fn gradual_pruning_removes_channels_while_training() {
+    use crate::criteria::FeatureRelevance;
+    use crate::train::{Optimizer, TrainConfig, evaluate};
+    use xprune_io::data::synthetic::moons;
+    let train_set = moons(400, 0.1, 1).unwrap();
+    let test_set = moons(400, 0.1, 2).unwrap();
+    let g = mlp(2, &[32, 32], 2, &device(), 3).unwrap();
+    let config = TrainConfig::new(12, 32, 0.01).optimizer(Optimizer::adam()).seed(4);
+    let reference = train_set.per_class(10, 0).unwrap();
+    let mut events = Vec::new();
+    let mut pruner = Pruner::new(FeatureRelevance::default())
+        .selection(Selection::default().min_channels(4))
+        .on_progress(move |p| {
+            if let PruneProgress::Pruned { step, removed, .. } = p {
+                events.push((*step, *removed));
+            }
+        });
+    let before = g.clone();
+    let out = pruner
+        .gradual(&g, &train_set, Some(&reference), &config, GradualSchedule::new(2, 8, 6))
+        .unwrap();
+    // Events after epochs 2, 4, 6, 8: 4 x 6 channels.
+    assert_eq!(out.outcome.steps.len(), 4);
+    for (i, s) in out.outcome.steps.iter().enumerate() {
+        assert_eq!(s.step, i + 1);
+        assert_eq!(s.plan.removed_channels(), 6);
+        assert_eq!(s.before.params, if i == 0 { count(&g).params } else { out.outcome.steps[i - 1].after.params });
+    }
+    let groups = ChannelGroups::new(&out.outcome.graph);
+    let left: usize = groups.prunable().map(|g| g.channels()).sum();
+    assert_eq!(left, 64 - 24);
+    let removed: usize = out.outcome.removed.values().map(Vec::len).sum();
+    assert_eq!(removed, 24);
+    assert!(groups.prunable().all(|g| g.channels() >= 4));
+    assert_eq!(out.outcome.pruned, count(&out.outcome.graph));
+    assert!(out.outcome.param_reduction() > 1.0);
+    // Training went on for all 12 epochs on the smaller model and learned the task.
+    assert_eq!(out.trained.history.len(), 12);
+    let acc = evaluate(&out.outcome.graph, &test_set, 400).unwrap().accuracy;
+    assert!(acc > 0.9, "accuracy after gradual pruning {acc}");
+    // The caller's graph is untouched.
+    assert_eq!(count(&g), count(&before));
+    // Bad schedules are errors.
+    for bad in [GradualSchedule::new(0, 8, 6), GradualSchedule::new(2, 20, 6), GradualSchedule::new(2, 8, 0)] {
+        let e = pruner.gradual(&g, &train_set, None, &config, bad).unwrap_err();
+        assert!(matches!(e, PruneError::Config(_)), "{e}");
+    }
+    // Floors saturate the schedule: events beyond them remove nothing.
+    let mut strict = Pruner::new(WeightNorm::l1()).selection(Selection::default().min_channels(30));
+    let out = strict.gradual(&g, &train_set, None, &config, GradualSchedule::new(2, 8, 6)).unwrap();
+    let per_event: Vec<usize> = out.outcome.steps.iter().map(|s| s.plan.removed_channels()).collect();
+    assert_eq!(per_event, vec![4, 0, 0, 0]);
+    assert!(ChannelGroups::new(&out.outcome.graph).prunable().all(|g| g.channels() == 30));
+}

@@ -53,6 +53,15 @@ pub enum TrainError {
         /// The learning rate of that step.
         lr: f64,
     },
+    /// The end-of-epoch hook ([`Trainer::after_epoch`](super::Trainer::after_epoch)) failed
+    /// or returned a graph that no longer fits the data.
+    #[error("after epoch {epoch}: {message}")]
+    Hook {
+        /// Epoch, counted from 1.
+        epoch: usize,
+        /// What went wrong.
+        message: String,
+    },
     /// Running the graph failed.
     #[error(transparent)]
     Graph(#[from] GraphError),

@@ -98,10 +98,14 @@ pub struct Trainer<'a> {
     config: TrainConfig,
     eval: Option<&'a Dataset>,
     callback: Option<ProgressCallback<'a>>,
+    hook: Option<EpochHook<'a>>,
 }
 
 /// The boxed progress callback of a [`Trainer`].
 type ProgressCallback<'a> = Box<dyn FnMut(&Progress) + 'a>;
+
+/// The boxed end-of-epoch hook of a [`Trainer`]: may replace the model being trained.
+type EpochHook<'a> = Box<dyn FnMut(&EpochSummary, &Graph) -> Result<Option<Graph>, String> + 'a>;
 
 impl std::fmt::Debug for Trainer<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -109,6 +113,7 @@ impl std::fmt::Debug for Trainer<'_> {
             .field("config", &self.config)
             .field("eval", &self.eval.map(|d| d.len()))
             .field("callback", &self.callback.is_some())
+            .field("after_epoch", &self.hook.is_some())
             .finish()
     }
 }
@@ -120,6 +125,7 @@ impl<'a> Trainer<'a> {
             config,
             eval: None,
             callback: None,
+            hook: None,
         }
     }
 
@@ -132,6 +138,21 @@ impl<'a> Trainer<'a> {
     /// Calls `callback` after every step and at the end of every epoch.
     pub fn on_progress(mut self, callback: impl FnMut(&Progress) + 'a) -> Self {
         self.callback = Some(Box::new(callback));
+        self
+    }
+
+    /// Calls `hook` at the end of every epoch (after the evaluation and the progress report)
+    /// with the epoch's summary and the current model in inference form. Returning
+    /// `Ok(Some(graph))` continues training from `graph` (for example a pruned copy: this is
+    /// how [`Pruner::gradual`](crate::prune::Pruner::gradual) prunes while training); the
+    /// optimizer's state restarts because parameter shapes may have changed, while the
+    /// learning-rate schedule and the data order go on. `Ok(None)` continues unchanged; an
+    /// error stops training.
+    pub fn after_epoch(
+        mut self,
+        hook: impl FnMut(&EpochSummary, &Graph) -> Result<Option<Graph>, String> + 'a,
+    ) -> Self {
+        self.hook = Some(Box::new(hook));
         self
     }
 
@@ -242,6 +263,20 @@ impl<'a> Trainer<'a> {
                     train_accuracy: Some(summary.train_accuracy),
                     eval: summary.eval.as_ref(),
                 });
+            }
+            if let Some(hook) = self.hook.as_mut() {
+                let epoch = summary.epoch;
+                let current = model.clone().valid();
+                let replaced = hook(&summary, &current)
+                    .map_err(|message| TrainError::Hook { epoch, message })?;
+                if let Some(next) = replaced {
+                    check_fit(&next, data, "training").map_err(|e| TrainError::Hook {
+                        epoch,
+                        message: e.to_string(),
+                    })?;
+                    model = next.train();
+                    optim = config.optimizer.init();
+                }
             }
             history.push(summary);
         }
