@@ -31,15 +31,23 @@ pub fn model(path: &Path, device: &Device) -> Result<Graph> {
     }
 }
 
-/// Saves a model as `.onnx` or `.safetensors`, by extension.
-pub fn save_model(graph: &Graph, path: &Path) -> Result<()> {
+/// Checks that a model output path has a known extension (before any slow work).
+pub fn check_model_output(path: &Path) -> Result<()> {
     match ext(path).as_str() {
-        "onnx" => Ok(xprune::io::onnx::export_onnx(graph, path)?),
-        "safetensors" => Ok(graph.save(path)?),
+        "onnx" | "safetensors" => Ok(()),
         other => Err(CliError::Usage(format!(
             "{}: unknown model format `.{other}` (use .onnx or .safetensors)",
             path.display()
         ))),
+    }
+}
+
+/// Saves a model as `.onnx` or `.safetensors`, by extension.
+pub fn save_model(graph: &Graph, path: &Path) -> Result<()> {
+    check_model_output(path)?;
+    match ext(path).as_str() {
+        "onnx" => Ok(xprune::io::onnx::export_onnx(graph, path)?),
+        _ => Ok(graph.save(path)?),
     }
 }
 
@@ -94,7 +102,9 @@ pub fn composite(name: &str, epsilon: f64, gamma: f64) -> Result<Composite> {
         "epsilon" => Composite::epsilon(eps),
         "epsilon-plus" => Composite::epsilon_plus(eps),
         "epsilon-plus-flat" => Composite::epsilon_plus_flat(eps),
-        "epsilon-gamma-box" => Composite::epsilon_gamma_box(eps, Gamma::new(gamma)?, ZBox::new(0.0, 1.0)?),
+        "epsilon-gamma-box" => {
+            Composite::epsilon_gamma_box(eps, Gamma::new(gamma)?, ZBox::new(0.0, 1.0)?)
+        }
         "epsilon-alpha2-beta1" => Composite::epsilon_alpha2_beta1(eps),
         "epsilon-alpha2-beta1-flat" => Composite::epsilon_alpha2_beta1_flat(eps),
         "yeom" => xprune::criteria::yeom_composite(),

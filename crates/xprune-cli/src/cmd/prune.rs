@@ -4,6 +4,7 @@ use crate::args::{Global, PruneArgs};
 use crate::cmd::device;
 use crate::error::{CliError, Result, io};
 use crate::load;
+use crate::progress::bar;
 use serde_json::json;
 use xprune::criteria::Needs;
 use xprune::prune::PruneProgress;
@@ -12,7 +13,11 @@ use xprune::{Graph, PruneOutcome, Pruner};
 
 /// The plan as JSON: removed channel indices by group, and removed output/input indices of
 /// every changed node, by node name.
-pub fn plan_json(graph: &Graph, outcome: &PruneOutcome, criterion: &str) -> Result<serde_json::Value> {
+pub fn plan_json(
+    graph: &Graph,
+    outcome: &PruneOutcome,
+    criterion: &str,
+) -> Result<serde_json::Value> {
     let groups = ChannelGroups::new(graph);
     let resolved = outcome.original_plan().resolve(&groups)?;
     let removals = NodeRemovals::new(&groups, &resolved);
@@ -46,6 +51,7 @@ pub fn run(g: &Global, a: &PruneArgs) -> Result<()> {
     let graph = load::model(&a.model.model, &dev)?;
     let criterion = load::criterion(&a.criterion.criterion, &a.criterion)?;
     let selection = load::selection(&a.select)?;
+    load::check_model_output(&a.output)?;
     let data = match &a.data {
         Some(p) => {
             let d = load::dataset(p)?;
@@ -61,24 +67,26 @@ pub fn run(g: &Global, a: &PruneArgs) -> Result<()> {
         None => None,
     };
     let name = criterion.name();
-    let quiet = g.quiet;
+    let progress = bar(1, format!("scoring ({name})"), g.quiet);
+    let bar_handle = progress.clone();
     let mut pruner = Pruner::new(criterion)
         .selection(selection)
         .pin(a.criterion.pin.clone())
         .batch_size(g.batch_size)
         .seed(g.seed)
         .on_progress(move |p| {
-            if !quiet {
-                if let PruneProgress::Scoring { .. } = p {
-                    eprintln!("scoring channels ...");
-                }
+            if let PruneProgress::Pruned { .. } = p {
+                bar_handle.inc(1);
             }
         });
-    let outcome = pruner.one_shot(&graph, data.as_ref())?;
+    let outcome = pruner.one_shot(&graph, data.as_ref());
+    progress.finish_and_clear();
+    let outcome = outcome?;
     load::save_model(&outcome.graph, &a.output)?;
     if let Some(plan) = &a.plan {
         let json = plan_json(&graph, &outcome, &name)?;
-        std::fs::write(plan, serde_json::to_string_pretty(&json).expect("json")).map_err(io(plan))?;
+        std::fs::write(plan, serde_json::to_string_pretty(&json).expect("json"))
+            .map_err(io(plan))?;
     }
     let removed: usize = outcome.removed.values().map(|v| v.len()).sum();
     println!(

@@ -25,11 +25,18 @@ pub fn run(g: &Global, a: &ScoreArgs) -> Result<()> {
         }
         None => None,
     };
-    let pruner = Pruner::new(criterion).pin(a.criterion.pin.clone()).batch_size(g.batch_size).seed(g.seed);
+    let pruner = Pruner::new(criterion)
+        .pin(a.criterion.pin.clone())
+        .batch_size(g.batch_size)
+        .seed(g.seed);
     let spinner = crate::progress::bar(1, format!("scoring ({})", a.criterion.criterion), g.quiet);
     let (_, scores) = pruner.score(&graph, data.as_ref())?;
     spinner.finish_and_clear();
     std::fs::write(&a.output, scores.to_json()).map_err(io(&a.output))?;
-    println!("wrote scores of {} groups to {}", scores.len(), a.output.display());
+    println!(
+        "wrote scores of {} groups to {}",
+        scores.len(),
+        a.output.display()
+    );
     Ok(())
 }

@@ -4,7 +4,7 @@
 use crate::args::{CriterionArgs, Global, SweepArgs};
 use crate::cmd::device;
 use crate::csv::Csv;
-use crate::error::{Result, io};
+use crate::error::{CliError, Result, io};
 use crate::load;
 use crate::plot::{Plot, Series};
 use crate::progress::bar;
@@ -12,10 +12,15 @@ use xprune::criteria::Needs;
 use xprune::graph::tensor_util::to_vec_int;
 use xprune::prune::select;
 use xprune::surgery::ChannelGroups;
-use xprune::{ChannelMasks, Dataset, Graph, Pruner, PruneTarget, Selection};
+use xprune::{ChannelMasks, Dataset, Graph, PruneTarget, Pruner, Selection};
 
 /// Accuracy of `graph` on `data` with `masks` applied.
-pub fn masked_accuracy(graph: &Graph, data: &Dataset, masks: &ChannelMasks, batch: usize) -> Result<f64> {
+pub fn masked_accuracy(
+    graph: &Graph,
+    data: &Dataset,
+    masks: &ChannelMasks,
+    batch: usize,
+) -> Result<f64> {
     let dev = graph.device();
     let mut correct = 0usize;
     for idx in data.batch_indices(batch) {
@@ -35,15 +40,16 @@ pub fn run(g: &Global, a: &SweepArgs) -> Result<()> {
     load::check_fit(&graph, &data, &a.data)?;
     let eval = load::dataset(&a.eval)?;
     load::check_fit(&graph, &eval, &a.eval)?;
+    if a.criteria.is_empty() || a.ratios.is_empty() {
+        return Err(CliError::Usage(
+            "give at least one criterion (--criteria) and one ratio (--ratios)".into(),
+        ));
+    }
     for r in &a.ratios {
         Selection::ratio(*r).validate()?;
     }
-    std::fs::create_dir_all(&a.output).map_err(io(&a.output))?;
-    let groups = ChannelGroups::new(&graph);
-    let base = masked_accuracy(&graph, &eval, &ChannelMasks::new(), g.batch_size)?;
-    let mut csv = Csv::new(&["criterion", "ratio", "accuracy"]);
-    let mut series = Vec::new();
-    let progress = bar((a.criteria.len() * a.ratios.len()) as u64, "sweeping", g.quiet);
+    // Every name is checked before the first (slow) scoring pass.
+    let mut criteria = Vec::with_capacity(a.criteria.len());
     for name in &a.criteria {
         let args = CriterionArgs {
             criterion: name.clone(),
@@ -53,7 +59,19 @@ pub fn run(g: &Global, a: &SweepArgs) -> Result<()> {
             per_class: None,
             pin: Vec::new(),
         };
-        let criterion = load::criterion(name, &args)?;
+        criteria.push((name.trim().to_string(), load::criterion(name, &args)?));
+    }
+    std::fs::create_dir_all(&a.output).map_err(io(&a.output))?;
+    let groups = ChannelGroups::new(&graph);
+    let base = masked_accuracy(&graph, &eval, &ChannelMasks::new(), g.batch_size)?;
+    let mut csv = Csv::new(&["criterion", "ratio", "accuracy"]);
+    let mut series = Vec::new();
+    let progress = bar(
+        (a.criteria.len() * a.ratios.len()) as u64,
+        "sweeping",
+        g.quiet,
+    );
+    for (name, criterion) in criteria {
         let reference = (criterion.needs() > Needs::Weights).then_some(&data);
         let pruner = Pruner::new(criterion).batch_size(g.batch_size).seed(g.seed);
         progress.set_message(format!("scoring ({name})"));

@@ -1,0 +1,958 @@
+//! End-to-end tests of the `xprune` binary: every command runs on small files written here (a
+//! small CNN exported to ONNX, `.npz` data labelled by the model itself, `.npy` inputs) and its
+//! outputs are checked against independent references (gradient x input for LRP-epsilon,
+//! filter norms computed here, the masked unpruned model for pruned models and sweeps). The
+//! failure paths check the exit status and the one-line message.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tempfile::TempDir;
+use xprune::burn::module::Module;
+use xprune::burn::tensor::{Device, Tensor, TensorData};
+use xprune::graph::tensor_util::to_vec;
+use xprune::io::data::npz::Compression;
+use xprune::io::data::{Array, npy, npz};
+use xprune::io::onnx::{export_onnx, import_onnx};
+use xprune::{Activation, ChannelMasks, Conv2dSpec, FeatureShape, Graph, GraphBuilder, Layer};
+
+/// Classes of the test model.
+const CLASSES: usize = 3;
+/// Per-sample input shape of the test model.
+const INPUT: [usize; 3] = [2, 8, 8];
+/// Samples of the reference / evaluation data.
+const SAMPLES: usize = 24;
+/// Samples of the `.npy` input given to `explain`.
+const EXPLAINED: usize = 4;
+
+fn device() -> Device {
+    Device::flex()
+}
+
+/// conv1 (4) - relu - max pool - conv2 (6) - relu - flatten - fc1 (8) - relu - fc2 (3), with or
+/// without biases.
+fn cnn(bias: bool, seed: u64) -> Graph {
+    let mut b = GraphBuilder::new(
+        FeatureShape::spatial(INPUT[0], INPUT[1], INPUT[2]),
+        &device(),
+    )
+    .seed(seed);
+    let spec = |c| {
+        let s = Conv2dSpec::new(c, 3).padding(1);
+        if bias { s } else { s.no_bias() }
+    };
+    let x = b.input();
+    let x = b.conv2d("conv1", x, spec(4)).unwrap();
+    let x = b.relu("relu1", x).unwrap();
+    let x = b.max_pool2d("pool1", x, 2, 2).unwrap();
+    let x = b.conv2d("conv2", x, spec(6)).unwrap();
+    let x = b.relu("relu2", x).unwrap();
+    let x = b.flatten("flatten", x).unwrap();
+    let x = b.linear_with_bias("fc1", x, 8, bias).unwrap();
+    let x = b.relu("relu3", x).unwrap();
+    let out = b.linear_with_bias("fc2", x, CLASSES, bias).unwrap();
+    b.build(out).unwrap()
+}
+
+/// Deterministic values in [-1, 1).
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed ^ 0x9E37_79B9_7F4A_7C15;
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        })
+        .collect()
+}
+
+fn dims(n: usize) -> Vec<usize> {
+    vec![n, INPUT[0], INPUT[1], INPUT[2]]
+}
+
+/// Model outputs `[n][CLASSES]`.
+fn logits(graph: &Graph, x: &[f32], masks: Option<&ChannelMasks>) -> Vec<Vec<f32>> {
+    let n = x.len() / INPUT.iter().product::<usize>();
+    let input = Activation::from_vec(x.to_vec(), &dims(n), &graph.device()).unwrap();
+    let out = match masks {
+        Some(m) => graph.forward_masked(input, m).unwrap(),
+        None => graph.forward(input).unwrap(),
+    };
+    out.to_vec().chunks(CLASSES).map(|c| c.to_vec()).collect()
+}
+
+fn argmax(v: &[f32]) -> usize {
+    (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b })
+}
+
+fn accuracy(graph: &Graph, x: &[f32], labels: &[i64]) -> f64 {
+    let correct = logits(graph, x, None)
+        .iter()
+        .zip(labels)
+        .filter(|(l, y)| argmax(l) as i64 == **y)
+        .count();
+    correct as f64 / labels.len() as f64
+}
+
+/// A temporary folder with `model.onnx`, `data.npz` (`SAMPLES` inputs labelled by the model's
+/// own predictions, so the unpruned accuracy is 1) and `x.npy` (the first `EXPLAINED` inputs).
+struct Files {
+    dir: TempDir,
+    graph: Graph,
+    x: Vec<f32>,
+    labels: Vec<i64>,
+}
+
+impl Files {
+    fn new(bias: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let graph = cnn(bias, 7);
+        export_onnx(&graph, dir.path().join("model.onnx")).unwrap();
+        let x = values(SAMPLES * INPUT.iter().product::<usize>(), 11);
+        let labels: Vec<i64> = logits(&graph, &x, None)
+            .iter()
+            .map(|l| argmax(l) as i64)
+            .collect();
+        let xa = Array::f32(dims(SAMPLES), x.clone()).unwrap();
+        let ya = Array::i64(vec![SAMPLES], labels.clone()).unwrap();
+        let ca = Array::i64(vec![], vec![CLASSES as i64]).unwrap();
+        let arrays = [("x", &xa), ("y", &ya), ("num_classes", &ca)];
+        npz::write(dir.path().join("data.npz"), &arrays, Compression::Deflated).unwrap();
+        let per = INPUT.iter().product::<usize>();
+        let first = Array::f32(dims(EXPLAINED), x[..EXPLAINED * per].to_vec()).unwrap();
+        npy::write(dir.path().join("x.npy"), &first).unwrap();
+        Self {
+            dir,
+            graph,
+            x,
+            labels,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn p(&self, name: &str) -> String {
+        self.path(name).display().to_string()
+    }
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xprune"))
+        .current_dir(dir)
+        .args(args)
+        .arg("--quiet")
+        .output()
+        .expect("the xprune binary runs")
+}
+
+/// Runs a command that must succeed; returns its standard output.
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "xprune {args:?} failed: {stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a command that must fail with status 1 and exactly one line on standard error, which
+/// must contain every one of `needles`; returns that line.
+fn fails(dir: &Path, args: &[&str], needles: &[&str]) -> String {
+    let out = run(dir, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "xprune {args:?}: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "xprune {args:?}: not one line: {stderr}");
+    let line = lines[0];
+    assert!(line.starts_with("error: "), "xprune {args:?}: {line}");
+    for n in needles {
+        assert!(
+            line.contains(n),
+            "xprune {args:?}: `{line}` does not name `{n}`"
+        );
+    }
+    line.to_string()
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `values[i * per .. (i + 1) * per]` summed per sample.
+fn per_sample_sums(values: &[f32], n: usize) -> Vec<f64> {
+    let per = values.len() / n;
+    values
+        .chunks(per)
+        .map(|c| c.iter().map(|v| *v as f64).sum())
+        .collect()
+}
+
+/// Gradient x input / logit of class `targets[i]` per sample: LRP-0 (and epsilon with a tiny
+/// epsilon) with one-hot initial relevance 1 on a bias-free ReLU network with winner-take-all
+/// max pooling, computed independently with Burn's autodiff.
+fn gradient_x_input(graph: &Graph, x: &[f32], targets: &[usize]) -> Vec<f32> {
+    let n = targets.len();
+    let ad = device().autodiff();
+    let g = graph.clone().no_grad().fork(&ad);
+    let xt = Tensor::<4>::from_data(TensorData::new(x.to_vec(), dims(n)), &ad).require_grad();
+    let out = g
+        .forward(Activation::Spatial(xt.clone()))
+        .unwrap()
+        .flatten();
+    let mut onehot = vec![0.0f32; n * CLASSES];
+    for (i, t) in targets.iter().enumerate() {
+        onehot[i * CLASSES + t] = 1.0;
+    }
+    let sel = Tensor::<2>::from_data(TensorData::new(onehot, [n, CLASSES]), &ad);
+    let grads = (out * sel).sum().backward();
+    let grad = to_vec(&xt.grad(&grads).unwrap());
+    let logits = logits(graph, x, None);
+    let per = x.len() / n;
+    (0..x.len())
+        .map(|j| x[j] * grad[j] / logits[j / per][targets[j / per]])
+        .collect()
+}
+
+fn assert_close(found: &[f32], expected: &[f32], tol: f32, what: &str) {
+    assert_eq!(found.len(), expected.len(), "{what}: lengths");
+    let scale = expected.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let diff = found
+        .iter()
+        .zip(expected)
+        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+    println!("{what}: max |difference| {diff:.2e}, max |reference| {scale:.2e}");
+    assert!(
+        diff <= tol * scale,
+        "{what}: max difference {diff} > {tol} * {scale}"
+    );
+}
+
+#[test]
+fn explain_epsilon_matches_gradient_times_input_and_conserves() {
+    let f = Files::new(false);
+    let d = f.dir.path();
+    let per = INPUT.iter().product::<usize>();
+    let x = &f.x[..EXPLAINED * per];
+    let logits = logits(&f.graph, x, None);
+    let eps = ["--composite", "epsilon", "--epsilon", "1e-9"];
+
+    // Default targets: the arg-max.
+    let mut args = vec!["explain", "-m", "model.onnx", "-i", "x.npy", "-o", "r.npy"];
+    args.extend(eps);
+    let stdout = ok(d, &args);
+    assert!(stdout.contains("wrote relevance [4, 2, 8, 8]"), "{stdout}");
+    let r = npy::read(f.path("r.npy")).unwrap();
+    assert_eq!(r.shape(), &dims(EXPLAINED)[..]);
+    let r = r.to_f32();
+    let predicted: Vec<usize> = logits.iter().map(|l| argmax(l)).collect();
+    assert_close(
+        &r,
+        &gradient_x_input(&f.graph, x, &predicted),
+        1e-3,
+        "arg-max",
+    );
+    // Conservation: one-hot relevance 1 at the target, no biases, tiny epsilon.
+    for (i, s) in per_sample_sums(&r, EXPLAINED).iter().enumerate() {
+        assert!((s - 1.0).abs() < 1e-3, "sample {i}: relevance sums to {s}");
+    }
+
+    // One class for every sample.
+    let mut args = vec!["explain", "-m", "model.onnx", "-i", "x.npy", "-o", "r1.npy"];
+    args.extend(eps);
+    args.extend(["--target-class", "1"]);
+    ok(d, &args);
+    let r1 = npy::read(f.path("r1.npy")).unwrap().to_f32();
+    let expected = gradient_x_input(&f.graph, x, &[1; EXPLAINED]);
+    assert_close(&r1, &expected, 1e-3, "class 1");
+
+    // Per-sample targets from a file.
+    let targets = [2i64, 0, 1, 2];
+    npy::write(
+        f.path("t.npy"),
+        &Array::i64(vec![4], targets.to_vec()).unwrap(),
+    )
+    .unwrap();
+    let mut args = vec!["explain", "-m", "model.onnx", "-i", "x.npy", "-o", "r2.npy"];
+    args.extend(eps);
+    args.extend(["--targets", "t.npy"]);
+    ok(d, &args);
+    let r2 = npy::read(f.path("r2.npy")).unwrap().to_f32();
+    let expected = gradient_x_input(&f.graph, x, &targets.map(|t| t as usize));
+    assert_close(&r2, &expected, 1e-3, "targets file");
+    for (i, s) in per_sample_sums(&r2, EXPLAINED).iter().enumerate() {
+        assert!((s - 1.0).abs() < 1e-3, "sample {i}: relevance sums to {s}");
+    }
+}
+
+#[test]
+fn explain_default_composite_writes_heatmaps() {
+    let f = Files::new(true);
+    let d = f.dir.path();
+    let stdout = ok(
+        d,
+        &[
+            "explain",
+            "-m",
+            "model.onnx",
+            "-i",
+            "data.npz",
+            "-o",
+            "r.npy",
+            "--heatmap",
+            "maps",
+        ],
+    );
+    assert!(
+        stdout.contains(&format!("wrote {SAMPLES} heatmaps")),
+        "{stdout}"
+    );
+    let r = npy::read(f.path("r.npy")).unwrap();
+    assert_eq!(r.shape(), &dims(SAMPLES)[..]);
+    let r = r.to_f32();
+    assert!(r.iter().all(|v| v.is_finite()));
+    assert!(r.iter().any(|v| *v != 0.0), "all relevance is zero");
+    let mut pngs: Vec<String> = std::fs::read_dir(f.path("maps"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pngs.sort();
+    assert_eq!(pngs.len(), SAMPLES);
+    assert_eq!(pngs[0], "heatmap_0000.png");
+    for name in &pngs {
+        let bytes = std::fs::read(f.path("maps").join(name)).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{name} is not a PNG");
+    }
+}
+
+#[test]
+fn groups_lists_channel_groups_as_text_and_json() {
+    let f = Files::new(true);
+    let d = f.dir.path();
+    let text = ok(d, &["groups", "-m", "model.onnx"]);
+    assert!(
+        text.contains("5 channel groups (3 prunable, 2 pinned)"),
+        "{text}"
+    );
+
+    let json: Value = serde_json::from_str(&ok(d, &["groups", "-m", "model.onnx", "--json"]))
+        .expect("groups --json prints JSON");
+    assert_eq!(json["prunable_channels"], 4 + 6 + 8);
+    let groups = json["groups"].as_array().unwrap();
+    let summary: Vec<(String, u64, bool)> = groups
+        .iter()
+        .map(|g| {
+            (
+                g["name"].as_str().unwrap().to_string(),
+                g["channels"].as_u64().unwrap(),
+                g["prunable"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("input", 2, false),
+        ("conv1", 4, true),
+        ("conv2", 6, true),
+        ("fc1", 8, true),
+        ("fc2", 3, false),
+    ];
+    let expected: Vec<(String, u64, bool)> = expected
+        .iter()
+        .map(|(n, c, p)| (n.to_string(), *c, *p))
+        .collect();
+    assert_eq!(summary, expected);
+    // conv2's channels are flattened into fc1's inputs: 16 features per channel.
+    let conv2 = &groups[2]["members"];
+    let fc1 = conv2
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["node"] == "fc1")
+        .unwrap();
+    assert_eq!(fc1["role"], "consumer");
+    assert_eq!(fc1["block"], 16);
+    assert!(
+        groups[4]["pinned_because"][0]
+            .as_str()
+            .unwrap()
+            .contains("graph output")
+    );
+
+    // Pinned by the user.
+    let json: Value = serde_json::from_str(&ok(
+        d,
+        &["groups", "-m", "model.onnx", "--json", "--pin", "conv2"],
+    ))
+    .unwrap();
+    assert_eq!(json["groups"][2]["prunable"], false);
+    assert_eq!(json["prunable_channels"], 4 + 8);
+}
+
+/// The L1 norm of every output channel's weights of a conv or linear layer.
+fn l1_norms(graph: &Graph, node: &str) -> Vec<f64> {
+    let id = graph.find(node).unwrap();
+    match graph.layer(id).unwrap() {
+        Layer::Conv2d(c) => {
+            let w = c.weight.val();
+            let out = w.dims()[0];
+            let v = to_vec(&w);
+            v.chunks(v.len() / out)
+                .map(|c| c.iter().map(|x| x.abs() as f64).sum())
+                .collect()
+        }
+        Layer::Linear(l) => {
+            let w = l.weight.val();
+            let [inp, out] = w.dims();
+            let v = to_vec(&w);
+            (0..out)
+                .map(|k| (0..inp).map(|i| v[i * out + k].abs() as f64).sum())
+                .collect()
+        }
+        _ => panic!("{node} is not a conv or linear layer"),
+    }
+}
+
+#[test]
+fn score_writes_one_score_per_channel_of_every_group() {
+    let f = Files::new(true);
+    let d = f.dir.path();
+    let channels = [("conv1", 4), ("conv2", 6), ("fc1", 8)];
+
+    // l1 needs no data; its values are the filter norms.
+    let stdout = ok(
+        d,
+        &["score", "-m", "model.onnx", "-c", "l1", "-o", "l1.json"],
+    );
+    assert!(stdout.contains("wrote scores of 3 groups"), "{stdout}");
+    let json = read_json(&f.path("l1.json"));
+    assert_eq!(json["criterion"], "l1");
+    let groups = json["groups"].as_object().unwrap();
+    assert_eq!(groups.len(), 3);
+    for (name, c) in channels {
+        let g = groups.values().find(|g| g["name"] == name).unwrap();
+        let found: Vec<f64> = g["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(found.len(), c, "{name}");
+        for (a, b) in found.iter().zip(l1_norms(&f.graph, name)) {
+            assert!((a - b).abs() <= 1e-5 * b.abs(), "{name}: {a} vs {b}");
+        }
+    }
+
+    // Data-driven criteria: one finite score per channel; group ids are the `groups` ids.
+    for criterion in ["lrp", "taylor", "gradient", "frs", "shapley"] {
+        let out = format!("{criterion}.json");
+        ok(
+            d,
+            &[
+                "score",
+                "-m",
+                "model.onnx",
+                "-d",
+                "data.npz",
+                "-c",
+                criterion,
+                "-o",
+                &out,
+            ],
+        );
+        let json = read_json(&f.path(&out));
+        let groups = json["groups"].as_object().unwrap();
+        let mut found: Vec<(String, String, usize)> = groups
+            .iter()
+            .map(|(id, g)| {
+                let values = g["values"].as_array().unwrap();
+                assert!(
+                    values
+                        .iter()
+                        .all(|v| v.as_f64().is_some_and(f64::is_finite)),
+                    "{criterion}: non-finite score"
+                );
+                (
+                    id.clone(),
+                    g["name"].as_str().unwrap().to_string(),
+                    values.len(),
+                )
+            })
+            .collect();
+        found.sort();
+        let expected: Vec<(String, String, usize)> = channels
+            .iter()
+            .enumerate()
+            .map(|(i, (n, c))| ((i + 1).to_string(), n.to_string(), *c))
+            .collect();
+        assert_eq!(found, expected, "{criterion}");
+    }
+}
+
+/// The plan's removed indices of a group.
+fn removed(plan: &Value, group: &str) -> Vec<usize> {
+    plan["groups"][group]
+        .as_array()
+        .map(|a| a.iter().map(|v| v.as_u64().unwrap() as usize).collect())
+        .unwrap_or_default()
+}
+
+/// Output (or input) channel counts of a conv or linear layer.
+fn widths(graph: &Graph, node: &str) -> (usize, usize) {
+    match graph.layer(graph.find(node).unwrap()).unwrap() {
+        Layer::Conv2d(c) => {
+            let [o, i, _, _] = c.weight.val().dims();
+            (o, i)
+        }
+        Layer::Linear(l) => {
+            let [i, o] = l.weight.val().dims();
+            (o, i)
+        }
+        _ => panic!("{node}"),
+    }
+}
+
+/// The unpruned graph with the plan's removed channels masked to zero at their producers.
+fn masks_of(graph: &Graph, plan: &Value) -> ChannelMasks {
+    let mut masks = ChannelMasks::new();
+    for (name, c) in [("conv1", 4), ("conv2", 6), ("fc1", 8)] {
+        let gone = removed(plan, name);
+        let keep: Vec<bool> = (0..c).map(|k| !gone.contains(&k)).collect();
+        let id = graph.find(name).unwrap();
+        masks.insert_keep(graph, id, &keep, &device()).unwrap();
+    }
+    masks
+}
+
+#[test]
+fn prune_writes_a_smaller_onnx_model_and_a_consistent_plan() {
+    let f = Files::new(true);
+    let d = f.dir.path();
+
+    // Per-layer scope: half of every group, the lowest L1 norms (computed here).
+    let stdout = ok(
+        d,
+        &[
+            "prune",
+            "-m",
+            "model.onnx",
+            "-c",
+            "l1",
+            "-r",
+            "0.5",
+            "--scope",
+            "layer",
+            "-o",
+            "layer.onnx",
+            "--plan",
+            "layer.json",
+        ],
+    );
+    assert!(stdout.contains("removed 9 channels with l1"), "{stdout}");
+    let plan = read_json(&f.path("layer.json"));
+    for (name, c) in [("conv1", 4), ("conv2", 6), ("fc1", 8)] {
+        let norms = l1_norms(&f.graph, name);
+        let mut order: Vec<usize> = (0..c).collect();
+        order.sort_by(|a, b| norms[*a].total_cmp(&norms[*b]));
+        let mut lowest = order[..c / 2].to_vec();
+        lowest.sort();
+        assert_eq!(removed(&plan, name), lowest, "{name}");
+    }
+
+    // Global scope.
+    let stdout = ok(
+        d,
+        &[
+            "prune",
+            "-m",
+            "model.onnx",
+            "-d",
+            "data.npz",
+            "-c",
+            "lrp",
+            "--ratio",
+            "0.5",
+            "--normalize",
+            "l2",
+            "-o",
+            "pruned.onnx",
+            "--plan",
+            "plan.json",
+        ],
+    );
+    assert!(stdout.contains("removed 9 channels with lrp"), "{stdout}");
+    let plan = read_json(&f.path("plan.json"));
+    assert_eq!(plan["criterion"], "lrp[yeom]");
+    let total: usize = ["conv1", "conv2", "fc1"]
+        .iter()
+        .map(|g| removed(&plan, g).len())
+        .sum();
+    assert_eq!(total, 9, "half of the 18 prunable channels");
+    assert!(plan["groups"].get("fc2").is_none(), "the output is pinned");
+    for (name, c) in [("conv1", 4), ("conv2", 6), ("fc1", 8)] {
+        let r = removed(&plan, name);
+        assert!(
+            r.windows(2).all(|w| w[0] < w[1]),
+            "{name}: sorted, distinct"
+        );
+        assert!(r.iter().all(|k| *k < c), "{name}: indices in range");
+        assert!(r.len() < c, "{name}: keeps at least one channel");
+    }
+
+    // Per layer: the removed outputs of producers and carriers, the removed inputs of
+    // consumers (16 features per conv2 channel after the flatten).
+    let layer = |node: &str, key: &str| -> Vec<usize> {
+        plan["layers"][node][key]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_u64().unwrap() as usize).collect())
+            .unwrap_or_default()
+    };
+    let (c1, c2, f1) = (
+        removed(&plan, "conv1"),
+        removed(&plan, "conv2"),
+        removed(&plan, "fc1"),
+    );
+    let c2_features: Vec<usize> = c2.iter().flat_map(|k| k * 16..(k + 1) * 16).collect();
+    assert_eq!(layer("conv1", "removed_outputs"), c1);
+    assert_eq!(layer("relu1", "removed_outputs"), c1);
+    assert_eq!(layer("pool1", "removed_outputs"), c1);
+    assert_eq!(layer("conv2", "removed_inputs"), c1);
+    assert_eq!(layer("conv2", "removed_outputs"), c2);
+    assert_eq!(layer("flatten", "removed_outputs"), c2_features);
+    assert_eq!(layer("fc1", "removed_inputs"), c2_features);
+    assert_eq!(layer("fc1", "removed_outputs"), f1);
+    assert_eq!(layer("fc2", "removed_inputs"), f1);
+    assert!(layer("fc2", "removed_outputs").is_empty());
+    assert_eq!(plan["layers"]["conv1"]["kind"], "conv2d");
+
+    // The written model re-imports with fewer channels and computes what the unpruned model
+    // computes with the removed channels masked.
+    let pruned = import_onnx(f.path("pruned.onnx"), &device()).unwrap();
+    assert_eq!(widths(&pruned, "conv1"), (4 - c1.len(), 2));
+    assert_eq!(widths(&pruned, "conv2"), (6 - c2.len(), 4 - c1.len()));
+    assert_eq!(widths(&pruned, "fc1"), (8 - f1.len(), 16 * (6 - c2.len())));
+    assert_eq!(widths(&pruned, "fc2"), (CLASSES, 8 - f1.len()));
+    let params = plan["after"]["params"].as_u64().unwrap();
+    assert_eq!(params as usize, pruned.num_params());
+    assert!(params < plan["before"]["params"].as_u64().unwrap());
+    let masked = logits(&f.graph, &f.x, Some(&masks_of(&f.graph, &plan)));
+    let found = logits(&pruned, &f.x, None);
+    assert_close(&found.concat(), &masked.concat(), 1e-5, "pruned vs masked");
+
+    // safetensors output.
+    ok(
+        d,
+        &[
+            "prune",
+            "-m",
+            "model.onnx",
+            "-c",
+            "random",
+            "-r",
+            "0.3",
+            "-o",
+            "p.safetensors",
+        ],
+    );
+    let g = Graph::load(f.path("p.safetensors"), &device()).unwrap();
+    let kept: usize = ["conv1", "conv2", "fc1"]
+        .iter()
+        .map(|n| widths(&g, n).0)
+        .sum();
+    assert_eq!(kept, 18 - 5, "round(0.3 * 18) channels removed");
+}
+
+#[test]
+fn sweep_writes_csv_and_svg_matching_pruned_models() {
+    let f = Files::new(true);
+    let d = f.dir.path();
+    let stdout = ok(
+        d,
+        &[
+            "sweep",
+            "-m",
+            "model.onnx",
+            "-d",
+            "data.npz",
+            "-e",
+            "data.npz",
+            "--criteria",
+            "l1,taylor,random",
+            "--ratios",
+            "0.25,0.5",
+            "--scope",
+            "layer",
+            "--normalize",
+            "none",
+            "-o",
+            "out",
+        ],
+    );
+    assert!(stdout.contains("unpruned accuracy 1.0000"), "{stdout}");
+    let csv = std::fs::read_to_string(f.path("out/sweep.csv")).unwrap();
+    println!("{csv}");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "criterion,ratio,accuracy");
+    let rows: Vec<Vec<&str>> = lines[1..].iter().map(|l| l.split(',').collect()).collect();
+    let keys: Vec<(&str, &str)> = rows.iter().map(|r| (r[0], r[1])).collect();
+    assert_eq!(
+        keys,
+        [
+            ("l1", "0.25"),
+            ("l1", "0.5"),
+            ("taylor", "0.25"),
+            ("taylor", "0.5"),
+            ("random", "0.25"),
+            ("random", "0.5")
+        ]
+    );
+    for r in &rows {
+        let acc: f64 = r[2].parse().unwrap();
+        assert!((0.0..=1.0).contains(&acc), "{r:?}");
+    }
+
+    // Masked accuracy equals the accuracy of the model `prune` writes with the same choice.
+    ok(
+        d,
+        &[
+            "prune",
+            "-m",
+            "model.onnx",
+            "-c",
+            "l1",
+            "-r",
+            "0.5",
+            "--scope",
+            "layer",
+            "-o",
+            "l1.onnx",
+        ],
+    );
+    let pruned = import_onnx(f.path("l1.onnx"), &device()).unwrap();
+    let acc = accuracy(&pruned, &f.x, &f.labels);
+    assert_eq!(rows[1][2], format!("{acc:.4}"), "l1 at 0.5");
+
+    let svg = std::fs::read_to_string(f.path("out/sweep.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert_eq!(svg.matches("<polyline").count(), 3);
+    for name in ["l1", "taylor", "random"] {
+        assert!(svg.contains(&format!(">{name}</text>")), "legend {name}");
+    }
+}
+
+#[test]
+fn demo_quick_runs_and_writes_its_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let stdout = ok(dir.path(), &["demo", "--quick", "-o", "demo"]);
+    assert!(stdout.contains("wrote demo.csv"), "{stdout}");
+    let csv = std::fs::read_to_string(dir.path().join("demo/demo.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("criterion,ratio,fine_tuned,accuracy"));
+    // 7 criteria x 3 ratios x (without, with fine-tuning).
+    assert_eq!(lines.len(), 1 + 7 * 3 * 2);
+    for l in &lines[1..] {
+        let acc: f64 = l.split(',').nth(3).unwrap().parse().unwrap();
+        assert!((0.0..=1.0).contains(&acc), "{l}");
+    }
+    for svg in ["demo_no_finetune.svg", "demo_finetuned.svg"] {
+        let text = std::fs::read_to_string(dir.path().join("demo").join(svg)).unwrap();
+        assert_eq!(text.matches("<polyline").count(), 7, "{svg}");
+    }
+}
+
+#[test]
+fn failures_exit_with_one_clear_line() {
+    let f = Files::new(true);
+    let d = f.dir.path();
+    std::fs::write(f.path("corrupt.onnx"), b"this is not a protobuf model").unwrap();
+    let wrong = Array::f32(vec![4, 3, 8, 8], values(4 * 3 * 64, 1)).unwrap();
+    let labels = Array::i64(vec![4], vec![0, 1, 2, 0]).unwrap();
+    npz::write(
+        f.path("wrong.npz"),
+        &[("x", &wrong), ("y", &labels)],
+        Compression::Stored,
+    )
+    .unwrap();
+    npy::write(f.path("wrong.npy"), &wrong).unwrap();
+    let model = f.p("model.onnx");
+
+    // Missing files.
+    fails(
+        d,
+        &["groups", "-m", "missing.onnx"],
+        &["missing.onnx", "No such file"],
+    );
+    fails(
+        d,
+        &[
+            "score",
+            "-m",
+            &model,
+            "-d",
+            "missing.npz",
+            "-c",
+            "taylor",
+            "-o",
+            "s.json",
+        ],
+        &["missing.npz"],
+    );
+    fails(
+        d,
+        &["explain", "-m", &model, "-i", "missing.npy", "-o", "r.npy"],
+        &["missing.npy"],
+    );
+    // Corrupt or unknown model files.
+    fails(
+        d,
+        &["groups", "-m", "corrupt.onnx"],
+        &["corrupt.onnx", "not a valid ONNX model"],
+    );
+    fails(
+        d,
+        &["groups", "-m", "data.npz"],
+        &["data.npz", "unknown model format"],
+    );
+    // Data that does not fit the model.
+    fails(
+        d,
+        &[
+            "score",
+            "-m",
+            &model,
+            "-d",
+            "wrong.npz",
+            "-c",
+            "taylor",
+            "-o",
+            "s.json",
+        ],
+        &["wrong.npz", "[3, 8, 8]", "[2, 8, 8]"],
+    );
+    fails(
+        d,
+        &[
+            "sweep",
+            "-m",
+            &model,
+            "-d",
+            "data.npz",
+            "-e",
+            "wrong.npz",
+            "-o",
+            "sw",
+        ],
+        &["wrong.npz", "[3, 8, 8]"],
+    );
+    fails(
+        d,
+        &["explain", "-m", &model, "-i", "wrong.npy", "-o", "r.npy"],
+        &["wrong.npy", "[4, 3, 8, 8]", "do not fit"],
+    );
+    // Unknown names.
+    fails(
+        d,
+        &[
+            "score", "-m", &model, "-d", "data.npz", "-c", "magic", "-o", "s.json",
+        ],
+        &["unknown criterion `magic`", "lrp"],
+    );
+    fails(
+        d,
+        &[
+            "sweep",
+            "-m",
+            &model,
+            "-d",
+            "data.npz",
+            "-e",
+            "data.npz",
+            "--criteria",
+            "l1,magic",
+            "-o",
+            "sw",
+        ],
+        &["unknown criterion `magic`"],
+    );
+    fails(
+        d,
+        &[
+            "explain",
+            "-m",
+            &model,
+            "-i",
+            "x.npy",
+            "-o",
+            "r.npy",
+            "--composite",
+            "magic",
+        ],
+        &["unknown composite `magic`", "epsilon-plus-flat"],
+    );
+    // Values out of range.
+    for ratio in ["1", "1.5", "-0.1"] {
+        fails(
+            d,
+            &[
+                "prune",
+                "-m",
+                &model,
+                "-c",
+                "l1",
+                &format!("--ratio={ratio}"),
+                "-o",
+                "p.onnx",
+            ],
+            &["channel ratio", "[0, 1)"],
+        );
+    }
+    fails(
+        d,
+        &[
+            "sweep", "-m", &model, "-d", "data.npz", "-e", "data.npz", "--ratios", "0.2,1.0", "-o",
+            "sw",
+        ],
+        &["channel ratio 1", "[0, 1)"],
+    );
+    fails(
+        d,
+        &[
+            "explain",
+            "-m",
+            &model,
+            "-i",
+            "x.npy",
+            "-o",
+            "r.npy",
+            "--target-class",
+            "3",
+        ],
+        &["target class 3", "0..3"],
+    );
+    // Missing data, missing ratio, unknown output format.
+    fails(
+        d,
+        &[
+            "prune", "-m", &model, "-c", "taylor", "-r", "0.5", "-o", "p.onnx",
+        ],
+        &["needs reference data", "--data"],
+    );
+    fails(
+        d,
+        &["prune", "-m", &model, "-c", "l1", "-o", "p.onnx"],
+        &["--ratio"],
+    );
+    fails(
+        d,
+        &[
+            "prune", "-m", &model, "-c", "l1", "-r", "0.5", "-o", "p.txt",
+        ],
+        &["p.txt", "unknown model format"],
+    );
+    // Nothing was written by the failed commands.
+    for name in ["s.json", "r.npy", "p.onnx", "p.txt", "sw"] {
+        assert!(!f.path(name).exists(), "{name} was written");
+    }
+    // Command-line syntax errors are clap's (status 2, usage on stderr).
+    let out = run(d, &["prune", "--no-such-option"]);
+    assert_eq!(out.status.code(), Some(2));
+}
