@@ -154,6 +154,7 @@ impl<'a> Run<'a> {
         }
         let keep_until = self.until;
         let mut values: Vec<Option<Activation>> = vec![None; n];
+        let resumed = self.input.is_none();
         let start = match (self.input.take(), self.cached) {
             (Some(input), _) => {
                 let dims = input.dims();
@@ -198,6 +199,14 @@ impl<'a> Run<'a> {
             .next()
             .map(|v| v.batch())
             .unwrap_or(0);
+        if resumed {
+            // Cached values are unmasked outputs: masks of nodes before `start` apply to them.
+            for id in 0..start {
+                if let Some(v) = values[id].take() {
+                    values[id] = Some(self.apply_mask(id, v, batch)?);
+                }
+            }
+        }
         let training = self.mode == Mode::Train;
         let last_use = g.last_use();
         for id in start..=stop {
@@ -286,7 +295,9 @@ impl Graph {
 
     /// Prepares a run that takes the values of nodes before `start` from `cached` (a recorded
     /// run) and computes only nodes `start..`. With [`Run::repeat`] and per-sample masks this
-    /// evaluates many masked variants of the suffix in one batched pass.
+    /// evaluates many masked variants of the suffix in one batched pass. Masks of nodes before
+    /// `start` are applied to their cached (tiled) values, so a node's mask can take effect
+    /// without recomputing the node: resume at the node after it.
     pub fn resume<'a>(&'a self, cached: &'a Recording, start: NodeId) -> Run<'a> {
         Run {
             graph: self,

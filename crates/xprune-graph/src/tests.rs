@@ -114,9 +114,18 @@ fn masks_zero_channels_and_resume_matches_full_run() {
     let mut batched = ChannelMasks::new();
     batched.insert(relu, Tensor::cat(vec![keep_all, drop_one], 0));
     let both = g.resume(&clean, relu).repeat(2).masks(&batched).execute().unwrap().into_output().to_vec();
-    let full = g.forward(x).unwrap().to_vec();
+    let full = g.forward(x.clone()).unwrap().to_vec();
     assert!(max_abs_diff(&both[..15], &full) < 1e-5);
     assert!(max_abs_diff(&both[15..], &masked) < 1e-5);
+
+    // Resuming after the masked node applies its mask to the cached value: the same outputs
+    // without recomputing the node.
+    let after = g.resume(&clean, relu + 1).masks(&masks).execute().unwrap().into_output().to_vec();
+    assert!(max_abs_diff(&after, &masked) < 1e-5);
+    let after_both =
+        g.resume(&clean, relu + 1).repeat(2).masks(&batched).execute().unwrap().into_output().to_vec();
+    assert!(max_abs_diff(&after_both[..15], &full) < 1e-5);
+    assert!(max_abs_diff(&after_both[15..], &masked) < 1e-5);
 
     // A mask with the wrong channel count is an error naming the node.
     let mut bad = ChannelMasks::new();

@@ -65,8 +65,8 @@ fn coalition_masks(
 /// The value of a coalition on every sample: minus the cross-entropy of the network with the
 /// channels outside the coalition masked, measured on the reference samples.
 ///
-/// The network prefix before the group's first masked node runs once per chunk of samples;
-/// each call to [`CoalitionGame::values`] runs only the suffix, on the cached prefix tiled
+/// The network prefix up to and including the group's first masked node runs once per chunk
+/// of samples; each call to [`CoalitionGame::values`] runs only the suffix, on the cached prefix tiled
 /// once per coalition, with per-sample masks: one batched pass for many coalitions.
 pub struct GraphGame<'a> {
     graph: &'a Graph,
@@ -88,22 +88,21 @@ impl<'a> GraphGame<'a> {
             criterion: "shapley".into(),
             message: format!("group `{}` has no node to mask", group.name()),
         })?;
+        // The first masked node is computed once, unmasked, with the prefix: the suffix
+        // resumes after it and its mask applies to the cached (tiled) value. (Only when the
+        // first masked node is the graph's output does the suffix recompute it.)
+        let resume_at = if start + 1 < graph.len() { start + 1 } else { start.max(1) };
         let mut chunks = Vec::new();
         for idx in data.batch_indices(chunk.max(1)) {
             let batch = data.batch(&idx, device)?;
-            let prefix = if start == 0 {
-                // Masks on the input itself: keep the input as the "prefix".
-                graph.run(batch.inputs).until(0).execute()?
-            } else {
-                // Keeps exactly the values that nodes from `start` on read.
-                graph.run(batch.inputs).until(start - 1).execute()?
-            };
+            // Keeps exactly the values that nodes from `resume_at` on read.
+            let prefix = graph.run(batch.inputs).until(resume_at - 1).execute()?;
             chunks.push((prefix, batch.labels, idx.len()));
         }
         Ok(Self {
             graph,
             slots,
-            start: start.max(1),
+            start: resume_at,
             players: group.channels(),
             chunks,
             samples: data.len(),
@@ -128,19 +127,14 @@ impl CoalitionGame for GraphGame<'_> {
         let mut out = vec![Vec::with_capacity(self.samples); k];
         for (prefix, labels, b) in &self.chunks {
             let masks = coalition_masks(&self.slots, coalitions, *b, &self.device);
-            let logits = if self.slots.contains_key(&0) {
-                // The input is masked: rerun from the input.
-                let x = prefix.get(0).expect("input cached").repeat_batch(k);
-                self.graph.run(x).masks(&masks).execute()?.into_output().flatten()
-            } else {
-                self.graph
-                    .resume(prefix, self.start)
-                    .repeat(k)
-                    .masks(&masks)
-                    .execute()?
-                    .into_output()
-                    .flatten()
-            };
+            let logits = self
+                .graph
+                .resume(prefix, self.start)
+                .repeat(k)
+                .masks(&masks)
+                .execute()?
+                .into_output()
+                .flatten();
             let labels = labels.clone().repeat(&[k]);
             let loss = to_vec(&per_sample_cross_entropy(logits, labels));
             for (i, row) in out.iter_mut().enumerate() {
