@@ -94,7 +94,7 @@ pub fn check_fit(graph: &Graph, data: &Dataset, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A composite by name with the given epsilon and gamma.
+/// A composite by name (case-insensitive, `_` or `-`) with the given epsilon and gamma.
 pub fn composite(name: &str, epsilon: f64, gamma: f64) -> Result<Composite> {
     let eps = Epsilon::new(epsilon)?;
     let key = name.trim().to_ascii_lowercase().replace('_', "-");
@@ -108,9 +108,18 @@ pub fn composite(name: &str, epsilon: f64, gamma: f64) -> Result<Composite> {
         "epsilon-alpha2-beta1" => Composite::epsilon_alpha2_beta1(eps),
         "epsilon-alpha2-beta1-flat" => Composite::epsilon_alpha2_beta1_flat(eps),
         "yeom" => xprune::criteria::yeom_composite(),
-        _ => Composite::named(name)?,
+        _ => {
+            return Err(CliError::Usage(format!(
+                "unknown composite `{}` (known: {COMPOSITES})",
+                name.trim()
+            )));
+        }
     })
 }
+
+/// The composites the tool knows.
+pub const COMPOSITES: &str = "epsilon, epsilon-plus, epsilon-plus-flat, epsilon-gamma-box, \
+                              epsilon-alpha2-beta1, epsilon-alpha2-beta1-flat, yeom";
 
 /// The criteria the tool knows.
 pub const CRITERIA: &str = "l1, l2, gradient, taylor, lrp, lrp-abs, frs, shapley, random";

@@ -886,7 +886,7 @@ fn failures_exit_with_one_clear_line() {
             "--composite",
             "magic",
         ],
-        &["unknown composite `magic`", "epsilon-plus-flat"],
+        &["unknown composite `magic`", "epsilon-plus-flat", "yeom"],
     );
     // Values out of range.
     for ratio in ["1", "1.5", "-0.1"] {
