@@ -8,7 +8,7 @@
 //! ```text
 //! cargo bench -p xprune-benches --profile dev --bench suite -- --backend flex [--quick]
 //!     [--batch 32|1] [--models vgg11bn,resnet18,resnet56] [--reference N] [--width W]
-//!     [--csv PATH]
+//!     [--shapley-permutations P] [--shapley-samples S] [--csv PATH]
 //! ```
 //!
 //! `--csv` writes one row per measurement (`backend,model,batch,workload,median_ms,min_ms,
@@ -39,6 +39,7 @@ struct Args {
     reference: usize,
     width: f32,
     shapley_permutations: usize,
+    shapley_samples: usize,
     csv: Option<String>,
 }
 
@@ -49,6 +50,7 @@ fn parse(rest: &[String]) -> Args {
         reference: 16,
         width: 1.0,
         shapley_permutations: 1,
+        shapley_samples: 4,
         csv: None,
     };
     let mut it = rest.iter();
@@ -64,6 +66,7 @@ fn parse(rest: &[String]) -> Args {
             "--reference" => args.reference = number(a, &value()),
             "--width" => args.width = value().parse().unwrap_or_else(|_| bad(a)),
             "--shapley-permutations" => args.shapley_permutations = number(a, &value()),
+            "--shapley-samples" => args.shapley_samples = number(a, &value()),
             "--models" | "--model" => {
                 args.models = value().split(',').map(|s| s.trim().to_string()).collect();
                 if let Some(m) = args.models.iter().find(|m| !MODELS.contains(&m.as_str())) {
@@ -75,7 +78,7 @@ fn parse(rest: &[String]) -> Args {
             other => {
                 eprintln!(
                     "unknown argument {other} (--batch, --models, --reference, --width, \
-                     --shapley-permutations, --csv)"
+                     --shapley-permutations, --shapley-samples, --csv)"
                 );
                 exit(2)
             }
@@ -228,14 +231,19 @@ impl Results {
     }
 }
 
-/// Groups with every prunable group pinned except the one in the middle of the network: the
-/// Shapley workload (one group, so that a full-size network stays benchmarkable).
+/// Groups with every prunable group pinned except the last single-producer group (the last
+/// convolution whose output channels are not tied to a residual sum): the Shapley workload.
+/// One group, late in the network, keeps full-size networks benchmarkable; the cost per
+/// group scales with its channels and with the cost of the network after it.
 fn one_group(graph: &Graph) -> (ChannelGroups, String) {
     let all = ChannelGroups::new(graph);
-    let prunable: Vec<_> = all.prunable().collect();
-    let keep = prunable[prunable.len() / 2];
-    let pinned: Vec<String> = prunable
-        .iter()
+    let keep = all
+        .prunable()
+        .filter(|g| g.producers().len() == 1)
+        .max_by_key(|g| g.producers()[0])
+        .expect("the reference models have a single-producer group");
+    let pinned: Vec<String> = all
+        .prunable()
         .filter(|g| g.id() != keep.id())
         .flat_map(|g| g.producers())
         .map(|p| graph.nodes()[p].name.clone())
@@ -364,15 +372,25 @@ fn main() {
                 ),
                 ("random", Box::new(RandomCriterion), &groups, "all groups".into()),
             ];
+            let shapley_data = data
+                .subset(&(0..args.shapley_samples.min(n)).collect::<Vec<_>>())
+                .expect("reference subset");
             for (cname, criterion, g, note) in &criteria {
+                // Shapley: fewer samples, and no warm-up run (its kernels are the forward
+                // pass's, already warm); it is by far the most expensive workload.
+                let (d, w) = if *cname == "shapley" {
+                    (&shapley_data, 0)
+                } else {
+                    (&data, slow_warmup)
+                };
                 let ctx = ScoringContext::new(&graph, g, &dev)
-                    .with_data(&data)
+                    .with_data(d)
                     .with_batch_size(n)
                     .with_seed(3);
-                let t = time(&dev, slow_warmup, slow_reps, || {
+                let t = time(&dev, w, slow_reps, || {
                     criterion.score(&ctx).expect("scoring");
                 });
-                results.add(&be, name, n, format!("score {cname}"), t, None, None, note.clone());
+                results.add(&be, name, d.len(), format!("score {cname}"), t, None, None, note.clone());
             }
 
             // Surgery: groups, an L1 plan at 50 % per group, removal.

@@ -3,8 +3,15 @@
 //! reduction, at 30/50/70 % of the channels of every prunable group removed (chosen by the
 //! L1 norm of the producers' weights), batch 32, CIFAR shapes.
 //!
-//! `cargo bench -p xprune-benches --bench surgery -- --backend flex --backend wgpu [--quick]`
+//! `cargo bench -p xprune-benches --profile dev --bench surgery -- --backend flex --backend wgpu
+//! [--quick] [--batch N] [--models resnet56,vgg16bn] [--round-to N] [--profile]`
+//!
+//! `--profile` times every node of the dense and of the pruned models on its own (inputs
+//! from a recorded pass, device synchronised around each node) and prints the time per layer
+//! kind and the convolution throughput (GMAC/s) by output channel count: where the speed-up
+//! is lost when it falls short of the MAC ratio.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 use xprune::burn::tensor::{Device, Tensor, TensorData};
 use xprune::graph::tensor_util::to_vec;
@@ -13,8 +20,62 @@ use xprune::models::{ResNetCifarDepth, VggDepth, resnet_cifar, vgg};
 use xprune::surgery::{ChannelGroups, PrunePlan, count, prune};
 use xprune_benches::{BenchOptions, Table, device, machine_line, time};
 
-const BATCH: usize = 32;
 const RATIOS: [f64; 3] = [0.3, 0.5, 0.7];
+
+struct Args {
+    batch: usize,
+    models: Vec<&'static str>,
+    round_to: usize,
+    profile: bool,
+}
+
+fn parse(rest: &[String]) -> Args {
+    let mut args = Args {
+        batch: 32,
+        models: vec!["ResNet-56", "VGG-16-BN"],
+        round_to: 1,
+        profile: false,
+    };
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        let mut value = || {
+            it.next().cloned().unwrap_or_else(|| {
+                eprintln!("{a} needs a value");
+                std::process::exit(2)
+            })
+        };
+        let number = |v: String| match v.parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                eprintln!("bad value for {a}");
+                std::process::exit(2)
+            }
+        };
+        match a.as_str() {
+            "--batch" => args.batch = number(value()),
+            "--round-to" => args.round_to = number(value()),
+            "--profile" => args.profile = true,
+            "--models" => {
+                args.models = value()
+                    .split(',')
+                    .map(|m| match m.trim() {
+                        "resnet56" => "ResNet-56",
+                        "vgg16bn" => "VGG-16-BN",
+                        other => {
+                            eprintln!("unknown model {other} (resnet56, vgg16bn)");
+                            std::process::exit(2)
+                        }
+                    })
+                    .collect()
+            }
+            other => {
+                eprintln!("unknown argument {other} (--batch, --models, --round-to, --profile)");
+                std::process::exit(2)
+            }
+        }
+    }
+    args
+}
 
 fn model(name: &str, device: &Device) -> Graph {
     let cifar = FeatureShape::spatial(3, 32, 32);
@@ -24,6 +85,96 @@ fn model(name: &str, device: &Device) -> Graph {
         _ => unreachable!("known model"),
     }
     .expect("reference model builds")
+}
+
+/// Per-node timing: each node alone on its recorded inputs. Returns (kind, name, out
+/// channels, MACs per sample, median ms) per node.
+fn node_times(
+    graph: &Graph,
+    x: &Tensor<4>,
+    device: &Device,
+    reps: usize,
+) -> Vec<(&'static str, String, usize, u64, f64)> {
+    let rec = graph.forward_recorded(x.clone()).expect("forward runs");
+    let counts = count(graph);
+    let mut out = Vec::new();
+    for id in 1..graph.len() {
+        let info = &graph.nodes()[id];
+        let inputs: Vec<_> = info
+            .inputs
+            .iter()
+            .map(|&i| rec.get(i).expect("recorded").clone())
+            .collect();
+        let layer = graph.layer(id).expect("node exists");
+        let t = time(device, 1, reps, || {
+            layer.forward(inputs.clone(), false);
+        });
+        out.push((
+            layer.kind_name(),
+            info.name.clone(),
+            info.shape.channels(),
+            counts.nodes[id].macs,
+            t.ms(),
+        ));
+    }
+    out
+}
+
+/// Prints where the time of the dense and pruned models goes.
+fn profile(graph: &Graph, pruned: &Graph, x: &Tensor<4>, device: &Device, reps: usize) {
+    let dense = node_times(graph, x, device, reps);
+    let small = node_times(pruned, x, device, reps);
+    let mut kinds: BTreeMap<&str, (f64, f64, u64, u64)> = BTreeMap::new();
+    for (d, s) in dense.iter().zip(&small) {
+        let e = kinds.entry(d.0).or_default();
+        e.0 += d.4;
+        e.1 += s.4;
+        e.2 += d.3;
+        e.3 += s.3;
+    }
+    let (td, ts): (f64, f64) = kinds.values().fold((0.0, 0.0), |a, v| (a.0 + v.0, a.1 + v.1));
+    let mut t = Table::new(&[
+        "kind", "dense ms", "pruned ms", "speed-up", "MAC ratio", "share of dense", "share of pruned",
+    ]);
+    for (k, v) in &kinds {
+        t.row(vec![
+            k.to_string(),
+            format!("{:.1}", v.0),
+            format!("{:.1}", v.1),
+            format!("{:.2}", v.0 / v.1),
+            if v.3 > 0 { format!("{:.2}", v.2 as f64 / v.3 as f64) } else { String::new() },
+            format!("{:.0} %", 100.0 * v.0 / td),
+            format!("{:.0} %", 100.0 * v.1 / ts),
+        ]);
+    }
+    t.row(vec![
+        "sum".into(),
+        format!("{td:.1}"),
+        format!("{ts:.1}"),
+        format!("{:.2}", td / ts),
+        String::new(),
+        String::new(),
+        String::new(),
+    ]);
+    println!("{t}\n{}", t.markdown());
+    // Convolution throughput by output channel count.
+    let batch = x.dims()[0] as f64;
+    let mut by_width: BTreeMap<usize, (u64, f64, usize)> = BTreeMap::new();
+    for n in dense.iter().chain(&small).filter(|n| n.0 == "conv2d") {
+        let e = by_width.entry(n.2).or_default();
+        e.0 += n.3;
+        e.1 += n.4;
+        e.2 += 1;
+    }
+    let mut c = Table::new(&["conv out channels", "convs", "GMAC/s"]);
+    for (w, (macs, ms, k)) in &by_width {
+        c.row(vec![
+            w.to_string(),
+            k.to_string(),
+            format!("{:.1}", *macs as f64 * batch / (ms * 1e-3) / 1e9),
+        ]);
+    }
+    println!("{c}\n{}", c.markdown());
 }
 
 /// L1 norm of every output channel of a producer, as a host vector.
@@ -53,8 +204,8 @@ fn producer_l1(graph: &Graph, node: usize) -> Vec<f32> {
 }
 
 /// Removes `ratio` of the channels of every prunable group: those with the smallest summed L1
-/// norm over the group's producers.
-fn l1_plan(graph: &Graph, groups: &ChannelGroups, ratio: f64) -> PrunePlan {
+/// norm over the group's producers (fewer if needed to keep a multiple of `round_to`).
+fn l1_plan(graph: &Graph, groups: &ChannelGroups, ratio: f64, round_to: usize) -> PrunePlan {
     let mut plan = PrunePlan::new();
     for g in groups.prunable() {
         let mut score = vec![0f32; g.channels()];
@@ -63,7 +214,10 @@ fn l1_plan(graph: &Graph, groups: &ChannelGroups, ratio: f64) -> PrunePlan {
                 *s += v;
             }
         }
-        let remove = ((g.channels() as f64 * ratio).round() as usize).min(g.channels() - 1);
+        let mut remove = ((g.channels() as f64 * ratio).round() as usize).min(g.channels() - 1);
+        while remove > 0 && (g.channels() - remove) % round_to != 0 {
+            remove -= 1;
+        }
         let mut order: Vec<usize> = (0..g.channels()).collect();
         order.sort_by(|&a, &b| score[a].total_cmp(&score[b]));
         order.truncate(remove);
@@ -72,8 +226,8 @@ fn l1_plan(graph: &Graph, groups: &ChannelGroups, ratio: f64) -> PrunePlan {
     plan
 }
 
-fn random_batch(graph: &Graph, device: &Device) -> Tensor<4> {
-    let dims = graph.input_shape().batch_dims(BATCH);
+fn random_batch(graph: &Graph, batch: usize, device: &Device) -> Tensor<4> {
+    let dims = graph.input_shape().batch_dims(batch);
     let n: usize = dims.iter().product();
     let mut state = 12345u64;
     let values: Vec<f32> = (0..n)
@@ -92,11 +246,32 @@ fn random_batch(graph: &Graph, device: &Device) -> Tensor<4> {
 
 fn main() {
     let opts = BenchOptions::from_args();
+    let args = parse(&opts.rest);
     let (warmup, reps) = opts.reps();
     println!(
-        "# surgery benchmark\n{}, batch {BATCH}, median of {reps} runs after {warmup} warm-up",
-        machine_line()
+        "# surgery benchmark\n{}, batch {}, kept channels rounded to multiples of {}, median of \
+         {reps} runs after {warmup} warm-up",
+        machine_line(),
+        args.batch,
+        args.round_to,
     );
+    if args.profile {
+        for backend in &opts.backends {
+            let device = device(*backend);
+            for name in &args.models {
+                let graph = model(name, &device);
+                let x = random_batch(&graph, args.batch, &device);
+                let groups = ChannelGroups::new(&graph);
+                for ratio in [0.5, 0.7] {
+                    let plan = l1_plan(&graph, &groups, ratio, args.round_to);
+                    let pruned = prune(&graph, &groups, &plan).expect("plan applies");
+                    println!("\n## {backend} {name}, {:.0} % removed", ratio * 100.0);
+                    profile(&graph, &pruned, &x, &device, reps);
+                }
+            }
+        }
+        return;
+    }
     let mut surgery = Table::new(&[
         "backend",
         "model",
@@ -117,9 +292,9 @@ fn main() {
     ]);
     for backend in &opts.backends {
         let device = device(*backend);
-        for name in ["ResNet-56", "VGG-16-BN"] {
+        for name in args.models.iter().copied() {
             let graph = model(name, &device);
-            let x = random_batch(&graph, &device);
+            let x = random_batch(&graph, args.batch, &device);
             let full = count(&graph);
             let base = time(&device, warmup, reps, || {
                 graph.forward(x.clone()).expect("forward runs");
@@ -140,9 +315,9 @@ fn main() {
                 let t0 = Instant::now();
                 let groups = ChannelGroups::new(&graph);
                 let find_ms = t0.elapsed().as_secs_f64() * 1e3;
-                let plan = l1_plan(&graph, &groups, ratio);
+                let plan = l1_plan(&graph, &groups, ratio, args.round_to);
                 let surgery_time = time(&device, 1, reps, || {
-                    let plan = l1_plan(&graph, &groups, ratio);
+                    let plan = l1_plan(&graph, &groups, ratio, args.round_to);
                     prune(&graph, &groups, &plan).expect("plan applies");
                 });
                 let pruned = prune(&graph, &groups, &plan).expect("plan applies");
