@@ -288,7 +288,7 @@ pub struct ToyArgs {
     #[arg(long, default_value_t = 0.01)]
     pub lr: f64,
     /// Training: epochs (passes over the 1000 training samples).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 1000)]
     pub epochs: usize,
     /// Training: samples per step (1000 = full batch).
     #[arg(long, default_value_t = 1000)]

@@ -19,7 +19,7 @@ use std::time::Instant;
 use xprune::burn::tensor::Device;
 use xprune::criteria::{Criterion, Gradient, LrpCriterion, SitePolicy, Taylor, WeightNorm};
 use xprune::io::data::synthetic::{circles, moons, mult};
-use xprune::lrp::{Composite, LayerKind, ZPlus};
+use xprune::lrp::{Composite, Group, InputMod, LayerKind, ParamMod, Propagation, Rule, Term};
 use xprune::train::{Optimizer, TrainConfig, evaluate, train};
 use xprune::{Dataset, FeatureShape, Graph, GraphBuilder, Normalization, PruneTarget, Pruner, Selection};
 
@@ -49,7 +49,7 @@ fn generate(name: &str, n: usize, seed: u64) -> Result<Dataset> {
     Ok(match name {
         "moons" => moons(n, 0.1, seed)?,
         "circles" => circles(n, 0.1, 0.3, seed)?,
-        "mult" => mult(n, 4, 0.05, seed)?,
+        "mult" => mult(n, 4, 0.2, seed)?,
         other => return Err(CliError::Usage(format!("unknown toy data set `{other}` (moons, circles, mult)"))),
     })
 }
@@ -58,7 +58,10 @@ fn classes(name: &str) -> usize {
     if name == "mult" { 4 } else { 2 }
 }
 
-/// `2 - width - width - width - classes` with ReLU and dropout (0.5) after the first layer.
+/// `2 - width - width - width - classes` as the authors' code builds it: ReLU and dropout
+/// (0.5) after the first layer, ReLU after the second, and no non-linearity between the third
+/// hidden layer and the output (their `OrderedDict` repeats the key `nonlin2`, so the third
+/// ReLU silently replaces the second entry and disappears).
 fn toy_mlp(width: usize, classes: usize, device: &Device, seed: u64) -> Result<Graph> {
     let mut b = GraphBuilder::new(FeatureShape::flat(2), device).seed(seed);
     let x = b.linear("linear1", b.input(), width)?;
@@ -67,16 +70,38 @@ fn toy_mlp(width: usize, classes: usize, device: &Device, seed: u64) -> Result<G
     let x = b.linear("linear2", x, width)?;
     let x = b.relu("relu2", x)?;
     let x = b.linear("linear3", x, width)?;
-    let x = b.relu("relu3", x)?;
     let out = b.linear("output", x, classes)?;
     Ok(b.build(out)?)
+}
+
+/// The z+ rule as the authors' toy code applies it: positive weights, the input as it is
+/// (signed: the output layer's input has no ReLU), no bias. On non-negative inputs it equals
+/// Zennit's z+ without biases. A custom [`Rule`] in a few lines.
+#[derive(Debug)]
+struct AuthorsZPlus;
+
+impl Rule for AuthorsZPlus {
+    fn name(&self) -> String {
+        "z-plus (authors' toy code)".into()
+    }
+
+    fn propagation(&self) -> Propagation {
+        Propagation::Terms {
+            groups: vec![Group::new(vec![Term::new(
+                InputMod::Identity,
+                ParamMod::Positive,
+                ParamMod::Zero,
+            )])],
+            epsilon: 1e-9,
+        }
+    }
 }
 
 /// The criteria of the paper with their per-layer normalisation and measuring points, as in
 /// the authors' code: LRP and weight normalised by the layer's sum, gradient and Taylor by the
 /// L2 norm of absolute values and measured at the linear layers' outputs (before the ReLU).
 fn criteria() -> Vec<(&'static str, Box<dyn Criterion>, Normalization)> {
-    let zplus = Composite::new("z-plus").rule_for_kind(LayerKind::Linear, ZPlus);
+    let zplus = Composite::new("z-plus-authors").rule_for_kind(LayerKind::Linear, AuthorsZPlus);
     vec![
         ("lrp", Box::new(LrpCriterion::with_composite(zplus)), Normalization::L1),
         ("weight", Box::new(WeightNorm::l1()), Normalization::L1),
@@ -101,7 +126,7 @@ pub fn run(g: &Global, a: &ToyArgs) -> Result<()> {
     let dev = device(&g.backend)?;
     std::fs::create_dir_all(&a.output).map_err(io(&a.output))?;
     let started = Instant::now();
-    let mut raw = Csv::new(&["dataset", "criterion", "n", "seed", "train_accuracy", "test_accuracy"]);
+    let mut raw = Csv::new(&["dataset", "criterion", "n", "seed", "train_accuracy", "test_accuracy", "removed_linear1", "removed_linear2", "removed_linear3"]);
     let mut summary = Csv::new(&["dataset", "criterion", "n", "train_mean", "train_std", "test_mean", "test_std", "paper_train"]);
     // dataset -> criterion -> n -> train accuracies
     let mut results: BTreeMap<String, BTreeMap<String, BTreeMap<usize, (Vec<f64>, Vec<f64>)>>> = BTreeMap::new();
@@ -138,7 +163,18 @@ pub fn run(g: &Global, a: &ToyArgs) -> Result<()> {
                     let outcome = pruner.one_shot(&trained, Some(&reference))?;
                     let tr = evaluate(&outcome.graph, &train_set, 1000)?.accuracy;
                     let te = evaluate(&outcome.graph, &test_set, 1000)?.accuracy;
-                    raw.row(vec![ds.clone(), name.to_string(), n.to_string(), seed.to_string(), format!("{tr:.4}"), format!("{te:.4}")]);
+                    let removed = |layer: &str| outcome.removed.get(layer).map_or(0, Vec::len).to_string();
+                    raw.row(vec![
+                        ds.clone(),
+                        name.to_string(),
+                        n.to_string(),
+                        seed.to_string(),
+                        format!("{tr:.4}"),
+                        format!("{te:.4}"),
+                        removed("linear1"),
+                        removed("linear2"),
+                        removed("linear3"),
+                    ]);
                     let e = results.entry(ds.clone()).or_default().entry(name.to_string()).or_default().entry(n).or_default();
                     e.0.push(100.0 * tr);
                     e.1.push(100.0 * te);

@@ -110,12 +110,12 @@ pub fn circles(n: usize, noise: f32, factor: f32, seed: u64) -> Result<Dataset> 
     finish(points, labels, 2, noise, seed)
 }
 
-/// A multi-class spiral ("mult"): `classes` arms (4 in the paper's toy experiments) winding
-/// three quarters of a turn around the origin. Arm `c` holds the points at radius
-/// `r = 0.2 + 0.8 t` and angle `2 pi c / classes + 1.5 pi t`, `t` evenly spaced in `[0, 1]`,
-/// plus Gaussian noise of standard deviation `noise` on both coordinates (`0.05` keeps the
-/// arms separable, `0.1` makes them overlap near the centre). Samples are shuffled; the
-/// classes differ in size by at most one.
+/// A multi-class spiral ("mult"), the 4-class set of the "Pruning by Explaining" toy
+/// experiments (the classic CS231n spiral): arm `c` holds the points at radius `r = t` and
+/// angle `a = 4 (c + t) + noise * g` radians, `t` evenly spaced in `[0, 1]` and `g` standard
+/// normal, placed at `(r sin a, r cos a)`. The noise is angular (the authors use `0.2`); the
+/// arms continue one another around the origin, so they interleave near the centre. Samples
+/// are shuffled; the classes differ in size by at most one.
 pub fn mult(n: usize, classes: usize, noise: f32, seed: u64) -> Result<Dataset> {
     if classes < 2 {
         return Err(DataError::InvalidArgument(format!(
@@ -123,15 +123,16 @@ pub fn mult(n: usize, classes: usize, noise: f32, seed: u64) -> Result<Dataset> 
         )));
     }
     check(n, classes, noise, "mult")?;
+    let mut rng = stream(seed, 1);
     let mut points = Vec::with_capacity(n);
     let mut labels = Vec::with_capacity(n);
     for (c, &m) in per_class(n, classes).iter().enumerate() {
-        let offset = 2.0 * PI * c as f32 / classes as f32;
         for t in linspace(m) {
-            let (r, a) = (0.2 + 0.8 * t, offset + 1.5 * PI * t);
-            points.push([r * a.cos(), r * a.sin()]);
+            let [g, _] = normal_pair(&mut rng);
+            let a = 4.0 * (c as f32 + t) + noise * g;
+            points.push([t * a.sin(), t * a.cos()]);
             labels.push(c as i64);
         }
     }
-    finish(points, labels, classes, noise, seed)
+    finish(points, labels, classes, 0.0, seed)
 }
