@@ -956,3 +956,105 @@ fn failures_exit_with_one_clear_line() {
     let out = run(d, &["prune", "--no-such-option"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn flat_models_explain_score_and_prune() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let graph = xprune::models::mlp(5, &[12, 10], CLASSES, &device(), 3).unwrap();
+    graph.save(d.join("mlp.safetensors")).unwrap();
+    let x = values(6 * 5, 5);
+    npy::write(d.join("x.npy"), &Array::f32(vec![6, 5], x.clone()).unwrap()).unwrap();
+    let input = Activation::from_vec(x.clone(), &[6, 5], &device()).unwrap();
+    let labels: Vec<i64> = graph
+        .forward(input)
+        .unwrap()
+        .to_vec()
+        .chunks(CLASSES)
+        .map(|l| argmax(l) as i64)
+        .collect();
+    let xa = Array::f32(vec![6, 5], x).unwrap();
+    let ya = Array::i64(vec![6], labels).unwrap();
+    npz::write(
+        d.join("data.npz"),
+        &[("x", &xa), ("y", &ya)],
+        Compression::Stored,
+    )
+    .unwrap();
+
+    ok(
+        d,
+        &[
+            "explain",
+            "-m",
+            "mlp.safetensors",
+            "-i",
+            "x.npy",
+            "-o",
+            "r.npy",
+        ],
+    );
+    let r = npy::read(d.join("r.npy")).unwrap();
+    assert_eq!(r.shape(), &[6, 5]);
+    assert!(r.to_f32().iter().all(|v| v.is_finite()));
+    fails(
+        d,
+        &[
+            "explain",
+            "-m",
+            "mlp.safetensors",
+            "-i",
+            "x.npy",
+            "-o",
+            "r2.npy",
+            "--heatmap",
+            "h",
+        ],
+        &["--heatmap needs image inputs", "[5]"],
+    );
+    assert!(!d.join("r2.npy").exists());
+
+    ok(
+        d,
+        &[
+            "score",
+            "-m",
+            "mlp.safetensors",
+            "-d",
+            "data.npz",
+            "-c",
+            "lrp",
+            "-o",
+            "s.json",
+        ],
+    );
+    let s = read_json(&d.join("s.json"));
+    let counts: Vec<usize> = s["groups"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|g| g["values"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(counts, [12, 10]);
+
+    ok(
+        d,
+        &[
+            "prune",
+            "-m",
+            "mlp.safetensors",
+            "-c",
+            "l2",
+            "-r",
+            "0.5",
+            "--scope",
+            "layer",
+            "-o",
+            "p.onnx",
+        ],
+    );
+    let pruned = import_onnx(d.join("p.onnx"), &device()).unwrap();
+    assert_eq!(widths(&pruned, "fc1"), (6, 5));
+    assert_eq!(widths(&pruned, "fc2"), (5, 6));
+    assert_eq!(widths(&pruned, "fc3"), (CLASSES, 5));
+}
