@@ -33,7 +33,7 @@ pub fn wgpu_device() -> Option<Device> {
             t.sum().into_scalar::<f32>()
         });
         match run {
-            Ok(v) if v == 6.5 => Ok(()),
+            Ok(6.5) => Ok(()),
             Ok(v) => Err(format!("the probe sum 1 + 2 + 3.5 gave {v}")),
             Err(panic) => Err(panic
                 .downcast_ref::<String>()

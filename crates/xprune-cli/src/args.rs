@@ -233,7 +233,11 @@ pub struct SweepArgs {
     #[arg(long, value_delimiter = ',', default_value = "l1,taylor,lrp,random")]
     pub criteria: Vec<String>,
     /// Pruning ratios, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "0.1,0.2,0.3,0.4,0.5,0.6,0.7")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0.1,0.2,0.3,0.4,0.5,0.6,0.7"
+    )]
     pub ratios: Vec<f64>,
     /// Ranking scope.
     #[arg(long, value_enum, default_value = "global")]

@@ -34,7 +34,9 @@ pub enum CriterionError {
         message: String,
     },
     /// A score came out NaN or infinite.
-    #[error("criterion `{criterion}` produced a non-finite score ({value}) for channel {channel} of group `{group}`")]
+    #[error(
+        "criterion `{criterion}` produced a non-finite score ({value}) for channel {channel} of group `{group}`"
+    )]
     NonFinite {
         /// The criterion.
         criterion: String,

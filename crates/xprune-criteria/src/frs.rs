@@ -74,33 +74,48 @@ impl Criterion for FeatureRelevance {
             })
             .collect();
         // Per group: per class, per channel sums of position-averaged relevance.
-        let mut sums: BTreeMap<GroupId, Vec<Vec<f64>>> =
-            sites.iter().map(|(g, c, _)| (*g, vec![vec![0.0; *c]; classes])).collect();
+        let mut sums: BTreeMap<GroupId, Vec<Vec<f64>>> = sites
+            .iter()
+            .map(|(g, c, _)| (*g, vec![vec![0.0; *c]; classes]))
+            .collect();
         let mut seen = vec![0usize; classes];
         let mut correct = vec![0usize; classes];
-        attribute_batches(ctx, data, &self.composite, LrpTarget::Labels, |a, labels, predicted| {
-            for (&l, &p) in labels.iter().zip(predicted) {
-                seen[l as usize] += 1;
-                if l == p {
-                    correct[l as usize] += 1;
+        attribute_batches(
+            ctx,
+            data,
+            &self.composite,
+            LrpTarget::Labels,
+            |a, labels, predicted| {
+                for (&l, &p) in labels.iter().zip(predicted) {
+                    seen[l as usize] += 1;
+                    if l == p {
+                        correct[l as usize] += 1;
+                    }
                 }
-            }
-            for (g, c, slots) in &sites {
-                let acc = sums.get_mut(g).expect("initialised");
-                for (slot, positions) in slots {
-                    if let Some(r) = site_relevance(a, slot, *c, false) {
-                        for (n, &label) in labels.iter().enumerate() {
-                            for k in 0..*c {
-                                acc[label as usize][k] += r[n * c + k] as f64 / *positions as f64;
+                for (g, c, slots) in &sites {
+                    let acc = sums.get_mut(g).expect("initialised");
+                    for (slot, positions) in slots {
+                        if let Some(r) = site_relevance(a, slot, *c, false) {
+                            for (n, &label) in labels.iter().enumerate() {
+                                for k in 0..*c {
+                                    acc[label as usize][k] +=
+                                        r[n * c + k] as f64 / *positions as f64;
+                                }
                             }
                         }
                     }
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         let acc: Vec<f64> = (0..classes)
-            .map(|c| if seen[c] == 0 { 0.0 } else { correct[c] as f64 / seen[c] as f64 })
+            .map(|c| {
+                if seen[c] == 0 {
+                    0.0
+                } else {
+                    correct[c] as f64 / seen[c] as f64
+                }
+            })
             .collect();
         let max_acc = acc.iter().cloned().fold(0.0, f64::max);
         let weights: Vec<f64> = acc.iter().map(|a| class_weight(*a, max_acc)).collect();
@@ -118,7 +133,11 @@ impl Criterion for FeatureRelevance {
             }
             let s: Vec<f64> = s.iter().map(|v| v.abs()).collect();
             let norm = s.iter().map(|v| v * v).sum::<f64>().sqrt();
-            let s = if norm > 0.0 { s.iter().map(|v| v / norm).collect() } else { s };
+            let s = if norm > 0.0 {
+                s.iter().map(|v| v / norm).collect()
+            } else {
+                s
+            };
             scores.insert(ctx.groups, g, s)?;
         }
         Ok(scores)

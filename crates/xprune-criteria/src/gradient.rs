@@ -35,7 +35,14 @@ fn probe(ctx: &ScoringContext<'_>, name: &str, policy: SitePolicy) -> Result<Pro
             let shape = ctx.graph.node(slot.node)?.shape;
             site_nodes.insert(slot.node, shape.channels());
             let c = group.channels();
-            entries.push((group.id(), slot, c, shape.positions() * slot.block, vec![0.0; c], vec![0.0; c]));
+            entries.push((
+                group.id(),
+                slot,
+                c,
+                shape.positions() * slot.block,
+                vec![0.0; c],
+                vec![0.0; c],
+            ));
         }
     }
     for idx in data.batch_indices(ctx.batch_size) {
@@ -45,20 +52,40 @@ fn probe(ctx: &ScoringContext<'_>, name: &str, policy: SitePolicy) -> Result<Pro
         // gives g itself.
         let mut probes: BTreeMap<NodeId, (Tensor<2>, Activation)> = BTreeMap::new();
         let mut hook = |id: NodeId, a: Activation| -> Activation {
-            let Some(&c) = site_nodes.get(&id) else { return a };
+            let Some(&c) = site_nodes.get(&id) else {
+                return a;
+            };
             let m = Tensor::<2>::ones([b, c], &ad).require_grad();
-            let p = a.clone().map(|t| Tensor::zeros(t.dims(), &ad).require_grad(), |t| Tensor::zeros(t.dims(), &ad).require_grad());
+            let p = a.clone().map(
+                |t| Tensor::zeros(t.dims(), &ad).require_grad(),
+                |t| Tensor::zeros(t.dims(), &ad).require_grad(),
+            );
             probes.insert(id, (m.clone(), p.clone()));
-            a.scale_channels(m).checked_add(p).expect("probe has the value's layout")
+            a.scale_channels(m)
+                .checked_add(p)
+                .expect("probe has the value's layout")
         };
-        let logits = graph.run(batch.inputs).hook(&mut hook).execute()?.into_output().flatten();
+        let logits = graph
+            .run(batch.inputs)
+            .hook(&mut hook)
+            .execute()?
+            .into_output()
+            .flatten();
         let loss = per_sample_cross_entropy(logits, batch.labels).sum();
         let grads = loss.backward();
         for (_, slot, c, _, g_sum, ag_sum) in entries.iter_mut() {
             let (m, p) = &probes[&slot.node];
-            let ag = m.grad(&grads).map(|t| Activation::Flat(t.without_autodiff()));
-            let g = p.as_flat().map(|t| t.grad(&grads).map(Activation::Flat))
-                .unwrap_or_else(|| p.as_spatial().and_then(|t| t.grad(&grads)).map(Activation::Spatial));
+            let ag = m
+                .grad(&grads)
+                .map(|t| Activation::Flat(t.without_autodiff()));
+            let g = p
+                .as_flat()
+                .map(|t| t.grad(&grads).map(Activation::Flat))
+                .unwrap_or_else(|| {
+                    p.as_spatial()
+                        .and_then(|t| t.grad(&grads))
+                        .map(Activation::Spatial)
+                });
             if let (Some(ag), Some(g)) = (ag, g) {
                 let ag = to_vec(&channel_sums(&ag, slot, *c).sum_dim(0));
                 let g = to_vec(&channel_sums(&g.to_device(ctx.device), slot, *c).sum_dim(0));

@@ -7,8 +7,8 @@ use crate::scores::Scores;
 use crate::sites::{channel_sums, consumer_sites};
 use burn::tensor::{Int, Tensor};
 use std::collections::BTreeMap;
-use xprune_graph::tensor_util::to_vec;
 use xprune_graph::Dataset;
+use xprune_graph::tensor_util::to_vec;
 use xprune_lrp::{AlphaBeta, Attribution, Attributor, Composite, Epsilon, LayerKind, Target};
 use xprune_surgery::{ChannelSlot, GroupId};
 
@@ -49,7 +49,10 @@ pub enum Aggregation {
 pub fn yeom_composite() -> Composite {
     Composite::new("yeom")
         .rule_for_kind(LayerKind::Linear, Epsilon::default())
-        .rule_for_kind(LayerKind::Conv2d, AlphaBeta::new(1.0, 0.0).expect("1 - 0 = 1"))
+        .rule_for_kind(
+            LayerKind::Conv2d,
+            AlphaBeta::new(1.0, 0.0).expect("1 - 0 = 1"),
+        )
 }
 
 /// Scores channel `k` of a group by `sum_n sum_p R_k(n, p)`: the relevance arriving at the
@@ -100,16 +103,27 @@ pub(crate) fn attribute_batches(
         let batch = data.batch(&idx, ctx.device)?;
         let labels: Vec<i64> = idx.iter().map(|&i| data.labels()[i]).collect();
         let attribution = attributor.attribute(batch.inputs, target.target(batch.labels))?;
-        let predicted: Vec<i64> = xprune_graph::tensor_util::to_vec_int(&attribution.logits.clone().argmax(1).reshape([idx.len()]));
+        let predicted: Vec<i64> = xprune_graph::tensor_util::to_vec_int(
+            &attribution.logits.clone().argmax(1).reshape([idx.len()]),
+        );
         visit(&attribution, &labels, &predicted)?;
     }
     Ok(())
 }
 
 /// The per-sample relevance of every group channel at a site: `[batch, channels]`.
-pub(crate) fn site_relevance(a: &Attribution, slot: &ChannelSlot, channels: usize, absolute: bool) -> Option<Vec<f32>> {
+pub(crate) fn site_relevance(
+    a: &Attribution,
+    slot: &ChannelSlot,
+    channels: usize,
+    absolute: bool,
+) -> Option<Vec<f32>> {
     let r = a.node(slot.node)?;
-    let r = if absolute { r.clone().map(|t| t.abs(), |t| t.abs()) } else { r.clone() };
+    let r = if absolute {
+        r.clone().map(|t| t.abs(), |t| t.abs())
+    } else {
+        r.clone()
+    };
     Some(to_vec(&channel_sums(&r, slot, channels)))
 }
 
@@ -129,7 +143,8 @@ impl Criterion for LrpCriterion {
             .prunable()
             .map(|g| (g.id(), g.channels(), consumer_sites(ctx.graph, g)))
             .collect();
-        let mut sums: BTreeMap<GroupId, Vec<f64>> = sites.iter().map(|(g, c, _)| (*g, vec![0.0; *c])).collect();
+        let mut sums: BTreeMap<GroupId, Vec<f64>> =
+            sites.iter().map(|(g, c, _)| (*g, vec![0.0; *c])).collect();
         let absolute = self.aggregation == Aggregation::Absolute;
         attribute_batches(ctx, data, &self.composite, self.target, |a, _, _| {
             for (g, c, slots) in &sites {

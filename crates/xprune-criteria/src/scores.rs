@@ -39,7 +39,12 @@ impl Scores {
 
     /// Sets the scores of a group; checks the count against the group and that every value is
     /// finite.
-    pub fn insert(&mut self, groups: &ChannelGroups, group: GroupId, values: Vec<f64>) -> Result<()> {
+    pub fn insert(
+        &mut self,
+        groups: &ChannelGroups,
+        group: GroupId,
+        values: Vec<f64>,
+    ) -> Result<()> {
         let g = groups
             .get(group)
             .ok_or_else(|| CriterionError::Scores(format!("no group with id {group}")))?;
@@ -76,7 +81,10 @@ impl Scores {
 
     /// The scores of a group by name.
     pub fn by_name(&self, name: &str) -> Option<&[f64]> {
-        self.groups.values().find(|g| g.name == name).map(|g| g.values.as_slice())
+        self.groups
+            .values()
+            .find(|g| g.name == name)
+            .map(|g| g.values.as_slice())
     }
 
     /// Scored groups with their scores.

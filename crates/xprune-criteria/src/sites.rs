@@ -27,7 +27,11 @@ pub fn sites(graph: &Graph, group: &ChannelGroup, policy: SitePolicy) -> Vec<Cha
                 .filter(|m| matches!(m, Member::Producer { .. }))
                 .map(|m| m.slot())
                 .collect();
-            if p.is_empty() { consumer_sites(graph, group) } else { p }
+            if p.is_empty() {
+                consumer_sites(graph, group)
+            } else {
+                p
+            }
         }
     }
 }
@@ -41,7 +45,9 @@ pub fn consumer_sites(graph: &Graph, group: &ChannelGroup) -> Vec<ChannelSlot> {
     let mut sites: Vec<ChannelSlot> = Vec::new();
     for m in group.members() {
         if let Member::Consumer { node, .. } = m {
-            let Ok(info) = graph.node(*node) else { continue };
+            let Ok(info) = graph.node(*node) else {
+                continue;
+            };
             for &input in &info.inputs {
                 for src in group.members() {
                     if src.node() == input && !matches!(src, Member::Consumer { .. }) {
@@ -75,6 +81,8 @@ pub fn channel_sums(value: &Activation, slot: &ChannelSlot, channels: usize) -> 
     if slot.block == 1 {
         span
     } else {
-        span.reshape([b, channels, slot.block]).sum_dim(2).reshape([b, channels])
+        span.reshape([b, channels, slot.block])
+            .sum_dim(2)
+            .reshape([b, channels])
     }
 }

@@ -1,6 +1,8 @@
 //! Tests of the criteria on small networks whose answers are known by hand.
 
-use crate::shapley::{CoalitionGame, GraphGame, NaiveGraphGame, SampleAggregate, ShapleyMethod, shapley_values};
+use crate::shapley::{
+    CoalitionGame, GraphGame, NaiveGraphGame, SampleAggregate, ShapleyMethod, shapley_values,
+};
 use crate::*;
 use burn::module::Param;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -21,7 +23,9 @@ fn mlp_with(w1: [[f32; 4]; 2], w2: [[f32; 3]; 4]) -> Graph {
     let g = b.build(o).unwrap();
     let set = |g: &Graph, name: &str, w: Vec<f32>, dims: [usize; 2]| {
         let id = g.find(name).unwrap();
-        let Layer::Linear(mut l) = g.layer(id).unwrap().clone() else { unreachable!() };
+        let Layer::Linear(mut l) = g.layer(id).unwrap().clone() else {
+            unreachable!()
+        };
         l.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w, dims), &d));
         l.bias = Some(Param::from_tensor(Tensor::zeros([dims[1]], &d)));
         g.with_layer(id, Layer::Linear(l)).unwrap()
@@ -34,7 +38,12 @@ fn example() -> Graph {
     // Hidden unit 3 has no outgoing weights (dead), unit 2 has small ones.
     mlp_with(
         [[1.0, -0.5, 0.3, 2.0], [0.5, 1.0, -0.2, 1.0]],
-        [[1.0, -1.0, 0.5], [-0.5, 1.0, 0.2], [0.1, 0.05, -0.1], [0.0, 0.0, 0.0]],
+        [
+            [1.0, -1.0, 0.5],
+            [-0.5, 1.0, 0.2],
+            [0.1, 0.05, -0.1],
+            [0.0, 0.0, 0.0],
+        ],
     )
 }
 
@@ -51,7 +60,9 @@ fn data() -> Dataset {
 fn hidden_scores(c: &dyn Criterion, g: &Graph, d: &Dataset) -> Vec<f64> {
     let dev = device();
     let groups = ChannelGroups::new(g);
-    let ctx = ScoringContext::new(g, &groups, &dev).with_data(d).with_batch_size(4);
+    let ctx = ScoringContext::new(g, &groups, &dev)
+        .with_data(d)
+        .with_batch_size(4);
     let s = c.score(&ctx).unwrap();
     s.check_complete(&groups).unwrap();
     s.by_name("fc1").unwrap().to_vec()
@@ -74,18 +85,29 @@ fn weight_norms_by_hand() {
 /// dL/da = (softmax(z) - onehot(y)) W2^T.
 fn manual_grad_taylor(g_sum: &mut [f64; 4], t_sum: &mut [f64; 4]) {
     let w1 = [[1.0, -0.5, 0.3, 2.0], [0.5, 1.0, -0.2, 1.0]];
-    let w2 = [[1.0, -1.0, 0.5], [-0.5, 1.0, 0.2], [0.1, 0.05, -0.1], [0.0, 0.0, 0.0]];
+    let w2 = [
+        [1.0, -1.0, 0.5],
+        [-0.5, 1.0, 0.2],
+        [0.1, 0.05, -0.1],
+        [0.0, 0.0, 0.0],
+    ];
     let d = data();
     for n in 0..d.len() {
         let x = d.sample(n);
-        let a: Vec<f64> = (0..4).map(|j| (x[0] as f64 * w1[0][j] + x[1] as f64 * w1[1][j]).max(0.0)).collect();
-        let z: Vec<f64> = (0..3).map(|k| (0..4).map(|j| a[j] * w2[j][k]).sum()).collect();
+        let a: Vec<f64> = (0..4)
+            .map(|j| (x[0] as f64 * w1[0][j] + x[1] as f64 * w1[1][j]).max(0.0))
+            .collect();
+        let z: Vec<f64> = (0..3)
+            .map(|k| (0..4).map(|j| a[j] * w2[j][k]).sum())
+            .collect();
         let m = z.iter().cloned().fold(f64::MIN, f64::max);
         let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
         let s: f64 = e.iter().sum();
         let y = d.labels()[n] as usize;
         for j in 0..4 {
-            let grad: f64 = (0..3).map(|k| (e[k] / s - if k == y { 1.0 } else { 0.0 }) * w2[j][k]).sum();
+            let grad: f64 = (0..3)
+                .map(|k| (e[k] / s - if k == y { 1.0 } else { 0.0 }) * w2[j][k])
+                .sum();
             g_sum[j] += grad;
             t_sum[j] += grad * a[j];
         }
@@ -101,8 +123,14 @@ fn gradient_and_taylor_match_hand_derivatives() {
     let grad = hidden_scores(&Gradient::default(), &g, &data());
     let taylor = hidden_scores(&Taylor::default(), &g, &data());
     for j in 0..4 {
-        assert!((grad[j] - (gs[j] / n).abs()).abs() < 1e-5, "gradient {grad:?} vs {gs:?}");
-        assert!((taylor[j] - (ts[j] / n).abs()).abs() < 1e-5, "taylor {taylor:?} vs {ts:?}");
+        assert!(
+            (grad[j] - (gs[j] / n).abs()).abs() < 1e-5,
+            "gradient {grad:?} vs {gs:?}"
+        );
+        assert!(
+            (taylor[j] - (ts[j] / n).abs()).abs() < 1e-5,
+            "taylor {taylor:?} vs {ts:?}"
+        );
     }
     assert_eq!(taylor[3], 0.0, "a dead unit has zero Taylor score");
 }
@@ -112,9 +140,15 @@ fn random_is_seeded() {
     let g = example();
     let groups = ChannelGroups::new(&g);
     let dev = device();
-    let a = RandomCriterion.score(&ScoringContext::new(&g, &groups, &dev).with_seed(3)).unwrap();
-    let b = RandomCriterion.score(&ScoringContext::new(&g, &groups, &dev).with_seed(3)).unwrap();
-    let c = RandomCriterion.score(&ScoringContext::new(&g, &groups, &dev).with_seed(4)).unwrap();
+    let a = RandomCriterion
+        .score(&ScoringContext::new(&g, &groups, &dev).with_seed(3))
+        .unwrap();
+    let b = RandomCriterion
+        .score(&ScoringContext::new(&g, &groups, &dev).with_seed(3))
+        .unwrap();
+    let c = RandomCriterion
+        .score(&ScoringContext::new(&g, &groups, &dev).with_seed(4))
+        .unwrap();
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
@@ -124,11 +158,18 @@ fn data_criteria_need_data() {
     let g = example();
     let groups = ChannelGroups::new(&g);
     let dev = device();
-    let err = Taylor::default().score(&ScoringContext::new(&g, &groups, &dev)).unwrap_err();
+    let err = Taylor::default()
+        .score(&ScoringContext::new(&g, &groups, &dev))
+        .unwrap_err();
     assert!(matches!(err, CriterionError::NeedsData(_)), "{err}");
     let wrong = Dataset::new(vec![0.0; 3], vec![0], FeatureShape::flat(3), 3).unwrap();
-    let err = Taylor::default().score(&ScoringContext::new(&g, &groups, &dev).with_data(&wrong)).unwrap_err();
-    assert!(err.to_string().contains("[3]") && err.to_string().contains("[2]"), "{err}");
+    let err = Taylor::default()
+        .score(&ScoringContext::new(&g, &groups, &dev).with_data(&wrong))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("[3]") && err.to_string().contains("[2]"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -140,7 +181,9 @@ fn batched_game_equals_naive_game_and_shapley_is_exact() {
     let dev = device();
     let mut fast = GraphGame::new(&g, group, &d, 4, &dev).unwrap();
     let mut naive = NaiveGraphGame::new(&g, group, &d, 4, &dev).unwrap();
-    let coalitions: Vec<Vec<bool>> = (0..16).map(|m| (0..4).map(|i| m >> i & 1 == 1).collect()).collect();
+    let coalitions: Vec<Vec<bool>> = (0..16)
+        .map(|m| (0..4).map(|i| m >> i & 1 == 1).collect())
+        .collect();
     let a = fast.values(&coalitions).unwrap();
     let b = naive.values(&coalitions).unwrap();
     for (ra, rb) in a.iter().zip(&b) {
@@ -148,7 +191,14 @@ fn batched_game_equals_naive_game_and_shapley_is_exact() {
             assert!((x - y).abs() < 1e-5, "{x} vs {y}");
         }
     }
-    let exact = shapley_values(&mut fast, &ShapleyMethod::Exact, SampleAggregate::Mean, 16, 0).unwrap();
+    let exact = shapley_values(
+        &mut fast,
+        &ShapleyMethod::Exact,
+        SampleAggregate::Mean,
+        16,
+        0,
+    )
+    .unwrap();
     // The dead unit changes nothing: its Shapley value is exactly zero.
     assert!(exact.values[3].abs() < 1e-9, "{:?}", exact.values);
     let sum: f64 = exact.values.iter().sum();
@@ -163,13 +213,27 @@ fn batched_game_equals_naive_game_and_shapley_is_exact() {
 /// Hidden activations and logits of the example, by hand.
 fn forward_by_hand(x: &[f32]) -> (Vec<f64>, Vec<f64>) {
     let w1 = [[1.0, -0.5, 0.3, 2.0], [0.5, 1.0, -0.2, 1.0]];
-    let w2 = [[1.0, -1.0, 0.5], [-0.5, 1.0, 0.2], [0.1, 0.05, -0.1], [0.0, 0.0, 0.0]];
-    let a: Vec<f64> = (0..4).map(|j| (x[0] as f64 * w1[0][j] + x[1] as f64 * w1[1][j]).max(0.0)).collect();
-    let z: Vec<f64> = (0..3).map(|k| (0..4).map(|j| a[j] * w2[j][k]).sum()).collect();
+    let w2 = [
+        [1.0, -1.0, 0.5],
+        [-0.5, 1.0, 0.2],
+        [0.1, 0.05, -0.1],
+        [0.0, 0.0, 0.0],
+    ];
+    let a: Vec<f64> = (0..4)
+        .map(|j| (x[0] as f64 * w1[0][j] + x[1] as f64 * w1[1][j]).max(0.0))
+        .collect();
+    let z: Vec<f64> = (0..3)
+        .map(|k| (0..4).map(|j| a[j] * w2[j][k]).sum())
+        .collect();
     (a, z)
 }
 
-const W2: [[f64; 3]; 4] = [[1.0, -1.0, 0.5], [-0.5, 1.0, 0.2], [0.1, 0.05, -0.1], [0.0, 0.0, 0.0]];
+const W2: [[f64; 3]; 4] = [
+    [1.0, -1.0, 0.5],
+    [-0.5, 1.0, 0.2],
+    [0.1, 0.05, -0.1],
+    [0.0, 0.0, 0.0],
+];
 
 #[test]
 fn lrp_scores_by_hand() {
@@ -186,10 +250,16 @@ fn lrp_scores_by_hand() {
     }
     let s = hidden_scores(&LrpCriterion::default(), &example(), &d);
     for j in 0..4 {
-        assert!((s[j] - expect[j]).abs() < 1e-4 * (1.0 + expect[j].abs()), "{s:?} vs {expect:?}");
+        assert!(
+            (s[j] - expect[j]).abs() < 1e-4 * (1.0 + expect[j].abs()),
+            "{s:?} vs {expect:?}"
+        );
     }
     assert_eq!(s[3], 0.0);
-    let abs = LrpCriterion { aggregation: Aggregation::Absolute, ..LrpCriterion::default() };
+    let abs = LrpCriterion {
+        aggregation: Aggregation::Absolute,
+        ..LrpCriterion::default()
+    };
     let sa = hidden_scores(&abs, &example(), &d);
     assert!(sa.iter().zip(&s).all(|(a, b)| *a >= b.abs() - 1e-6));
 }
@@ -245,12 +315,18 @@ impl Criterion for MeanActivation {
     }
     fn score(&self, ctx: &ScoringContext<'_>) -> Result<Scores> {
         let data = ctx.require_data("mean-activation")?;
-        let rec = ctx.graph.forward_recorded(data.to_batch(ctx.device)?.inputs)?;
+        let rec = ctx
+            .graph
+            .forward_recorded(data.to_batch(ctx.device)?.inputs)?;
         let mut scores = Scores::new(self.name());
         for g in ctx.groups.prunable() {
             let mut s = vec![0.0; g.channels()];
             for slot in sites::consumer_sites(ctx.graph, g) {
-                let a = rec.get(slot.node).expect("recorded").clone().map(|t| t.abs(), |t| t.abs());
+                let a = rec
+                    .get(slot.node)
+                    .expect("recorded")
+                    .clone()
+                    .map(|t| t.abs(), |t| t.abs());
                 let sums = sites::channel_sums(&a, &slot, g.channels()).sum_dim(0);
                 for (acc, v) in s.iter_mut().zip(xprune_graph::tensor_util::to_vec(&sums)) {
                     *acc += v as f64;
@@ -294,17 +370,26 @@ fn batched_game_equals_naive_game_on_conv_and_residual_groups() {
     )
     .unwrap();
     let n = 5;
-    let features: Vec<f32> = (0..n * 3 * 64).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
+    let features: Vec<f32> = (0..n * 3 * 64)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+        .collect();
     let labels: Vec<i64> = (0..n as i64).map(|i| i % 3).collect();
     let d = Dataset::new(features, labels, FeatureShape::spatial(3, 8, 8), 3).unwrap();
     let groups = ChannelGroups::new(&g);
     let mut checked = 0;
     for group in groups.prunable() {
         let c = group.channels();
-        let coalitions: Vec<Vec<bool>> =
-            (0..5).map(|m| (0..c).map(|i| (i * 7 + m * 3) % 5 < m).collect()).collect();
-        let a = GraphGame::new(&g, group, &d, 2, &dev).unwrap().values(&coalitions).unwrap();
-        let b = NaiveGraphGame::new(&g, group, &d, 2, &dev).unwrap().values(&coalitions).unwrap();
+        let coalitions: Vec<Vec<bool>> = (0..5)
+            .map(|m| (0..c).map(|i| (i * 7 + m * 3) % 5 < m).collect())
+            .collect();
+        let a = GraphGame::new(&g, group, &d, 2, &dev)
+            .unwrap()
+            .values(&coalitions)
+            .unwrap();
+        let b = NaiveGraphGame::new(&g, group, &d, 2, &dev)
+            .unwrap()
+            .values(&coalitions)
+            .unwrap();
         for (ra, rb) in a.iter().zip(&b) {
             for (x, y) in ra.iter().zip(rb) {
                 assert!((x - y).abs() < 1e-4, "group {}: {x} vs {y}", group.name());

@@ -56,7 +56,9 @@ impl Criterion for WeightNorm {
         for group in ctx.groups.prunable() {
             let mut acc = vec![0.0f64; group.channels()];
             for m in group.members() {
-                let Member::Producer { node } = m else { continue };
+                let Member::Producer { node } = m else {
+                    continue;
+                };
                 // Per channel: sum of |w| (L1) or of w^2 (L2, square-rooted below).
                 let (values, per_channel, channel_major) = match ctx.graph.layer(*node)? {
                     Layer::Conv2d(conv) => {

@@ -120,7 +120,11 @@ impl Activation {
     }
 
     /// Applies `f` to the underlying tensor, whatever its rank.
-    pub fn map(self, f2: impl FnOnce(Tensor<2>) -> Tensor<2>, f4: impl FnOnce(Tensor<4>) -> Tensor<4>) -> Self {
+    pub fn map(
+        self,
+        f2: impl FnOnce(Tensor<2>) -> Tensor<2>,
+        f4: impl FnOnce(Tensor<4>) -> Tensor<4>,
+    ) -> Self {
         match self {
             Self::Flat(t) => Self::Flat(f2(t)),
             Self::Spatial(t) => Self::Spatial(f4(t)),

@@ -24,7 +24,13 @@ pub enum Padding {
 }
 
 impl Padding {
-    fn resolve(self, hw: [usize; 2], kernel: [usize; 2], stride: [usize; 2], dilation: [usize; 2]) -> Padding2d {
+    fn resolve(
+        self,
+        hw: [usize; 2],
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        dilation: [usize; 2],
+    ) -> Padding2d {
         match self {
             Self::Valid => [0; 4],
             Self::Uniform(p) => [p; 4],
@@ -173,10 +179,13 @@ impl GraphBuilder {
 
     /// The output shape of a node added so far.
     pub fn shape(&self, id: NodeId) -> Result<FeatureShape> {
-        self.shapes.get(id).copied().ok_or(GraphError::InvalidNodeId {
-            id,
-            len: self.shapes.len(),
-        })
+        self.shapes
+            .get(id)
+            .copied()
+            .ok_or(GraphError::InvalidNodeId {
+                id,
+                len: self.shapes.len(),
+            })
     }
 
     /// The id of a node added so far, by name.
@@ -191,30 +200,48 @@ impl GraphBuilder {
     }
 
     /// Adds a node of any kind from its hyper-parameters, with seeded weights.
-    pub fn add_op(&mut self, name: impl Into<String>, op: OpSpec, inputs: &[NodeId]) -> Result<NodeId> {
+    pub fn add_op(
+        &mut self,
+        name: impl Into<String>,
+        op: OpSpec,
+        inputs: &[NodeId],
+    ) -> Result<NodeId> {
         let name = name.into();
         let shapes = self.input_shapes(&name, inputs)?;
         op.infer_shape(&shapes)
-            .map_err(|message| GraphError::Shape { node: name.clone(), message })?;
+            .map_err(|message| GraphError::Shape {
+                node: name.clone(),
+                message,
+            })?;
         let layer = Layer::from_op(&op, &mut self.init, &self.device);
         self.add_layer(name, layer, inputs)
     }
 
     /// Adds a node holding an existing Burn layer.
-    pub fn add_layer(&mut self, name: impl Into<String>, layer: Layer, inputs: &[NodeId]) -> Result<NodeId> {
+    pub fn add_layer(
+        &mut self,
+        name: impl Into<String>,
+        layer: Layer,
+        inputs: &[NodeId],
+    ) -> Result<NodeId> {
         let name = name.into();
         if self.defs.iter().any(|d| d.name == name) {
             return Err(GraphError::DuplicateName(name));
         }
         if matches!(layer, Layer::Input(_)) {
-            return Err(GraphError::Spec(format!("node `{name}`: the graph already has its input")));
+            return Err(GraphError::Spec(format!(
+                "node `{name}`: the graph already has its input"
+            )));
         }
         let shapes = self.input_shapes(&name, inputs)?;
         let layer = layer.with_explicit_padding(shapes.first().copied());
         let shape = layer
             .op_spec(shapes.first().copied())
             .infer_shape(&shapes)
-            .map_err(|message| GraphError::Shape { node: name.clone(), message })?;
+            .map_err(|message| GraphError::Shape {
+                node: name.clone(),
+                message,
+            })?;
         self.defs.push(NodeDef::new(name, layer, inputs.to_vec()));
         self.shapes.push(shape);
         Ok(self.defs.len() - 1)
@@ -224,10 +251,16 @@ impl GraphBuilder {
         inputs
             .iter()
             .map(|&i| {
-                self.shapes.get(i).copied().ok_or_else(|| GraphError::Shape {
-                    node: name.to_string(),
-                    message: format!("input node id {i} does not exist (the graph has {} nodes)", self.shapes.len()),
-                })
+                self.shapes
+                    .get(i)
+                    .copied()
+                    .ok_or_else(|| GraphError::Shape {
+                        node: name.to_string(),
+                        message: format!(
+                            "input node id {i} does not exist (the graph has {} nodes)",
+                            self.shapes.len()
+                        ),
+                    })
             })
             .collect()
     }
@@ -246,7 +279,12 @@ impl GraphBuilder {
     }
 
     /// Adds a 2-D convolution.
-    pub fn conv2d(&mut self, name: impl Into<String>, input: NodeId, spec: Conv2dSpec) -> Result<NodeId> {
+    pub fn conv2d(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        spec: Conv2dSpec,
+    ) -> Result<NodeId> {
         let name = name.into();
         let [c, h, w] = self.spatial_in(&name, input)?;
         let op = OpSpec::Conv2d {
@@ -254,7 +292,9 @@ impl GraphBuilder {
             out_channels: spec.out_channels,
             kernel: spec.kernel,
             stride: spec.stride,
-            padding: spec.padding.resolve([h, w], spec.kernel, spec.stride, spec.dilation),
+            padding: spec
+                .padding
+                .resolve([h, w], spec.kernel, spec.stride, spec.dilation),
             dilation: spec.dilation,
             groups: spec.groups,
             bias: spec.bias,
@@ -263,7 +303,12 @@ impl GraphBuilder {
     }
 
     /// Adds a fully connected layer with bias.
-    pub fn linear(&mut self, name: impl Into<String>, input: NodeId, out_features: usize) -> Result<NodeId> {
+    pub fn linear(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        out_features: usize,
+    ) -> Result<NodeId> {
         let in_features = self.shape(input)?.numel();
         self.add_op(
             name,
@@ -277,7 +322,13 @@ impl GraphBuilder {
     }
 
     /// Adds a fully connected layer, choosing whether it has a bias.
-    pub fn linear_with_bias(&mut self, name: impl Into<String>, input: NodeId, out_features: usize, bias: bool) -> Result<NodeId> {
+    pub fn linear_with_bias(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        out_features: usize,
+        bias: bool,
+    ) -> Result<NodeId> {
         let in_features = self.shape(input)?.numel();
         self.add_op(
             name,
@@ -310,7 +361,13 @@ impl GraphBuilder {
     }
 
     /// Adds a max pool with a square window, the given stride and no padding.
-    pub fn max_pool2d(&mut self, name: impl Into<String>, input: NodeId, kernel: usize, stride: usize) -> Result<NodeId> {
+    pub fn max_pool2d(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        kernel: usize,
+        stride: usize,
+    ) -> Result<NodeId> {
         self.max_pool2d_with(name, input, [kernel; 2], [stride; 2], Padding::Valid, false)
     }
 
@@ -337,7 +394,13 @@ impl GraphBuilder {
     }
 
     /// Adds an average pool with a square window, the given stride and no padding.
-    pub fn avg_pool2d(&mut self, name: impl Into<String>, input: NodeId, kernel: usize, stride: usize) -> Result<NodeId> {
+    pub fn avg_pool2d(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        kernel: usize,
+        stride: usize,
+    ) -> Result<NodeId> {
         self.add_op(
             name,
             OpSpec::AvgPool2d {
@@ -352,7 +415,12 @@ impl GraphBuilder {
     }
 
     /// Adds an adaptive average pool to `output` size.
-    pub fn adaptive_avg_pool2d(&mut self, name: impl Into<String>, input: NodeId, output: [usize; 2]) -> Result<NodeId> {
+    pub fn adaptive_avg_pool2d(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        output: [usize; 2],
+    ) -> Result<NodeId> {
         self.add_op(name, OpSpec::AdaptiveAvgPool2d { output }, &[input])
     }
 

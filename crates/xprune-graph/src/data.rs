@@ -30,10 +30,17 @@ pub struct Dataset {
 impl Dataset {
     /// A dataset; checks that `features` holds `labels.len()` samples of `sample_shape` and
     /// that every label is in `0..num_classes`.
-    pub fn new(features: Vec<f32>, labels: Vec<i64>, sample_shape: FeatureShape, num_classes: usize) -> Result<Self> {
+    pub fn new(
+        features: Vec<f32>,
+        labels: Vec<i64>,
+        sample_shape: FeatureShape,
+        num_classes: usize,
+    ) -> Result<Self> {
         let per = sample_shape.numel();
         if per == 0 {
-            return Err(GraphError::Data(format!("sample shape [{sample_shape}] has no values")));
+            return Err(GraphError::Data(format!(
+                "sample shape [{sample_shape}] has no values"
+            )));
         }
         if features.len() != labels.len() * per {
             return Err(GraphError::Data(format!(
@@ -43,7 +50,11 @@ impl Dataset {
                 labels.len() * per
             )));
         }
-        if let Some((i, l)) = labels.iter().enumerate().find(|(_, l)| **l < 0 || **l as usize >= num_classes) {
+        if let Some((i, l)) = labels
+            .iter()
+            .enumerate()
+            .find(|(_, l)| **l < 0 || **l as usize >= num_classes)
+        {
             return Err(GraphError::Data(format!(
                 "label {l} of sample {i} is outside 0..{num_classes}"
             )));
@@ -111,7 +122,10 @@ impl Dataset {
     /// The samples at `indices`, in that order (indices may repeat).
     pub fn subset(&self, indices: &[usize]) -> Result<Self> {
         if let Some(i) = indices.iter().find(|i| **i >= self.len()) {
-            return Err(GraphError::Data(format!("sample index {i} is outside 0..{}", self.len())));
+            return Err(GraphError::Data(format!(
+                "sample index {i} is outside 0..{}",
+                self.len()
+            )));
         }
         let per = self.sample_shape.numel();
         let mut features = Vec::with_capacity(indices.len() * per);
@@ -132,7 +146,9 @@ impl Dataset {
     /// the first part.
     pub fn split(&self, fraction: f64, seed: u64) -> Result<(Self, Self)> {
         if !(0.0..=1.0).contains(&fraction) {
-            return Err(GraphError::Data(format!("split fraction {fraction} is outside [0, 1]")));
+            return Err(GraphError::Data(format!(
+                "split fraction {fraction} is outside [0, 1]"
+            )));
         }
         let mut idx: Vec<usize> = (0..self.len()).collect();
         idx.shuffle(&mut StdRng::seed_from_u64(seed));
@@ -146,7 +162,9 @@ impl Dataset {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut chosen = Vec::new();
         for c in 0..self.num_classes {
-            let mut idx: Vec<usize> = (0..self.len()).filter(|&i| self.labels[i] as usize == c).collect();
+            let mut idx: Vec<usize> = (0..self.len())
+                .filter(|&i| self.labels[i] as usize == c)
+                .collect();
             idx.shuffle(&mut rng);
             idx.truncate(per_class);
             chosen.extend(idx);
@@ -157,14 +175,20 @@ impl Dataset {
     /// The samples whose label is in `classes`, relabelled `0..classes.len()` in that order.
     pub fn select_classes(&self, classes: &[usize]) -> Result<Self> {
         if let Some(c) = classes.iter().find(|c| **c >= self.num_classes) {
-            return Err(GraphError::Data(format!("class {c} is outside 0..{}", self.num_classes)));
+            return Err(GraphError::Data(format!(
+                "class {c} is outside 0..{}",
+                self.num_classes
+            )));
         }
         let idx: Vec<usize> = (0..self.len())
             .filter(|&i| classes.contains(&(self.labels[i] as usize)))
             .collect();
         let mut sub = self.subset(&idx)?;
         for l in sub.labels.iter_mut() {
-            *l = classes.iter().position(|c| *c as i64 == *l).expect("selected") as i64;
+            *l = classes
+                .iter()
+                .position(|c| *c as i64 == *l)
+                .expect("selected") as i64;
         }
         sub.num_classes = classes.len();
         Ok(sub)
@@ -202,7 +226,11 @@ impl Dataset {
     }
 
     /// Consecutive device batches of at most `batch_size` samples.
-    pub fn batches<'a>(&'a self, batch_size: usize, device: &'a Device) -> impl Iterator<Item = Batch> + 'a {
+    pub fn batches<'a>(
+        &'a self,
+        batch_size: usize,
+        device: &'a Device,
+    ) -> impl Iterator<Item = Batch> + 'a {
         self.batch_indices(batch_size)
             .into_iter()
             .map(move |idx| self.batch(&idx, device).expect("indices are in range"))

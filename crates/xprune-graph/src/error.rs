@@ -36,7 +36,9 @@ pub enum GraphError {
         len: usize,
     },
     /// A node refers to an input that is not defined before it.
-    #[error("node `{node}`: input {input} is not an earlier node (nodes must be in topological order)")]
+    #[error(
+        "node `{node}`: input {input} is not an earlier node (nodes must be in topological order)"
+    )]
     NotTopological {
         /// The node with the bad reference.
         node: String,

@@ -158,7 +158,9 @@ impl<'a> Run<'a> {
         let start = match (self.input.take(), self.cached) {
             (Some(input), _) => {
                 let dims = input.dims();
-                if dims[0] == 0 || crate::FeatureShape::from_batch_dims(&dims) != Some(g.input_shape()) {
+                if dims[0] == 0
+                    || crate::FeatureShape::from_batch_dims(&dims) != Some(g.input_shape())
+                {
                     return Err(GraphError::InputShape {
                         expected: g.input_shape().to_string(),
                         found: dims,
@@ -172,7 +174,8 @@ impl<'a> Run<'a> {
             (None, Some((cache, start))) => {
                 if start == 0 || start > n {
                     return Err(GraphError::Execution(format!(
-                        "resume start node {start} must be in 1..={}", n - 1
+                        "resume start node {start} must be in 1..={}",
+                        n - 1
                     )));
                 }
                 let last_use = g.last_use();
@@ -235,7 +238,11 @@ impl<'a> Run<'a> {
                 }
             }
         }
-        let output = if self.until.is_some() { stop } else { g.output() };
+        let output = if self.until.is_some() {
+            stop
+        } else {
+            g.output()
+        };
         Ok(Recording { values, output })
     }
 
@@ -328,7 +335,11 @@ impl Graph {
     }
 
     /// Inference forward pass with node outputs multiplied by channel masks.
-    pub fn forward_masked(&self, input: impl Into<Activation>, masks: &ChannelMasks) -> Result<Activation> {
+    pub fn forward_masked(
+        &self,
+        input: impl Into<Activation>,
+        masks: &ChannelMasks,
+    ) -> Result<Activation> {
         Ok(self.run(input).masks(masks).execute()?.into_output())
     }
 

@@ -80,9 +80,15 @@ impl Graph {
     ///
     /// Shapes are inferred node by node; the first mismatch is returned as an error naming the
     /// node and the shapes. `Same`/`Valid` paddings are rewritten as explicit paddings.
-    pub fn from_nodes(input_shape: FeatureShape, nodes: Vec<NodeDef>, output: NodeId) -> Result<Self> {
+    pub fn from_nodes(
+        input_shape: FeatureShape,
+        nodes: Vec<NodeDef>,
+        output: NodeId,
+    ) -> Result<Self> {
         if nodes.is_empty() {
-            return Err(GraphError::Spec("a graph needs at least its input node".into()));
+            return Err(GraphError::Spec(
+                "a graph needs at least its input node".into(),
+            ));
         }
         if !matches!(nodes[0].layer, Layer::Input(_)) || !nodes[0].inputs.is_empty() {
             return Err(GraphError::Spec(format!(
@@ -122,14 +128,21 @@ impl Graph {
                     });
                 }
             }
-            let input_shapes: Vec<FeatureShape> = def.inputs.iter().map(|&i| infos[i].shape).collect();
-            let first = if id == 0 { Some(input_shape) } else { input_shapes.first().copied() };
+            let input_shapes: Vec<FeatureShape> =
+                def.inputs.iter().map(|&i| infos[i].shape).collect();
+            let first = if id == 0 {
+                Some(input_shape)
+            } else {
+                input_shapes.first().copied()
+            };
             let layer = def.layer.with_explicit_padding(first);
             let op = layer.op_spec(first);
-            let shape = op.infer_shape(&input_shapes).map_err(|message| GraphError::Shape {
-                node: def.name.clone(),
-                message,
-            })?;
+            let shape = op
+                .infer_shape(&input_shapes)
+                .map_err(|message| GraphError::Shape {
+                    node: def.name.clone(),
+                    message,
+                })?;
             for &i in &def.inputs {
                 infos[i].consumers.push(id);
             }
@@ -171,10 +184,13 @@ impl Graph {
 
     /// Structural information of a node.
     pub fn node(&self, id: NodeId) -> Result<&NodeInfo> {
-        self.topology.nodes.get(id).ok_or(GraphError::InvalidNodeId {
-            id,
-            len: self.len(),
-        })
+        self.topology
+            .nodes
+            .get(id)
+            .ok_or(GraphError::InvalidNodeId {
+                id,
+                len: self.len(),
+            })
     }
 
     /// All nodes' structural information, in order.
@@ -209,7 +225,11 @@ impl Graph {
 
     /// The name of a node (empty for an invalid id).
     pub fn name(&self, id: NodeId) -> &str {
-        self.topology.nodes.get(id).map(|n| n.name.as_str()).unwrap_or("")
+        self.topology
+            .nodes
+            .get(id)
+            .map(|n| n.name.as_str())
+            .unwrap_or("")
     }
 
     /// Per-sample input shape.
@@ -268,8 +288,11 @@ impl Graph {
             .nodes
             .iter()
             .map(|n| {
-                let inputs: Vec<FeatureShape> =
-                    n.inputs.iter().map(|&i| self.topology.nodes[i].shape).collect();
+                let inputs: Vec<FeatureShape> = n
+                    .inputs
+                    .iter()
+                    .map(|&i| self.topology.nodes[i].shape)
+                    .collect();
                 n.op.macs(&inputs, n.shape)
             })
             .sum()

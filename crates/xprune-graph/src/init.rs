@@ -29,7 +29,12 @@ impl Initializer {
 
     /// A parameter of shape `dims` with He-uniform values for a ReLU layer of `fan_in` inputs:
     /// `U(-sqrt(6 / fan_in), sqrt(6 / fan_in))`.
-    pub fn he_uniform<const D: usize>(&mut self, dims: [usize; D], fan_in: usize, device: &Device) -> Param<Tensor<D>> {
+    pub fn he_uniform<const D: usize>(
+        &mut self,
+        dims: [usize; D],
+        fan_in: usize,
+        device: &Device,
+    ) -> Param<Tensor<D>> {
         let bound = (6.0 / fan_in.max(1) as f32).sqrt();
         self.param(dims, bound, device)
     }
@@ -41,7 +46,12 @@ impl Initializer {
     }
 
     /// A parameter of shape `dims` drawn from `U(-bound, bound)`.
-    pub fn param<const D: usize>(&mut self, dims: [usize; D], bound: f32, device: &Device) -> Param<Tensor<D>> {
+    pub fn param<const D: usize>(
+        &mut self,
+        dims: [usize; D],
+        bound: f32,
+        device: &Device,
+    ) -> Param<Tensor<D>> {
         let n = dims.iter().product();
         let values = self.uniform(n, bound);
         Param::from_tensor(Tensor::from_data(TensorData::new(values, dims), device))

@@ -165,9 +165,9 @@ impl Layer {
                 count_include_pad: *count_include_pad,
                 ceil_mode: *ceil_mode,
             }),
-            OpSpec::AdaptiveAvgPool2d { output } => {
-                Self::AdaptiveAvgPool2d(AdaptiveAvgPool2d { output_size: *output })
-            }
+            OpSpec::AdaptiveAvgPool2d { output } => Self::AdaptiveAvgPool2d(AdaptiveAvgPool2d {
+                output_size: *output,
+            }),
             OpSpec::Flatten => Self::Flatten(Flatten),
             OpSpec::Add => Self::Add(Add),
             OpSpec::Concat => Self::Concat(Concat),
@@ -193,7 +193,12 @@ impl Layer {
                     out_channels,
                     kernel: [kh, kw],
                     stride: conv.stride,
-                    padding: resolve_padding(&conv.padding, spatial_hw(input), [kh, kw], conv.stride),
+                    padding: resolve_padding(
+                        &conv.padding,
+                        spatial_hw(input),
+                        [kh, kw],
+                        conv.stride,
+                    ),
                     dilation: conv.dilation,
                     groups: conv.groups,
                     bias: conv.bias.is_some(),
@@ -310,7 +315,10 @@ impl Layer {
                     x.map(|t| batch_norm_eval(bn, t), |t| batch_norm_eval(bn, t))
                 }
             }
-            Self::Relu(_) => x.map(burn::tensor::activation::relu, burn::tensor::activation::relu),
+            Self::Relu(_) => x.map(
+                burn::tensor::activation::relu,
+                burn::tensor::activation::relu,
+            ),
             Self::MaxPool2d(p) => Activation::Spatial(p.forward(spatial(x))),
             Self::AvgPool2d(p) => Activation::Spatial(p.forward(spatial(x))),
             Self::AdaptiveAvgPool2d(p) => Activation::Spatial(p.forward(spatial(x))),
@@ -354,7 +362,12 @@ impl Layer {
     }
 
     /// Returns the layer with the tensor of the given role replaced. The caller checks shapes.
-    pub fn with_tensor(self, role: &str, data: TensorData, device: &Device) -> Result<Self, String> {
+    pub fn with_tensor(
+        self,
+        role: &str,
+        data: TensorData,
+        device: &Device,
+    ) -> Result<Self, String> {
         fn param<const D: usize>(data: TensorData, device: &Device) -> Param<Tensor<D>> {
             Param::from_tensor(Tensor::from_data(data, device))
         }
@@ -391,7 +404,10 @@ impl Layer {
                 b.running_var = RunningState::new(Tensor::from_data(data, device));
                 Ok(Self::BatchNorm(b))
             }
-            (layer, role) => Err(format!("a {} layer has no tensor `{role}`", layer.kind_name())),
+            (layer, role) => Err(format!(
+                "a {} layer has no tensor `{role}`",
+                layer.kind_name()
+            )),
         }
     }
 

@@ -30,7 +30,13 @@ impl ChannelMasks {
     }
 
     /// Sets a 0/1 mask of a node from a keep flag per channel.
-    pub fn insert_keep(&mut self, graph: &Graph, node: NodeId, keep: &[bool], device: &Device) -> Result<()> {
+    pub fn insert_keep(
+        &mut self,
+        graph: &Graph,
+        node: NodeId,
+        keep: &[bool],
+        device: &Device,
+    ) -> Result<()> {
         let channels = graph.node(node)?.shape.channels();
         if keep.len() != channels {
             return Err(GraphError::Mask {

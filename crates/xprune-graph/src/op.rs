@@ -141,7 +141,11 @@ impl OpSpec {
         let (lo, hi) = self.arity();
         if inputs.len() < lo || inputs.len() > hi {
             return Err(if lo == hi {
-                format!("{} takes {lo} input(s), got {}", self.kind_name(), inputs.len())
+                format!(
+                    "{} takes {lo} input(s), got {}",
+                    self.kind_name(),
+                    inputs.len()
+                )
             } else {
                 format!(
                     "{} takes at least {lo} inputs, got {}",
@@ -184,8 +188,22 @@ impl OpSpec {
                         inputs[0]
                     ));
                 }
-                let oh = window_output_len(h, (padding[0], padding[2]), kernel[0], stride[0], dilation[0], false);
-                let ow = window_output_len(w, (padding[1], padding[3]), kernel[1], stride[1], dilation[1], false);
+                let oh = window_output_len(
+                    h,
+                    (padding[0], padding[2]),
+                    kernel[0],
+                    stride[0],
+                    dilation[0],
+                    false,
+                );
+                let ow = window_output_len(
+                    w,
+                    (padding[1], padding[3]),
+                    kernel[1],
+                    stride[1],
+                    dilation[1],
+                    false,
+                );
                 match (oh, ow) {
                     (Some(oh), Some(ow)) => Ok(FeatureShape::Spatial([*out_channels, oh, ow])),
                     _ => Err(format!(
@@ -205,7 +223,9 @@ impl OpSpec {
                     ));
                 }
                 match inputs[0] {
-                    FeatureShape::Flat(f) if f == *in_features => Ok(FeatureShape::Flat(*out_features)),
+                    FeatureShape::Flat(f) if f == *in_features => {
+                        Ok(FeatureShape::Flat(*out_features))
+                    }
                     FeatureShape::Flat(f) => Err(format!(
                         "linear expects {in_features} input features, its input has {f}"
                     )),
@@ -214,12 +234,20 @@ impl OpSpec {
                     )),
                 }
             }
-            Self::BatchNorm { features, epsilon, momentum } => {
+            Self::BatchNorm {
+                features,
+                epsilon,
+                momentum,
+            } => {
                 if !(epsilon.is_finite() && *epsilon > 0.0) {
-                    return Err(format!("batch_norm epsilon must be finite and positive, got {epsilon}"));
+                    return Err(format!(
+                        "batch_norm epsilon must be finite and positive, got {epsilon}"
+                    ));
                 }
                 if !(momentum.is_finite() && (0.0..=1.0).contains(momentum)) {
-                    return Err(format!("batch_norm momentum must be in [0, 1], got {momentum}"));
+                    return Err(format!(
+                        "batch_norm momentum must be in [0, 1], got {momentum}"
+                    ));
                 }
                 if inputs[0].channels() != *features {
                     return Err(format!(
@@ -245,8 +273,22 @@ impl OpSpec {
             } => {
                 let [c, h, w] = spatial(inputs[0], "max_pool2d")?;
                 check_pool_padding(kernel, padding)?;
-                let oh = window_output_len(h, (padding[0], padding[2]), kernel[0], stride[0], dilation[0], *ceil_mode);
-                let ow = window_output_len(w, (padding[1], padding[3]), kernel[1], stride[1], dilation[1], *ceil_mode);
+                let oh = window_output_len(
+                    h,
+                    (padding[0], padding[2]),
+                    kernel[0],
+                    stride[0],
+                    dilation[0],
+                    *ceil_mode,
+                );
+                let ow = window_output_len(
+                    w,
+                    (padding[1], padding[3]),
+                    kernel[1],
+                    stride[1],
+                    dilation[1],
+                    *ceil_mode,
+                );
                 match (oh, ow) {
                     (Some(oh), Some(ow)) => Ok(FeatureShape::Spatial([c, oh, ow])),
                     _ => Err(format!(
@@ -264,8 +306,22 @@ impl OpSpec {
             } => {
                 let [c, h, w] = spatial(inputs[0], "avg_pool2d")?;
                 check_pool_padding(kernel, padding)?;
-                let oh = window_output_len(h, (padding[0], padding[2]), kernel[0], stride[0], 1, *ceil_mode);
-                let ow = window_output_len(w, (padding[1], padding[3]), kernel[1], stride[1], 1, *ceil_mode);
+                let oh = window_output_len(
+                    h,
+                    (padding[0], padding[2]),
+                    kernel[0],
+                    stride[0],
+                    1,
+                    *ceil_mode,
+                );
+                let ow = window_output_len(
+                    w,
+                    (padding[1], padding[3]),
+                    kernel[1],
+                    stride[1],
+                    1,
+                    *ceil_mode,
+                );
                 match (oh, ow) {
                     (Some(oh), Some(ow)) => Ok(FeatureShape::Spatial([c, oh, ow])),
                     _ => Err(format!(
@@ -277,7 +333,9 @@ impl OpSpec {
             Self::AdaptiveAvgPool2d { output } => {
                 let [c, _, _] = spatial(inputs[0], "adaptive_avg_pool2d")?;
                 if output[0] == 0 || output[1] == 0 {
-                    return Err(format!("adaptive_avg_pool2d output {output:?} must be positive"));
+                    return Err(format!(
+                        "adaptive_avg_pool2d output {output:?} must be positive"
+                    ));
                 }
                 Ok(FeatureShape::Spatial([c, output[0], output[1]]))
             }
@@ -382,13 +440,21 @@ mod tests {
     #[test]
     fn conv_shapes() {
         let x = FeatureShape::spatial(3, 32, 32);
-        assert_eq!(conv(3, 16, 3, 1, 1, 1).infer_shape(&[x]), Ok(FeatureShape::spatial(16, 32, 32)));
-        assert_eq!(conv(3, 16, 3, 2, 1, 1).infer_shape(&[x]), Ok(FeatureShape::spatial(16, 16, 16)));
+        assert_eq!(
+            conv(3, 16, 3, 1, 1, 1).infer_shape(&[x]),
+            Ok(FeatureShape::spatial(16, 32, 32))
+        );
+        assert_eq!(
+            conv(3, 16, 3, 2, 1, 1).infer_shape(&[x]),
+            Ok(FeatureShape::spatial(16, 16, 16))
+        );
         let err = conv(4, 16, 3, 1, 1, 1).infer_shape(&[x]).unwrap_err();
         assert!(err.contains("expects 4 input channels"), "{err}");
         let err = conv(3, 16, 3, 1, 1, 2).infer_shape(&[x]).unwrap_err();
         assert!(err.contains("groups"), "{err}");
-        let err = conv(3, 16, 3, 1, 1, 1).infer_shape(&[FeatureShape::flat(3)]).unwrap_err();
+        let err = conv(3, 16, 3, 1, 1, 1)
+            .infer_shape(&[FeatureShape::flat(3)])
+            .unwrap_err();
         assert!(err.contains("flat vector"), "{err}");
     }
 
@@ -396,17 +462,35 @@ mod tests {
     fn concat_and_add() {
         let a = FeatureShape::spatial(3, 8, 8);
         let b = FeatureShape::spatial(5, 8, 8);
-        assert_eq!(OpSpec::Concat.infer_shape(&[a, b]), Ok(FeatureShape::spatial(8, 8, 8)));
+        assert_eq!(
+            OpSpec::Concat.infer_shape(&[a, b]),
+            Ok(FeatureShape::spatial(8, 8, 8))
+        );
         assert!(OpSpec::Add.infer_shape(&[a, b]).is_err());
         assert!(OpSpec::Add.infer_shape(&[a]).is_err());
-        assert!(OpSpec::Concat.infer_shape(&[a, FeatureShape::spatial(3, 4, 4)]).is_err());
+        assert!(
+            OpSpec::Concat
+                .infer_shape(&[a, FeatureShape::spatial(3, 4, 4)])
+                .is_err()
+        );
     }
 
     #[test]
     fn linear_needs_flat() {
-        let op = OpSpec::Linear { in_features: 12, out_features: 4, bias: true };
-        assert_eq!(op.infer_shape(&[FeatureShape::flat(12)]), Ok(FeatureShape::flat(4)));
-        assert!(op.infer_shape(&[FeatureShape::spatial(3, 2, 2)]).unwrap_err().contains("flatten"));
+        let op = OpSpec::Linear {
+            in_features: 12,
+            out_features: 4,
+            bias: true,
+        };
+        assert_eq!(
+            op.infer_shape(&[FeatureShape::flat(12)]),
+            Ok(FeatureShape::flat(4))
+        );
+        assert!(
+            op.infer_shape(&[FeatureShape::spatial(3, 2, 2)])
+                .unwrap_err()
+                .contains("flatten")
+        );
     }
 
     #[test]

@@ -113,10 +113,13 @@ impl Graph {
         let mut shapes = Vec::with_capacity(defs.len());
         for (node, inputs) in &defs {
             let input_shapes: Vec<_> = inputs.iter().map(|&i| shapes[i]).collect();
-            let s = node.op.infer_shape(&input_shapes).map_err(|message| GraphError::Shape {
-                node: node.name.clone(),
-                message,
-            })?;
+            let s = node
+                .op
+                .infer_shape(&input_shapes)
+                .map_err(|message| GraphError::Shape {
+                    node: node.name.clone(),
+                    message,
+                })?;
             shapes.push(s);
         }
         let output = *ids.get(spec.output.as_str()).ok_or_else(|| {
@@ -124,7 +127,13 @@ impl Graph {
         })?;
         let defs = defs
             .into_iter()
-            .map(|(node, inputs)| NodeDef::new(node.name.clone(), Layer::from_op(&node.op, &mut init, device), inputs))
+            .map(|(node, inputs)| {
+                NodeDef::new(
+                    node.name.clone(),
+                    Layer::from_op(&node.op, &mut init, device),
+                    inputs,
+                )
+            })
             .collect();
         Graph::from_nodes(shape, defs, output)
     }

@@ -35,16 +35,23 @@ impl Graph {
         let views = tensors
             .iter()
             .map(|(name, data)| {
-                let view = TensorView::new(Dtype::F32, data.shape().as_slice().to_vec(), data.as_bytes())
-                    .map_err(|e| GraphError::Weights {
-                        path: path.to_path_buf(),
-                        message: format!("tensor `{name}`: {e}"),
-                    })?;
+                let view = TensorView::new(
+                    Dtype::F32,
+                    data.shape().as_slice().to_vec(),
+                    data.as_bytes(),
+                )
+                .map_err(|e| GraphError::Weights {
+                    path: path.to_path_buf(),
+                    message: format!("tensor `{name}`: {e}"),
+                })?;
                 Ok((name.clone(), view))
             })
             .collect::<Result<Vec<_>>>()?;
         let mut meta = HashMap::new();
-        meta.insert(STRUCTURE_KEY.to_string(), serde_json::to_string(&self.spec()).expect("spec serialises"));
+        meta.insert(
+            STRUCTURE_KEY.to_string(),
+            serde_json::to_string(&self.spec()).expect("spec serialises"),
+        );
         let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| GraphError::Weights {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -69,24 +76,41 @@ impl Graph {
             path: path.to_path_buf(),
             message,
         };
-        let (_, metadata) = SafeTensors::read_metadata(&bytes).map_err(|e| werr(format!("not a valid safetensors file: {e}")))?;
+        let (_, metadata) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| werr(format!("not a valid safetensors file: {e}")))?;
         let json = metadata
             .metadata()
             .as_ref()
             .and_then(|m| m.get(STRUCTURE_KEY))
-            .ok_or_else(|| werr(format!("no `{STRUCTURE_KEY}` structure in the metadata; was it saved by xprune?")))?;
+            .ok_or_else(|| {
+                werr(format!(
+                    "no `{STRUCTURE_KEY}` structure in the metadata; was it saved by xprune?"
+                ))
+            })?;
         let spec = GraphSpec::from_json(json)?;
-        let tensors = SafeTensors::deserialize(&bytes).map_err(|e| werr(format!("not a valid safetensors file: {e}")))?;
+        let tensors = SafeTensors::deserialize(&bytes)
+            .map_err(|e| werr(format!("not a valid safetensors file: {e}")))?;
         let graph = Graph::from_spec(&spec, device, 0)?;
-        graph.with_tensors(|name| {
-            let view = tensors
-                .tensor(name)
-                .map_err(|_| werr(format!("tensor `{name}` is missing")))?;
-            if view.dtype() != Dtype::F32 {
-                return Err(werr(format!("tensor `{name}` has dtype {:?}, expected F32", view.dtype())));
-            }
-            Ok(TensorData::from_bytes_vec(view.data().to_vec(), view.shape().to_vec(), burn::tensor::DType::F32))
-        }, device, path)
+        graph.with_tensors(
+            |name| {
+                let view = tensors
+                    .tensor(name)
+                    .map_err(|_| werr(format!("tensor `{name}` is missing")))?;
+                if view.dtype() != Dtype::F32 {
+                    return Err(werr(format!(
+                        "tensor `{name}` has dtype {:?}, expected F32",
+                        view.dtype()
+                    )));
+                }
+                Ok(TensorData::from_bytes_vec(
+                    view.data().to_vec(),
+                    view.shape().to_vec(),
+                    burn::tensor::DType::F32,
+                ))
+            },
+            device,
+            path,
+        )
     }
 
     /// A copy of this graph with every tensor replaced by `source(<node>.<role>)`, checking each
@@ -117,10 +141,15 @@ impl Graph {
                         ),
                     });
                 }
-                let layer = std::mem::replace(&mut def.layer, crate::layer::Layer::Identity(burn::nn::Identity));
-                def.layer = layer.with_tensor(role, data, device).map_err(|message| GraphError::Weights {
-                    path: path.to_path_buf(),
-                    message,
+                let layer = std::mem::replace(
+                    &mut def.layer,
+                    crate::layer::Layer::Identity(burn::nn::Identity),
+                );
+                def.layer = layer.with_tensor(role, data, device).map_err(|message| {
+                    GraphError::Weights {
+                        path: path.to_path_buf(),
+                        message,
+                    }
                 })?;
             }
         }

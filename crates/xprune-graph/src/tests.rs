@@ -12,10 +12,14 @@ fn device() -> Device {
 fn small_graph(seed: u64) -> Graph {
     let d = device();
     let mut b = GraphBuilder::new(FeatureShape::spatial(3, 8, 8), &d).seed(seed);
-    let x = b.conv2d("conv1", b.input(), Conv2dSpec::new(4, 3).padding(1)).unwrap();
+    let x = b
+        .conv2d("conv1", b.input(), Conv2dSpec::new(4, 3).padding(1))
+        .unwrap();
     let x = b.batch_norm("bn1", x).unwrap();
     let x = b.relu("relu1", x).unwrap();
-    let y = b.conv2d("conv2", x, Conv2dSpec::new(4, 3).padding(1)).unwrap();
+    let y = b
+        .conv2d("conv2", x, Conv2dSpec::new(4, 3).padding(1))
+        .unwrap();
     let s = b.add("add", &[x, y]).unwrap();
     let z = b.conv2d("conv3", s, Conv2dSpec::new(2, 1)).unwrap();
     let c = b.concat("cat", &[s, z]).unwrap();
@@ -31,14 +35,23 @@ fn input(batch: usize) -> Tensor<4> {
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
 fn shapes_are_inferred() {
     let g = small_graph(0);
-    assert_eq!(g.node(g.find("cat").unwrap()).unwrap().shape, FeatureShape::spatial(6, 8, 8));
-    assert_eq!(g.node(g.find("flat").unwrap()).unwrap().shape, FeatureShape::flat(96));
+    assert_eq!(
+        g.node(g.find("cat").unwrap()).unwrap().shape,
+        FeatureShape::spatial(6, 8, 8)
+    );
+    assert_eq!(
+        g.node(g.find("flat").unwrap()).unwrap().shape,
+        FeatureShape::flat(96)
+    );
     assert_eq!(g.output_shape(), FeatureShape::flat(5));
     let out = g.forward(input(2)).unwrap();
     assert_eq!(out.dims(), vec![2, 5]);
@@ -49,18 +62,34 @@ fn mismatches_are_errors_naming_the_node() {
     let d = device();
     let mut b = GraphBuilder::new(FeatureShape::spatial(3, 8, 8), &d);
     let x = b.conv2d("c1", b.input(), Conv2dSpec::new(4, 3)).unwrap();
-    let y = b.conv2d("c2", b.input(), Conv2dSpec::new(4, 3).padding(1)).unwrap();
+    let y = b
+        .conv2d("c2", b.input(), Conv2dSpec::new(4, 3).padding(1))
+        .unwrap();
     let err = b.add("sum", &[x, y]).unwrap_err().to_string();
-    assert!(err.contains("`sum`") && err.contains("4, 6, 6") && err.contains("4, 8, 8"), "{err}");
+    assert!(
+        err.contains("`sum`") && err.contains("4, 6, 6") && err.contains("4, 8, 8"),
+        "{err}"
+    );
     let err = b.linear("fc", x, 3);
     // linear on a map reads numel: allowed only after a flatten
     assert!(err.unwrap_err().to_string().contains("flatten"));
     let err = b.conv2d("c1", x, Conv2dSpec::new(4, 3)).unwrap_err();
     assert!(matches!(err, GraphError::DuplicateName(_)));
     let g = small_graph(0);
-    let err = g.forward(Tensor::<4>::zeros([1, 3, 9, 8], &d)).unwrap_err().to_string();
-    assert!(err.contains("[1, 3, 9, 8]") && err.contains("3, 8, 8"), "{err}");
-    assert!(g.find("nope").unwrap_err().to_string().contains("unknown node `nope`"));
+    let err = g
+        .forward(Tensor::<4>::zeros([1, 3, 9, 8], &d))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("[1, 3, 9, 8]") && err.contains("3, 8, 8"),
+        "{err}"
+    );
+    assert!(
+        g.find("nope")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown node `nope`")
+    );
 }
 
 #[test]
@@ -95,7 +124,9 @@ fn masks_zero_channels_and_resume_matches_full_run() {
     let x = input(3);
     let relu = g.find("relu1").unwrap();
     let mut masks = ChannelMasks::new();
-    masks.insert_keep(&g, relu, &[true, false, true, true], &d).unwrap();
+    masks
+        .insert_keep(&g, relu, &[true, false, true, true], &d)
+        .unwrap();
     let rec = g.run(x.clone()).masks(&masks).record().execute().unwrap();
     let r = rec.get(relu).unwrap().as_spatial().unwrap().clone();
     let ch1: f32 = r.narrow(1, 1, 1).abs().sum().into_scalar();
@@ -104,7 +135,13 @@ fn masks_zero_channels_and_resume_matches_full_run() {
     // Resuming from a clean recording at the masked node with the same mask gives the
     // masked output.
     let clean = g.forward_recorded(x.clone()).unwrap();
-    let resumed = g.resume(&clean, relu).masks(&masks).execute().unwrap().into_output().to_vec();
+    let resumed = g
+        .resume(&clean, relu)
+        .masks(&masks)
+        .execute()
+        .unwrap()
+        .into_output()
+        .to_vec();
     let masked = g.forward_masked(x.clone(), &masks).unwrap().to_vec();
     assert!(max_abs_diff(&resumed, &masked) < 1e-5);
 
@@ -113,17 +150,36 @@ fn masks_zero_channels_and_resume_matches_full_run() {
     let drop_one = Tensor::<2>::from_floats([[1.0, 0.0, 1.0, 1.0]; 3], &d);
     let mut batched = ChannelMasks::new();
     batched.insert(relu, Tensor::cat(vec![keep_all, drop_one], 0));
-    let both = g.resume(&clean, relu).repeat(2).masks(&batched).execute().unwrap().into_output().to_vec();
+    let both = g
+        .resume(&clean, relu)
+        .repeat(2)
+        .masks(&batched)
+        .execute()
+        .unwrap()
+        .into_output()
+        .to_vec();
     let full = g.forward(x.clone()).unwrap().to_vec();
     assert!(max_abs_diff(&both[..15], &full) < 1e-5);
     assert!(max_abs_diff(&both[15..], &masked) < 1e-5);
 
     // Resuming after the masked node applies its mask to the cached value: the same outputs
     // without recomputing the node.
-    let after = g.resume(&clean, relu + 1).masks(&masks).execute().unwrap().into_output().to_vec();
+    let after = g
+        .resume(&clean, relu + 1)
+        .masks(&masks)
+        .execute()
+        .unwrap()
+        .into_output()
+        .to_vec();
     assert!(max_abs_diff(&after, &masked) < 1e-5);
-    let after_both =
-        g.resume(&clean, relu + 1).repeat(2).masks(&batched).execute().unwrap().into_output().to_vec();
+    let after_both = g
+        .resume(&clean, relu + 1)
+        .repeat(2)
+        .masks(&batched)
+        .execute()
+        .unwrap()
+        .into_output()
+        .to_vec();
     assert!(max_abs_diff(&after_both[..15], &full) < 1e-5);
     assert!(max_abs_diff(&after_both[15..], &masked) < 1e-5);
 
@@ -154,7 +210,10 @@ fn save_load_round_trips_exactly() {
     g.save(&path).unwrap();
     let g2 = Graph::load(&path, &device()).unwrap();
     let x = input(2);
-    assert_eq!(g.forward(x.clone()).unwrap().to_vec(), g2.forward(x).unwrap().to_vec());
+    assert_eq!(
+        g.forward(x.clone()).unwrap().to_vec(),
+        g2.forward(x).unwrap().to_vec()
+    );
 
     // Truncated file: an error naming the file.
     let bytes = std::fs::read(&path).unwrap();
@@ -162,7 +221,9 @@ fn save_load_round_trips_exactly() {
     std::fs::write(&bad, &bytes[..bytes.len() / 2]).unwrap();
     let err = Graph::load(&bad, &device()).unwrap_err().to_string();
     assert!(err.contains("truncated.safetensors"), "{err}");
-    let err = Graph::load(dir.join("missing.safetensors"), &device()).unwrap_err().to_string();
+    let err = Graph::load(dir.join("missing.safetensors"), &device())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("missing.safetensors"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -177,7 +238,8 @@ fn trains_with_burn_optimizers() {
     let x = b.relu("r1", x).unwrap();
     let x = b.linear("l2", x, 2).unwrap();
     let mut g = b.build(x).unwrap();
-    let inputs = Tensor::<2>::from_floats([[1.0, 1.0], [-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0]], &ad);
+    let inputs =
+        Tensor::<2>::from_floats([[1.0, 1.0], [-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0]], &ad);
     let targets = Tensor::<1, burn::tensor::Int>::from_ints([0, 0, 1, 1], &ad);
     let mut optim = SgdConfig::new().init();
     let loss_of = |g: &Graph| {
@@ -202,9 +264,15 @@ fn from_nodes_rejects_bad_structures() {
     let g = small_graph(0);
     let (input, mut defs, out) = g.to_node_defs();
     defs[3].inputs = vec![5];
-    assert!(matches!(Graph::from_nodes(input, defs, out), Err(GraphError::NotTopological { .. })));
+    assert!(matches!(
+        Graph::from_nodes(input, defs, out),
+        Err(GraphError::NotTopological { .. })
+    ));
     let (input, defs, _) = g.to_node_defs();
-    assert!(matches!(Graph::from_nodes(input, defs, 99), Err(GraphError::InvalidNodeId { .. })));
+    assert!(matches!(
+        Graph::from_nodes(input, defs, 99),
+        Err(GraphError::InvalidNodeId { .. })
+    ));
 }
 
 #[test]
@@ -212,10 +280,12 @@ fn dataset_checks_and_batches() {
     let ds = Dataset::new(vec![0.0; 12], vec![0, 1, 2], FeatureShape::flat(4), 3).unwrap();
     assert_eq!(ds.len(), 3);
     assert!(Dataset::new(vec![0.0; 11], vec![0, 1, 2], FeatureShape::flat(4), 3).is_err());
-    assert!(Dataset::new(vec![0.0; 12], vec![0, 1, 3], FeatureShape::flat(4), 3)
-        .unwrap_err()
-        .to_string()
-        .contains("label 3"));
+    assert!(
+        Dataset::new(vec![0.0; 12], vec![0, 1, 3], FeatureShape::flat(4), 3)
+            .unwrap_err()
+            .to_string()
+            .contains("label 3")
+    );
     let b = ds.batch(&[2, 0], &device()).unwrap();
     assert_eq!(b.inputs.dims(), vec![2, 4]);
     assert_eq!(tensor_util::to_vec_int(&b.labels), vec![2, 0]);
@@ -234,9 +304,19 @@ fn output_hook_sees_and_replaces_values() {
     let mut seen = Vec::new();
     let mut hook = |id: NodeId, a: Activation| {
         seen.push(id);
-        if id == relu { a.scale_channels(Tensor::<2>::full([1, 4], 2.0, &d)) } else { a }
+        if id == relu {
+            a.scale_channels(Tensor::<2>::full([1, 4], 2.0, &d))
+        } else {
+            a
+        }
     };
-    let hooked = g.run(x.clone()).hook(&mut hook).execute().unwrap().into_output().to_vec();
+    let hooked = g
+        .run(x.clone())
+        .hook(&mut hook)
+        .execute()
+        .unwrap()
+        .into_output()
+        .to_vec();
     assert_eq!(seen, (0..g.len()).collect::<Vec<_>>());
     let mut masks = ChannelMasks::new();
     masks.insert(relu, Tensor::full([1, 4], 2.0, &d));

@@ -21,24 +21,74 @@ use xprune::criteria::{Criterion, Gradient, LrpCriterion, SitePolicy, Taylor, We
 use xprune::io::data::synthetic::{circles, moons, mult};
 use xprune::lrp::{Composite, Group, InputMod, LayerKind, ParamMod, Propagation, Rule, Term};
 use xprune::train::{Optimizer, TrainConfig, evaluate, train};
-use xprune::{Dataset, FeatureShape, Graph, GraphBuilder, Normalization, PruneTarget, Pruner, Selection};
+use xprune::{
+    Dataset, FeatureShape, Graph, GraphBuilder, Normalization, PruneTarget, Pruner, Selection,
+};
 
 /// The paper's training accuracy after pruning (%), from the authors' result logs
 /// (`output/tablestats.txt` of github.com/seulkiyeom/LRP_Pruning_toy_example), by data set,
 /// criterion and n in 1, 5, 10, 20, 50, 100, 200.
 pub const PAPER: [(&str, &str, [f64; 7]); 12] = [
-    ("moons", "lrp", [85.01, 99.86, 99.85, 99.85, 99.85, 99.85, 99.85]),
-    ("moons", "weight", [99.60, 99.60, 99.60, 99.60, 99.60, 99.60, 99.60]),
-    ("moons", "gradient", [83.07, 86.17, 91.27, 85.87, 90.92, 93.53, 95.11]),
-    ("moons", "taylor", [79.80, 84.76, 91.33, 86.99, 92.22, 94.77, 95.90]),
-    ("circles", "lrp", [70.23, 99.98, 99.99, 100.0, 100.0, 100.0, 100.0]),
-    ("circles", "weight", [97.10, 97.10, 97.10, 97.10, 97.10, 97.10, 97.10]),
-    ("circles", "gradient", [69.21, 82.23, 83.89, 85.36, 85.90, 90.88, 92.51]),
-    ("circles", "taylor", [68.35, 87.18, 90.47, 91.87, 91.94, 97.04, 97.42]),
-    ("mult", "lrp", [62.98, 91.85, 91.93, 91.59, 91.39, 91.25, 91.20]),
-    ("mult", "weight", [91.00, 91.00, 91.00, 91.00, 91.00, 91.00, 91.00]),
-    ("mult", "gradient", [34.28, 67.96, 75.16, 77.39, 81.25, 82.68, 81.66]),
-    ("mult", "taylor", [34.28, 77.34, 81.58, 83.21, 84.90, 84.76, 85.07]),
+    (
+        "moons",
+        "lrp",
+        [85.01, 99.86, 99.85, 99.85, 99.85, 99.85, 99.85],
+    ),
+    (
+        "moons",
+        "weight",
+        [99.60, 99.60, 99.60, 99.60, 99.60, 99.60, 99.60],
+    ),
+    (
+        "moons",
+        "gradient",
+        [83.07, 86.17, 91.27, 85.87, 90.92, 93.53, 95.11],
+    ),
+    (
+        "moons",
+        "taylor",
+        [79.80, 84.76, 91.33, 86.99, 92.22, 94.77, 95.90],
+    ),
+    (
+        "circles",
+        "lrp",
+        [70.23, 99.98, 99.99, 100.0, 100.0, 100.0, 100.0],
+    ),
+    (
+        "circles",
+        "weight",
+        [97.10, 97.10, 97.10, 97.10, 97.10, 97.10, 97.10],
+    ),
+    (
+        "circles",
+        "gradient",
+        [69.21, 82.23, 83.89, 85.36, 85.90, 90.88, 92.51],
+    ),
+    (
+        "circles",
+        "taylor",
+        [68.35, 87.18, 90.47, 91.87, 91.94, 97.04, 97.42],
+    ),
+    (
+        "mult",
+        "lrp",
+        [62.98, 91.85, 91.93, 91.59, 91.39, 91.25, 91.20],
+    ),
+    (
+        "mult",
+        "weight",
+        [91.00, 91.00, 91.00, 91.00, 91.00, 91.00, 91.00],
+    ),
+    (
+        "mult",
+        "gradient",
+        [34.28, 67.96, 75.16, 77.39, 81.25, 82.68, 81.66],
+    ),
+    (
+        "mult",
+        "taylor",
+        [34.28, 77.34, 81.58, 83.21, 84.90, 84.76, 85.07],
+    ),
 ];
 
 /// The n values of [`PAPER`].
@@ -50,7 +100,11 @@ fn generate(name: &str, n: usize, seed: u64) -> Result<Dataset> {
         "moons" => moons(n, 0.1, seed)?,
         "circles" => circles(n, 0.1, 0.3, seed)?,
         "mult" => mult(n, 4, 0.2, seed)?,
-        other => return Err(CliError::Usage(format!("unknown toy data set `{other}` (moons, circles, mult)"))),
+        other => {
+            return Err(CliError::Usage(format!(
+                "unknown toy data set `{other}` (moons, circles, mult)"
+            )));
+        }
     })
 }
 
@@ -103,33 +157,81 @@ impl Rule for AuthorsZPlus {
 fn criteria() -> Vec<(&'static str, Box<dyn Criterion>, Normalization)> {
     let zplus = Composite::new("z-plus-authors").rule_for_kind(LayerKind::Linear, AuthorsZPlus);
     vec![
-        ("lrp", Box::new(LrpCriterion::with_composite(zplus)), Normalization::L1),
+        (
+            "lrp",
+            Box::new(LrpCriterion::with_composite(zplus)),
+            Normalization::L1,
+        ),
         ("weight", Box::new(WeightNorm::l1()), Normalization::L1),
-        ("gradient", Box::new(Gradient { sites: SitePolicy::ProducerOutputs }), Normalization::L2),
-        ("taylor", Box::new(Taylor { sites: SitePolicy::ProducerOutputs }), Normalization::L2),
+        (
+            "gradient",
+            Box::new(Gradient {
+                sites: SitePolicy::ProducerOutputs,
+            }),
+            Normalization::L2,
+        ),
+        (
+            "taylor",
+            Box::new(Taylor {
+                sites: SitePolicy::ProducerOutputs,
+            }),
+            Normalization::L2,
+        ),
     ]
 }
 
+/// Dataset -> criterion -> n -> (train accuracies, test accuracies) over seeds, in percent.
+type Results = BTreeMap<String, BTreeMap<String, BTreeMap<usize, (Vec<f64>, Vec<f64>)>>>;
+
 fn mean_std(v: &[f64]) -> (f64, f64) {
     let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
-    let var = if v.len() > 1 { v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64 } else { 0.0 };
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64
+    } else {
+        0.0
+    };
     (m, var.sqrt())
 }
 
 pub fn run(g: &Global, a: &ToyArgs) -> Result<()> {
     if a.seeds == 0 || a.samples.is_empty() || a.samples.contains(&0) {
-        return Err(CliError::Usage("give at least one seed and sample counts of at least 1".into()));
+        return Err(CliError::Usage(
+            "give at least one seed and sample counts of at least 1".into(),
+        ));
     }
     if a.prune >= 3 * a.width {
-        return Err(CliError::Usage(format!("cannot remove {} of {} hidden neurons", a.prune, 3 * a.width)));
+        return Err(CliError::Usage(format!(
+            "cannot remove {} of {} hidden neurons",
+            a.prune,
+            3 * a.width
+        )));
     }
     let dev = device(&g.backend)?;
     std::fs::create_dir_all(&a.output).map_err(io(&a.output))?;
     let started = Instant::now();
-    let mut raw = Csv::new(&["dataset", "criterion", "n", "seed", "train_accuracy", "test_accuracy", "removed_linear1", "removed_linear2", "removed_linear3"]);
-    let mut summary = Csv::new(&["dataset", "criterion", "n", "train_mean", "train_std", "test_mean", "test_std", "paper_train"]);
+    let mut raw = Csv::new(&[
+        "dataset",
+        "criterion",
+        "n",
+        "seed",
+        "train_accuracy",
+        "test_accuracy",
+        "removed_linear1",
+        "removed_linear2",
+        "removed_linear3",
+    ]);
+    let mut summary = Csv::new(&[
+        "dataset",
+        "criterion",
+        "n",
+        "train_mean",
+        "train_std",
+        "test_mean",
+        "test_std",
+        "paper_train",
+    ]);
     // dataset -> criterion -> n -> train accuracies
-    let mut results: BTreeMap<String, BTreeMap<String, BTreeMap<usize, (Vec<f64>, Vec<f64>)>>> = BTreeMap::new();
+    let mut results: Results = BTreeMap::new();
     for ds in &a.datasets {
         let c = classes(ds);
         let train_set = generate(ds, 1000, 0)?;
@@ -138,9 +240,15 @@ pub fn run(g: &Global, a: &ToyArgs) -> Result<()> {
         let optimizer = match a.optimizer.as_str() {
             "sgd" => Optimizer::sgd(0.9),
             "adam" => Optimizer::adam(),
-            other => return Err(CliError::Usage(format!("unknown optimizer `{other}` (sgd, adam)"))),
+            other => {
+                return Err(CliError::Usage(format!(
+                    "unknown optimizer `{other}` (sgd, adam)"
+                )));
+            }
         };
-        let config = TrainConfig::new(a.epochs, a.train_batch, a.lr).optimizer(optimizer).seed(g.seed);
+        let config = TrainConfig::new(a.epochs, a.train_batch, a.lr)
+            .optimizer(optimizer)
+            .seed(g.seed);
         let t0 = Instant::now();
         let trained = train(&model, &train_set, &config)?.graph;
         let base_train = evaluate(&trained, &train_set, 1000)?.accuracy;
@@ -153,17 +261,27 @@ pub fn run(g: &Global, a: &ToyArgs) -> Result<()> {
             w = a.width
         );
         let crits = criteria();
-        let progress = bar((a.samples.len() * a.seeds * crits.len()) as u64, format!("{ds}: pruning"), g.quiet);
+        let progress = bar(
+            (a.samples.len() * a.seeds * crits.len()) as u64,
+            format!("{ds}: pruning"),
+            g.quiet,
+        );
         for &n in &a.samples {
             for seed in 0..a.seeds {
                 let reference = generate(ds, n * c, 1000 + seed as u64)?;
                 for (name, criterion, norm) in &crits {
-                    let sel = Selection::default().target(PruneTarget::Channels(a.prune)).normalization(*norm);
-                    let mut pruner = Pruner::new(criterion.as_ref()).selection(sel).batch_size(1000).seed(seed as u64);
+                    let sel = Selection::default()
+                        .target(PruneTarget::Channels(a.prune))
+                        .normalization(*norm);
+                    let mut pruner = Pruner::new(criterion.as_ref())
+                        .selection(sel)
+                        .batch_size(1000)
+                        .seed(seed as u64);
                     let outcome = pruner.one_shot(&trained, Some(&reference))?;
                     let tr = evaluate(&outcome.graph, &train_set, 1000)?.accuracy;
                     let te = evaluate(&outcome.graph, &test_set, 1000)?.accuracy;
-                    let removed = |layer: &str| outcome.removed.get(layer).map_or(0, Vec::len).to_string();
+                    let removed =
+                        |layer: &str| outcome.removed.get(layer).map_or(0, Vec::len).to_string();
                     raw.row(vec![
                         ds.clone(),
                         name.to_string(),
@@ -175,7 +293,13 @@ pub fn run(g: &Global, a: &ToyArgs) -> Result<()> {
                         removed("linear2"),
                         removed("linear3"),
                     ]);
-                    let e = results.entry(ds.clone()).or_default().entry(name.to_string()).or_default().entry(n).or_default();
+                    let e = results
+                        .entry(ds.clone())
+                        .or_default()
+                        .entry(name.to_string())
+                        .or_default()
+                        .entry(n)
+                        .or_default();
                     e.0.push(100.0 * tr);
                     e.1.push(100.0 * te);
                     progress.inc(1);
@@ -185,7 +309,12 @@ pub fn run(g: &Global, a: &ToyArgs) -> Result<()> {
         progress.finish_and_clear();
     }
     raw.write(&a.output.join("toy.csv"))?;
-    println!("\ntraining accuracy (%) after removing {} of {} hidden neurons, mean over {} seeds (paper in brackets)", a.prune, 3 * a.width, a.seeds);
+    println!(
+        "\ntraining accuracy (%) after removing {} of {} hidden neurons, mean over {} seeds (paper in brackets)",
+        a.prune,
+        3 * a.width,
+        a.seeds
+    );
     for (ds, per_crit) in &results {
         println!("\n{ds}");
         print!("{:<10}", "n");
@@ -222,10 +351,18 @@ pub fn run(g: &Global, a: &ToyArgs) -> Result<()> {
                 points.push((*n as f64, m));
             }
             println!();
-            series.push(Series { name: crit.clone(), points, dashed: false });
+            series.push(Series {
+                name: crit.clone(),
+                points,
+                dashed: false,
+            });
         }
         Plot {
-            title: format!("{ds}: training accuracy after pruning {} of {} neurons", a.prune, 3 * a.width),
+            title: format!(
+                "{ds}: training accuracy after pruning {} of {} neurons",
+                a.prune,
+                3 * a.width
+            ),
             x_label: "reference samples per class".into(),
             y_label: "training accuracy (%)".into(),
             series,
@@ -234,6 +371,10 @@ pub fn run(g: &Global, a: &ToyArgs) -> Result<()> {
         .write(&a.output.join(format!("toy_{ds}.svg")))?;
     }
     summary.write(&a.output.join("toy_summary.csv"))?;
-    println!("\nwrote toy.csv, toy_summary.csv and toy_<dataset>.svg to {} ({:.0} s)", a.output.display(), started.elapsed().as_secs_f64());
+    println!(
+        "\nwrote toy.csv, toy_summary.csv and toy_<dataset>.svg to {} ({:.0} s)",
+        a.output.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -86,15 +86,24 @@ impl Criterion for Shapley {
         for (i, group) in ctx.groups.prunable().enumerate() {
             let mut game = GraphGame::new(ctx.graph, group, data, chunk, ctx.device)?;
             let coalitions_per_pass = (self.max_batch_rows / chunk).max(1);
-            let seed = ctx.seed.wrapping_add(i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let values = shapley_values(&mut game, &self.method_for(group.channels()), self.aggregate, coalitions_per_pass, seed)
-                .map_err(|e| match e {
-                    ShapleyError::Game(e) => e,
-                    other => CriterionError::Config {
-                        criterion: "shapley".into(),
-                        message: format!("group `{}`: {other}", group.name()),
-                    },
-                })?;
+            let seed = ctx
+                .seed
+                .wrapping_add(i as u64)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let values = shapley_values(
+                &mut game,
+                &self.method_for(group.channels()),
+                self.aggregate,
+                coalitions_per_pass,
+                seed,
+            )
+            .map_err(|e| match e {
+                ShapleyError::Game(e) => e,
+                other => CriterionError::Config {
+                    criterion: "shapley".into(),
+                    message: format!("group `{}`: {other}", group.name()),
+                },
+            })?;
             scores.insert(ctx.groups, group.id(), values.values)?;
         }
         Ok(scores)

@@ -1,9 +1,9 @@
 //! Shapley values of a cooperative game whose value is measured per sample, estimated exactly
 //! or by permutation sampling, with coalitions evaluated in batches.
 
+use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
 
 /// A cooperative game of `players()` players whose value is measured on `samples()` samples.
 ///
@@ -75,7 +75,9 @@ pub struct ShapleyValues {
 #[derive(Debug, thiserror::Error)]
 pub enum ShapleyError<E> {
     /// Exact enumeration asked for too many players.
-    #[error("exact Shapley enumeration of {0} players needs 2^{0} coalitions; use permutation sampling above {MAX_EXACT_PLAYERS} players")]
+    #[error(
+        "exact Shapley enumeration of {0} players needs 2^{0} coalitions; use permutation sampling above {MAX_EXACT_PLAYERS} players"
+    )]
     TooManyPlayers(usize),
     /// Bad configuration (no permutations, bad truncation, empty game).
     #[error("invalid Shapley configuration: {0}")]
@@ -88,7 +90,11 @@ pub enum ShapleyError<E> {
     Game(E),
 }
 
-fn check_values<E>(values: &[Vec<f64>], coalitions: usize, samples: usize) -> Result<(), ShapleyError<E>> {
+fn check_values<E>(
+    values: &[Vec<f64>],
+    coalitions: usize,
+    samples: usize,
+) -> Result<(), ShapleyError<E>> {
     if values.len() != coalitions || values.iter().any(|v| v.len() != samples) {
         return Err(ShapleyError::BadValues(format!(
             "{} rows for {coalitions} coalitions of {samples} samples",
@@ -118,7 +124,11 @@ fn eval<G: CoalitionGame>(
 }
 
 fn mean(v: &[f64]) -> f64 {
-    if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 }
+    if v.is_empty() {
+        0.0
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
 }
 
 fn aggregate(per_sample: &[Vec<f64>], how: SampleAggregate) -> Vec<f64> {
@@ -155,10 +165,17 @@ pub fn shapley_values<G: CoalitionGame>(
     let n = game.players();
     let samples = game.samples();
     if n == 0 || samples == 0 {
-        return Err(ShapleyError::Config(format!("a game needs players and samples, got {n} players and {samples} samples")));
+        return Err(ShapleyError::Config(format!(
+            "a game needs players and samples, got {n} players and {samples} samples"
+        )));
     }
     let mut evaluations = 0;
-    let ends = eval(game, &[vec![true; n], vec![false; n]], batch, &mut evaluations)?;
+    let ends = eval(
+        game,
+        &[vec![true; n], vec![false; n]],
+        batch,
+        &mut evaluations,
+    )?;
     let (v_all, v_none) = (ends[0].clone(), ends[1].clone());
     let mut per_sample = vec![vec![0.0; samples]; n];
     match method {
@@ -196,7 +213,8 @@ pub fn shapley_values<G: CoalitionGame>(
                         let with = &values[mask | 1 << i];
                         let without = &values[mask];
                         let w = weight[size];
-                        for (acc, (a, b)) in per_sample[i].iter_mut().zip(with.iter().zip(without)) {
+                        for (acc, (a, b)) in per_sample[i].iter_mut().zip(with.iter().zip(without))
+                        {
                             *acc += w * (a - b);
                         }
                     }
@@ -209,12 +227,16 @@ pub fn shapley_values<G: CoalitionGame>(
             truncation,
         } => {
             if *permutations == 0 {
-                return Err(ShapleyError::Config("permutation sampling needs at least one permutation".into()));
+                return Err(ShapleyError::Config(
+                    "permutation sampling needs at least one permutation".into(),
+                ));
             }
             if let Some(t) = truncation
                 && !(t.is_finite() && *t >= 0.0)
             {
-                return Err(ShapleyError::Config(format!("truncation tolerance {t} must be a finite non-negative number")));
+                return Err(ShapleyError::Config(format!(
+                    "truncation tolerance {t} must be a finite non-negative number"
+                )));
             }
             let mut rng = StdRng::seed_from_u64(seed);
             let mut orders = Vec::new();
@@ -249,7 +271,12 @@ pub fn shapley_values<G: CoalitionGame>(
                     let mut vals = if need_last {
                         eval(game, &coalitions, batch, &mut evaluations)?
                     } else {
-                        let mut v = eval(game, &coalitions[..coalitions.len() - 1], batch, &mut evaluations)?;
+                        let mut v = eval(
+                            game,
+                            &coalitions[..coalitions.len() - 1],
+                            batch,
+                            &mut evaluations,
+                        )?;
                         v.push(v_all.clone());
                         v
                     };
@@ -266,7 +293,9 @@ pub fn shapley_values<G: CoalitionGame>(
                         {
                             // Credit the rest of the gap to the player that closed it, so
                             // values still sum to v(all) - v(none) for this order.
-                            for (acc, (a, b)) in per_sample[p].iter_mut().zip(v_all.iter().zip(&prev)) {
+                            for (acc, (a, b)) in
+                                per_sample[p].iter_mut().zip(v_all.iter().zip(&prev))
+                            {
                                 *acc += a - b;
                             }
                             truncated = true;
@@ -323,7 +352,12 @@ mod tests {
                     b[j][i] = v;
                 }
             }
-            Self { a, b, scale: vec![1.0, 2.0, 0.5], calls: 0 }
+            Self {
+                a,
+                b,
+                scale: vec![1.0, 2.0, 0.5],
+                calls: 0,
+            }
         }
 
         fn truth(&self) -> Vec<f64> {
@@ -367,15 +401,23 @@ mod tests {
     }
 
     fn max_err(a: &[f64], b: &[f64]) -> f64 {
-        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max)
     }
 
     #[test]
     fn exact_matches_closed_form_and_is_efficient() {
         let mut g = Quadratic::new(8, 1);
         let truth = g.truth();
-        let r = shapley_values(&mut g, &ShapleyMethod::Exact, SampleAggregate::Mean, 16, 0).unwrap();
-        assert!(max_err(&r.values, &truth) < 1e-12, "{:?} vs {truth:?}", r.values);
+        let r =
+            shapley_values(&mut g, &ShapleyMethod::Exact, SampleAggregate::Mean, 16, 0).unwrap();
+        assert!(
+            max_err(&r.values, &truth) < 1e-12,
+            "{:?} vs {truth:?}",
+            r.values
+        );
         let sum: f64 = r.values.iter().sum();
         assert!((sum - (r.full - r.empty)).abs() < 1e-12);
         assert_eq!(r.evaluations, 2 + 256);
@@ -389,8 +431,13 @@ mod tests {
             (0..8)
                 .map(|seed| {
                     let mut g = Quadratic::new(9, 2);
-                    let method = ShapleyMethod::Permutations { permutations: perms, antithetic: false, truncation: None };
-                    let r = shapley_values(&mut g, &method, SampleAggregate::Mean, 4, seed).unwrap();
+                    let method = ShapleyMethod::Permutations {
+                        permutations: perms,
+                        antithetic: false,
+                        truncation: None,
+                    };
+                    let r =
+                        shapley_values(&mut g, &method, SampleAggregate::Mean, 4, seed).unwrap();
                     // efficiency holds for every sampled order
                     let sum: f64 = r.values.iter().sum();
                     assert!((sum - (r.full - r.empty)).abs() < 1e-9);
@@ -400,14 +447,21 @@ mod tests {
                 / 8.0
         };
         let (e4, e64, e512) = (err(4), err(64), err(512));
-        assert!(e64 < e4 && e512 < e64, "errors {e4} {e64} {e512} must shrink");
+        assert!(
+            e64 < e4 && e512 < e64,
+            "errors {e4} {e64} {e512} must shrink"
+        );
         assert!(e512 < 0.05, "error with 512 permutations: {e512}");
     }
 
     #[test]
     fn antithetic_pairs_and_truncation_stay_efficient() {
         let mut g = Quadratic::new(6, 3);
-        let method = ShapleyMethod::Permutations { permutations: 10, antithetic: true, truncation: Some(0.0) };
+        let method = ShapleyMethod::Permutations {
+            permutations: 10,
+            antithetic: true,
+            truncation: Some(0.0),
+        };
         let r = shapley_values(&mut g, &method, SampleAggregate::Mean, 3, 5).unwrap();
         let sum: f64 = r.values.iter().sum();
         assert!((sum - (r.full - r.empty)).abs() < 1e-9);
@@ -423,8 +477,15 @@ mod tests {
             shapley_values(&mut g, &ShapleyMethod::Exact, SampleAggregate::Mean, 8, 0),
             Err(ShapleyError::TooManyPlayers(21))
         ));
-        let m = ShapleyMethod::Permutations { permutations: 0, antithetic: false, truncation: None };
-        assert!(matches!(shapley_values(&mut g, &m, SampleAggregate::Mean, 8, 0), Err(ShapleyError::Config(_))));
+        let m = ShapleyMethod::Permutations {
+            permutations: 0,
+            antithetic: false,
+            truncation: None,
+        };
+        assert!(matches!(
+            shapley_values(&mut g, &m, SampleAggregate::Mean, 8, 0),
+            Err(ShapleyError::Config(_))
+        ));
     }
 
     #[test]

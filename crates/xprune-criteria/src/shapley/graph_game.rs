@@ -13,7 +13,10 @@ use xprune_surgery::{ChannelGroup, ChannelSlot, Member};
 /// The slots where a group's channels are masked (the outputs of its producers and carriers,
 /// exactly where surgery's mask mode masks them), grouped by node with the node's channel
 /// count.
-pub fn mask_slots(graph: &Graph, group: &ChannelGroup) -> Result<BTreeMap<NodeId, (usize, Vec<ChannelSlot>)>> {
+pub fn mask_slots(
+    graph: &Graph,
+    group: &ChannelGroup,
+) -> Result<BTreeMap<NodeId, (usize, Vec<ChannelSlot>)>> {
     let mut out: BTreeMap<NodeId, (usize, Vec<ChannelSlot>)> = BTreeMap::new();
     for m in group.members() {
         if matches!(m, Member::Consumer { .. }) {
@@ -57,7 +60,10 @@ fn coalition_masks(
                 values[r * channels..(r + 1) * channels].copy_from_slice(&row);
             }
         }
-        masks.insert(node, Tensor::from_data(TensorData::new(values, [rows, *channels]), device));
+        masks.insert(
+            node,
+            Tensor::from_data(TensorData::new(values, [rows, *channels]), device),
+        );
     }
     masks
 }
@@ -82,7 +88,13 @@ pub struct GraphGame<'a> {
 impl<'a> GraphGame<'a> {
     /// Prepares the game of `group` on `data`, caching the prefix in chunks of at most
     /// `chunk` samples.
-    pub fn new(graph: &'a Graph, group: &ChannelGroup, data: &Dataset, chunk: usize, device: &Device) -> Result<Self> {
+    pub fn new(
+        graph: &'a Graph,
+        group: &ChannelGroup,
+        data: &Dataset,
+        chunk: usize,
+        device: &Device,
+    ) -> Result<Self> {
         let slots = mask_slots(graph, group)?;
         let start = *slots.keys().next().ok_or_else(|| CriterionError::Config {
             criterion: "shapley".into(),
@@ -91,7 +103,11 @@ impl<'a> GraphGame<'a> {
         // The first masked node is computed once, unmasked, with the prefix: the suffix
         // resumes after it and its mask applies to the cached (tiled) value. (Only when the
         // first masked node is the graph's output does the suffix recompute it.)
-        let resume_at = if start + 1 < graph.len() { start + 1 } else { start.max(1) };
+        let resume_at = if start + 1 < graph.len() {
+            start + 1
+        } else {
+            start.max(1)
+        };
         let mut chunks = Vec::new();
         for idx in data.batch_indices(chunk.max(1)) {
             let batch = data.batch(&idx, device)?;
@@ -159,7 +175,13 @@ pub struct NaiveGraphGame<'a> {
 
 impl<'a> NaiveGraphGame<'a> {
     /// Prepares the naive game of `group` on `data` in batches of `chunk` samples.
-    pub fn new(graph: &'a Graph, group: &ChannelGroup, data: &Dataset, chunk: usize, device: &Device) -> Result<Self> {
+    pub fn new(
+        graph: &'a Graph,
+        group: &ChannelGroup,
+        data: &Dataset,
+        chunk: usize,
+        device: &Device,
+    ) -> Result<Self> {
         let slots = mask_slots(graph, group)?;
         let batches = data
             .batch_indices(chunk.max(1))
@@ -191,7 +213,12 @@ impl CoalitionGame for NaiveGraphGame<'_> {
     fn values(&mut self, coalitions: &[Vec<bool>]) -> Result<Vec<Vec<f64>>> {
         let mut out = Vec::with_capacity(coalitions.len());
         for coalition in coalitions {
-            let masks = coalition_masks(&self.slots, std::slice::from_ref(coalition), 1, &self.device);
+            let masks = coalition_masks(
+                &self.slots,
+                std::slice::from_ref(coalition),
+                1,
+                &self.device,
+            );
             let mut row = Vec::with_capacity(self.samples);
             for (x, labels) in &self.batches {
                 let logits = self.graph.forward_masked(x.clone(), &masks)?.flatten();

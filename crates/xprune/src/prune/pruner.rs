@@ -2,10 +2,10 @@
 
 use super::error::{PruneError, Result};
 use super::selection::{PruneTarget, Scope, Selection, select};
-use std::collections::BTreeMap;
-use xprune_criteria::{Criterion, ScoringContext, Scores};
-use xprune_graph::{Dataset, Graph};
 use crate::train::{TrainConfig, Trained, Trainer};
+use std::collections::BTreeMap;
+use xprune_criteria::{Criterion, Scores, ScoringContext};
+use xprune_graph::{Dataset, Graph};
 use xprune_surgery::{ChannelGroups, Counts, PrunePlan, count, prune};
 
 /// What happened in one pruning step.
@@ -188,7 +188,11 @@ impl<C: Criterion> Pruner<C> {
     }
 
     /// Scores and selects: the plan one-shot pruning would apply.
-    pub fn plan(&self, graph: &Graph, data: Option<&Dataset>) -> Result<(ChannelGroups, Scores, PrunePlan)> {
+    pub fn plan(
+        &self,
+        graph: &Graph,
+        data: Option<&Dataset>,
+    ) -> Result<(ChannelGroups, Scores, PrunePlan)> {
         let (groups, scores) = self.score(graph, data)?;
         let plan = select(graph, &groups, &scores, &self.selection)?;
         Ok((groups, scores, plan))
@@ -212,7 +216,9 @@ impl<C: Criterion> Pruner<C> {
         mut fine_tune: impl FnMut(Graph, &PruneStep) -> std::result::Result<Graph, String>,
     ) -> Result<PruneOutcome> {
         if steps == 0 {
-            return Err(PruneError::Config("iterative pruning needs at least one step".into()));
+            return Err(PruneError::Config(
+                "iterative pruning needs at least one step".into(),
+            ));
         }
         self.selection.validate()?;
         let original = count(graph);
@@ -257,9 +263,11 @@ impl<C: Criterion> Pruner<C> {
                 target: step_target,
                 ..self.selection.clone()
             };
-            let (pruned, record) = self.step(&current, data, &selection, step, steps, &mut alive)?;
+            let (pruned, record) =
+                self.step(&current, data, &selection, step, steps, &mut alive)?;
             removed_so_far += record.plan.removed_channels();
-            current = fine_tune(pruned, &record).map_err(|message| PruneError::FineTune { step, message })?;
+            current = fine_tune(pruned, &record)
+                .map_err(|message| PruneError::FineTune { step, message })?;
             self.report(PruneProgress::FineTuned { step });
             out_steps.push(record);
         }
@@ -287,7 +295,10 @@ impl<C: Criterion> Pruner<C> {
         };
         let resolved = plan.resolve(&groups)?;
         for (gid, removed) in resolved.iter() {
-            let name = groups.get(gid).map(|g| g.name().to_string()).unwrap_or_default();
+            let name = groups
+                .get(gid)
+                .map(|g| g.name().to_string())
+                .unwrap_or_default();
             if let Some(list) = alive.get_mut(&name) {
                 let drop: Vec<usize> = removed.iter().map(|&i| list[i]).collect();
                 list.retain(|i| !drop.contains(i));
@@ -435,12 +446,12 @@ impl GradualSchedule {
 
     /// Number of pruning events.
     pub fn events(&self) -> usize {
-        if self.every == 0 { 0 } else { self.until / self.every }
+        self.until.checked_div(self.every).unwrap_or(0)
     }
 
     /// Whether channels are removed after `epoch` (counted from 1).
     pub fn prunes_after(&self, epoch: usize) -> bool {
-        self.every > 0 && epoch <= self.until && epoch % self.every == 0
+        self.every > 0 && epoch <= self.until && epoch.is_multiple_of(self.every)
     }
 
     fn validate(&self, epochs: usize) -> Result<()> {

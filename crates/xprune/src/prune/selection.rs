@@ -136,18 +136,26 @@ impl Selection {
     pub fn validate(&self) -> Result<()> {
         match self.target {
             PruneTarget::ChannelRatio(r) if !(r.is_finite() && (0.0..1.0).contains(&r)) => {
-                return Err(PruneError::Config(format!("channel ratio {r} must be in [0, 1)")));
+                return Err(PruneError::Config(format!(
+                    "channel ratio {r} must be in [0, 1)"
+                )));
             }
-            PruneTarget::MacBudget(b) | PruneTarget::ParamBudget(b) if !(b.is_finite() && b > 0.0 && b <= 1.0) => {
+            PruneTarget::MacBudget(b) | PruneTarget::ParamBudget(b)
+                if !(b.is_finite() && b > 0.0 && b <= 1.0) =>
+            {
                 return Err(PruneError::Config(format!("budget {b} must be in (0, 1]")));
             }
             PruneTarget::Channels(_) if self.scope == Scope::PerGroup => {
-                return Err(PruneError::Config("a channel count target needs the global scope".into()));
+                return Err(PruneError::Config(
+                    "a channel count target needs the global scope".into(),
+                ));
             }
             _ => {}
         }
         if self.min_channels == 0 {
-            return Err(PruneError::Config("min_channels must be at least 1 (a group cannot lose every channel)".into()));
+            return Err(PruneError::Config(
+                "min_channels must be at least 1 (a group cannot lose every channel)".into(),
+            ));
         }
         if self.round_to == 0 {
             return Err(PruneError::Config("round_to must be at least 1".into()));
@@ -199,7 +207,12 @@ fn rounded(channels: usize, remove: usize, n: usize) -> usize {
 }
 
 /// Removal counts per candidate when the first `m` channels of the global order go.
-fn global_counts(cands: &[Candidate], global: &[(usize, usize)], m: usize, round_to: usize) -> Vec<usize> {
+fn global_counts(
+    cands: &[Candidate],
+    global: &[(usize, usize)],
+    m: usize,
+    round_to: usize,
+) -> Vec<usize> {
     let mut counts = vec![0usize; cands.len()];
     let mut taken = 0;
     for &(c, _) in global {
@@ -240,7 +253,13 @@ fn plan_of(cands: &[Candidate], counts: &[usize]) -> PrunePlan {
     plan
 }
 
-fn cost(graph: &Graph, groups: &ChannelGroups, cands: &[Candidate], counts: &[usize], params: bool) -> Result<u64> {
+fn cost(
+    graph: &Graph,
+    groups: &ChannelGroups,
+    cands: &[Candidate],
+    counts: &[usize],
+    params: bool,
+) -> Result<u64> {
     let mut plan = PrunePlan::new();
     for (c, &r) in cands.iter().zip(counts) {
         if r > 0 {
@@ -254,7 +273,12 @@ fn cost(graph: &Graph, groups: &ChannelGroups, cands: &[Candidate], counts: &[us
 
 /// Turns scores into a plan (see [`Selection`]). The plan names groups by name, so it stays
 /// valid for groups found again on the same graph.
-pub fn select(graph: &Graph, groups: &ChannelGroups, scores: &Scores, sel: &Selection) -> Result<PrunePlan> {
+pub fn select(
+    graph: &Graph,
+    groups: &ChannelGroups,
+    scores: &Scores,
+    sel: &Selection,
+) -> Result<PrunePlan> {
     sel.validate()?;
     groups.check(graph)?;
     let cands = candidates(groups, scores, sel)?;
@@ -278,7 +302,9 @@ pub fn select(graph: &Graph, groups: &ChannelGroups, scores: &Scores, sel: &Sele
             let m = (r * total as f64).round() as usize;
             global_counts(&cands, &global, m, sel.round_to)
         }
-        (PruneTarget::ChannelRatio(r), Scope::PerGroup) => per_group_counts(&cands, r, sel.round_to),
+        (PruneTarget::ChannelRatio(r), Scope::PerGroup) => {
+            per_group_counts(&cands, r, sel.round_to)
+        }
         (PruneTarget::Channels(n), _) => global_counts(&cands, &global, n, sel.round_to),
         (PruneTarget::MacBudget(b), scope) | (PruneTarget::ParamBudget(b), scope) => {
             let params = matches!(sel.target, PruneTarget::ParamBudget(_));

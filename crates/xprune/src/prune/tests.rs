@@ -15,13 +15,27 @@ fn device() -> Device {
 fn index_scores(groups: &ChannelGroups) -> Scores {
     let mut s = Scores::new("index");
     for g in groups.prunable() {
-        s.insert(groups, g.id(), (0..g.channels()).map(|k| k as f64).collect()).unwrap();
+        s.insert(
+            groups,
+            g.id(),
+            (0..g.channels()).map(|k| k as f64).collect(),
+        )
+        .unwrap();
     }
     s
 }
 
 fn small_vgg() -> Graph {
-    vgg(VggDepth::Vgg11, true, FeatureShape::spatial(3, 32, 32), 10, 0.125, &device(), 1).unwrap()
+    vgg(
+        VggDepth::Vgg11,
+        true,
+        FeatureShape::spatial(3, 32, 32),
+        10,
+        0.125,
+        &device(),
+        1,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -31,7 +45,8 @@ fn global_ratio_removes_the_lowest_channels() {
     let mut s = Scores::new("hand");
     let a = groups.find("fc1").unwrap().id();
     let b = groups.find("fc2").unwrap().id();
-    s.insert(&groups, a, vec![0.1, 5.0, 0.2, 6.0, 7.0, 8.0, 9.0, 0.3]).unwrap();
+    s.insert(&groups, a, vec![0.1, 5.0, 0.2, 6.0, 7.0, 8.0, 9.0, 0.3])
+        .unwrap();
     s.insert(&groups, b, vec![0.15, 4.0, 4.0, 4.0]).unwrap();
     // 12 channels * 0.34 = 4 channels: 0.1, 0.15, 0.2, 0.3
     let plan = select(&g, &groups, &s, &Selection::ratio(0.34)).unwrap();
@@ -39,12 +54,24 @@ fn global_ratio_removes_the_lowest_channels() {
     assert_eq!(r.removed(a), &[0, 2, 7]);
     assert_eq!(r.removed(b), &[0]);
     // per group: 34% of 8 = 2, of 4 = 1
-    let plan = select(&g, &groups, &s, &Selection::ratio(0.34).scope(Scope::PerGroup)).unwrap();
+    let plan = select(
+        &g,
+        &groups,
+        &s,
+        &Selection::ratio(0.34).scope(Scope::PerGroup),
+    )
+    .unwrap();
     let r = plan.resolve(&groups).unwrap();
     assert_eq!(r.removed(a), &[0, 2]);
     assert_eq!(r.removed(b), &[0]);
     // L1 normalisation changes the global ranking: fc2's scores are then comparable.
-    let plan = select(&g, &groups, &s, &Selection::ratio(0.34).normalization(Normalization::Max)).unwrap();
+    let plan = select(
+        &g,
+        &groups,
+        &s,
+        &Selection::ratio(0.34).normalization(Normalization::Max),
+    )
+    .unwrap();
     assert_eq!(plan.removed_channels(), 4);
 }
 
@@ -58,15 +85,33 @@ fn floors_and_rounding_hold() {
     let pruned = xprune_surgery::prune(&g, &groups, &plan).unwrap();
     let after = ChannelGroups::new(&pruned);
     for grp in after.prunable() {
-        assert!(grp.channels() >= 3, "{} keeps {}", grp.name(), grp.channels());
+        assert!(
+            grp.channels() >= 3,
+            "{} keeps {}",
+            grp.name(),
+            grp.channels()
+        );
         let before = groups.find(grp.name()).unwrap().channels();
-        assert!(grp.channels() == before || grp.channels() % 4 == 0, "{} keeps {}", grp.name(), grp.channels());
+        assert!(
+            grp.channels() == before || grp.channels() % 4 == 0,
+            "{} keeps {}",
+            grp.name(),
+            grp.channels()
+        );
     }
 }
 
 #[test]
 fn budgets_are_met_exactly() {
-    let g = resnet_cifar(ResNetCifarDepth::ResNet20, FeatureShape::spatial(3, 32, 32), 10, 0.5, &device(), 2).unwrap();
+    let g = resnet_cifar(
+        ResNetCifarDepth::ResNet20,
+        FeatureShape::spatial(3, 32, 32),
+        10,
+        0.5,
+        &device(),
+        2,
+    )
+    .unwrap();
     let groups = ChannelGroups::new(&g);
     let s = index_scores(&groups);
     let before = count(&g);
@@ -81,7 +126,10 @@ fn budgets_are_met_exactly() {
         let after = count(&pruned);
         let resolved = plan.resolve(&groups).unwrap();
         // the structural estimate equals the real count
-        assert_eq!(counts_after(&g, &groups, &resolved), (after.params, after.macs));
+        assert_eq!(
+            counts_after(&g, &groups, &resolved),
+            (after.params, after.macs)
+        );
         match target {
             PruneTarget::MacBudget(b) => assert!(after.macs as f64 <= b * before.macs as f64),
             PruneTarget::ParamBudget(b) => assert!(after.params as f64 <= b * before.params as f64),
@@ -103,7 +151,10 @@ fn bad_configurations_are_errors_and_leave_the_model_alone() {
         Selection::ratio(0.5).min_channels(0),
         Selection::ratio(0.5).round_to(0),
     ] {
-        assert!(matches!(select(&g, &groups, &s, &sel), Err(PruneError::Config(_))), "{sel:?}");
+        assert!(
+            matches!(select(&g, &groups, &s, &sel), Err(PruneError::Config(_))),
+            "{sel:?}"
+        );
     }
     let mut pruner = Pruner::new(WeightNorm::l1()).selection(Selection::ratio(1.5));
     let before = count(&g);
@@ -112,7 +163,13 @@ fn bad_configurations_are_errors_and_leave_the_model_alone() {
     // Scores from another graph are rejected.
     let other = mlp(2, &[8], 3, &device(), 0).unwrap();
     let other_groups = ChannelGroups::new(&other);
-    let err = select(&g, &groups, &index_scores(&other_groups), &Selection::ratio(0.3)).unwrap_err();
+    let err = select(
+        &g,
+        &groups,
+        &index_scores(&other_groups),
+        &Selection::ratio(0.3),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("score"), "{err}");
 }
 
@@ -134,7 +191,9 @@ fn one_shot_and_iterative_pruning() {
     assert_eq!(a, b);
 
     let mut calls = 0;
-    let mut it = Pruner::new(RandomCriterion).selection(Selection::ratio(0.5)).seed(3);
+    let mut it = Pruner::new(RandomCriterion)
+        .selection(Selection::ratio(0.5))
+        .seed(3);
     let out = it
         .iterative(&g, None, 4, |graph, step| {
             calls += 1;
@@ -144,15 +203,23 @@ fn one_shot_and_iterative_pruning() {
         .unwrap();
     assert_eq!(calls, 4);
     assert_eq!(out.steps.len(), 4);
-    let total: usize = ChannelGroups::new(&g).prunable().map(|g| g.channels()).sum();
+    let total: usize = ChannelGroups::new(&g)
+        .prunable()
+        .map(|g| g.channels())
+        .sum();
     let removed: usize = out.removed.values().map(|v| v.len()).sum();
     assert_eq!(removed, (0.5 * total as f64).round() as usize);
     let replay = xprune_surgery::prune(&g, &groups, &out.original_plan()).unwrap();
     assert_eq!(count(&replay), out.pruned);
     // A failing fine-tune callback is an error naming the step.
     let mut failing = Pruner::new(WeightNorm::l1()).selection(Selection::ratio(0.3));
-    let err = failing.iterative(&g, None, 2, |_, _| Err("diverged".into())).unwrap_err();
-    assert!(err.to_string().contains("step 1") && err.to_string().contains("diverged"), "{err}");
+    let err = failing
+        .iterative(&g, None, 2, |_, _| Err("diverged".into()))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("step 1") && err.to_string().contains("diverged"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -163,7 +230,9 @@ fn gradual_pruning_removes_channels_while_training() {
     let train_set = moons(400, 0.1, 1).unwrap();
     let test_set = moons(400, 0.1, 2).unwrap();
     let g = mlp(2, &[32, 32], 2, &device(), 3).unwrap();
-    let config = TrainConfig::new(12, 32, 0.01).optimizer(Optimizer::adam()).seed(4);
+    let config = TrainConfig::new(12, 32, 0.01)
+        .optimizer(Optimizer::adam())
+        .seed(4);
     let reference = train_set.per_class(10, 0).unwrap();
     let mut events = Vec::new();
     let mut pruner = Pruner::new(FeatureRelevance::default())
@@ -175,14 +244,27 @@ fn gradual_pruning_removes_channels_while_training() {
         });
     let before = g.clone();
     let out = pruner
-        .gradual(&g, &train_set, Some(&reference), &config, GradualSchedule::new(2, 8, 6))
+        .gradual(
+            &g,
+            &train_set,
+            Some(&reference),
+            &config,
+            GradualSchedule::new(2, 8, 6),
+        )
         .unwrap();
     // Events after epochs 2, 4, 6, 8: 4 x 6 channels.
     assert_eq!(out.outcome.steps.len(), 4);
     for (i, s) in out.outcome.steps.iter().enumerate() {
         assert_eq!(s.step, i + 1);
         assert_eq!(s.plan.removed_channels(), 6);
-        assert_eq!(s.before.params, if i == 0 { count(&g).params } else { out.outcome.steps[i - 1].after.params });
+        assert_eq!(
+            s.before.params,
+            if i == 0 {
+                count(&g).params
+            } else {
+                out.outcome.steps[i - 1].after.params
+            }
+        );
     }
     let groups = ChannelGroups::new(&out.outcome.graph);
     let left: usize = groups.prunable().map(|g| g.channels()).sum();
@@ -194,19 +276,38 @@ fn gradual_pruning_removes_channels_while_training() {
     assert!(out.outcome.param_reduction() > 1.0);
     // Training went on for all 12 epochs on the smaller model and learned the task.
     assert_eq!(out.trained.history.len(), 12);
-    let acc = evaluate(&out.outcome.graph, &test_set, 400).unwrap().accuracy;
+    let acc = evaluate(&out.outcome.graph, &test_set, 400)
+        .unwrap()
+        .accuracy;
     assert!(acc > 0.9, "accuracy after gradual pruning {acc}");
     // The caller's graph is untouched.
     assert_eq!(count(&g), count(&before));
     // Bad schedules are errors.
-    for bad in [GradualSchedule::new(0, 8, 6), GradualSchedule::new(2, 20, 6), GradualSchedule::new(2, 8, 0)] {
-        let e = pruner.gradual(&g, &train_set, None, &config, bad).unwrap_err();
+    for bad in [
+        GradualSchedule::new(0, 8, 6),
+        GradualSchedule::new(2, 20, 6),
+        GradualSchedule::new(2, 8, 0),
+    ] {
+        let e = pruner
+            .gradual(&g, &train_set, None, &config, bad)
+            .unwrap_err();
         assert!(matches!(e, PruneError::Config(_)), "{e}");
     }
     // Floors saturate the schedule: events beyond them remove nothing.
     let mut strict = Pruner::new(WeightNorm::l1()).selection(Selection::default().min_channels(30));
-    let out = strict.gradual(&g, &train_set, None, &config, GradualSchedule::new(2, 8, 6)).unwrap();
-    let per_event: Vec<usize> = out.outcome.steps.iter().map(|s| s.plan.removed_channels()).collect();
+    let out = strict
+        .gradual(&g, &train_set, None, &config, GradualSchedule::new(2, 8, 6))
+        .unwrap();
+    let per_event: Vec<usize> = out
+        .outcome
+        .steps
+        .iter()
+        .map(|s| s.plan.removed_channels())
+        .collect();
     assert_eq!(per_event, vec![4, 0, 0, 0]);
-    assert!(ChannelGroups::new(&out.outcome.graph).prunable().all(|g| g.channels() == 30));
+    assert!(
+        ChannelGroups::new(&out.outcome.graph)
+            .prunable()
+            .all(|g| g.channels() == 30)
+    );
 }
