@@ -3,3 +3,6 @@
 
 #[path = "integration/backends.rs"]
 mod backends;
+
+#[path = "integration/readme.rs"]
+mod readme;
