@@ -4,7 +4,7 @@
 //!
 //! This is the facade crate: it re-exports the workspace crates and adds backend selection
 //! ([`backend`]), training and evaluation helpers ([`train`]), and the pruning procedures
-//! ([`prune`]: selection, [`Pruner`](prune::Pruner), iterative and gradual pruning).
+//! ([`prune`]: selection, [`Pruner`], iterative and gradual pruning).
 #![warn(missing_docs)]
 
 pub mod backend;

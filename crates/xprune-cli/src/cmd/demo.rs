@@ -22,7 +22,9 @@ use xprune::criteria::{
 use xprune::graph::{Initializer, Layer, OpSpec};
 use xprune::io::data::synthetic::{SHAPES10_CLASSES, shapes10};
 use xprune::train::{LrSchedule, Optimizer, ScheduleUnit, TrainConfig, evaluate, train};
-use xprune::{Conv2dSpec, Dataset, FeatureShape, Graph, GraphBuilder, Normalization, Pruner, Selection};
+use xprune::{
+    Conv2dSpec, Dataset, FeatureShape, Graph, GraphBuilder, Normalization, Pruner, Selection,
+};
 
 /// The demo CNN: four 3x3 conv-bn-relu blocks (16, 32, 64, 64 channels), three 2x2 max pools,
 /// global average pooling and a linear classifier.
@@ -30,7 +32,11 @@ pub fn demo_cnn(classes: usize, device: &Device, seed: u64) -> Result<Graph> {
     let mut b = GraphBuilder::new(FeatureShape::spatial(3, 32, 32), device).seed(seed);
     let mut x = b.input();
     for (i, c) in [16, 32, 64, 64].into_iter().enumerate() {
-        x = b.conv2d(format!("conv{}", i + 1), x, Conv2dSpec::new(c, 3).padding(1))?;
+        x = b.conv2d(
+            format!("conv{}", i + 1),
+            x,
+            Conv2dSpec::new(c, 3).padding(1),
+        )?;
         x = b.batch_norm(format!("bn{}", i + 1), x)?;
         x = b.relu(format!("relu{}", i + 1), x)?;
         if i < 3 {
@@ -49,9 +55,17 @@ pub fn new_head(graph: &Graph, classes: usize, seed: u64) -> Result<Graph> {
     let (input, mut defs, out) = graph.to_node_defs();
     let in_features = match graph.nodes()[out].op {
         OpSpec::Linear { in_features, .. } => in_features,
-        _ => unreachable!("the demo CNN ends in a linear layer"),
+        ref other => {
+            return Err(crate::error::CliError::Usage(format!(
+                "the demo needs a graph ending in a linear layer, found {other:?}"
+            )));
+        }
     };
-    let op = OpSpec::Linear { in_features, out_features: classes, bias: true };
+    let op = OpSpec::Linear {
+        in_features,
+        out_features: classes,
+        bias: true,
+    };
     defs[out].layer = Layer::from_op(&op, &mut Initializer::new(seed), &graph.device());
     Ok(Graph::from_nodes(input, defs, out)?)
 }
@@ -64,7 +78,14 @@ fn criteria() -> Vec<(&'static str, Box<dyn Criterion>)> {
         ("taylor", Box::new(Taylor::default())),
         ("lrp", Box::new(LrpCriterion::default())),
         ("frs", Box::new(FeatureRelevance::default())),
-        ("shapley", Box::new(Shapley { permutations: 3, antithetic: false, ..Shapley::default() })),
+        (
+            "shapley",
+            Box::new(Shapley {
+                permutations: 3,
+                antithetic: false,
+                ..Shapley::default()
+            }),
+        ),
     ]
 }
 
@@ -81,7 +102,11 @@ pub fn run(g: &Global, a: &DemoArgs) -> Result<()> {
     let started = Instant::now();
     let dev = device(&g.backend)?;
     std::fs::create_dir_all(&a.output).map_err(io(&a.output))?;
-    let (source_n, source_epochs, test_n, ft_epochs) = if a.quick { (600, 2, 200, 5) } else { (4800, 10, 1000, 30) };
+    let (source_n, source_epochs, test_n, ft_epochs) = if a.quick {
+        (600, 2, 200, 5)
+    } else {
+        (4800, 10, 1000, 30)
+    };
     let source_classes: Vec<usize> = (0..6).collect();
     let target_classes: Vec<usize> = (6..10).collect();
 
@@ -90,8 +115,16 @@ pub fn run(g: &Global, a: &DemoArgs) -> Result<()> {
     let source = all.select_classes(&source_classes)?;
     let source_test = shapes10(test_n * 10 / 6, g.seed + 1)?.select_classes(&source_classes)?;
     let model = demo_cnn(source_classes.len(), &dev, g.seed)?;
-    println!("source task: {} classes ({}), {} training images", source_classes.len(),
-        source_classes.iter().map(|c| SHAPES10_CLASSES[*c]).collect::<Vec<_>>().join(", "), source.len());
+    println!(
+        "source task: {} classes ({}), {} training images",
+        source_classes.len(),
+        source_classes
+            .iter()
+            .map(|c| SHAPES10_CLASSES[*c])
+            .collect::<Vec<_>>()
+            .join(", "),
+        source.len()
+    );
     let progress = bar(source_epochs as u64, "training on the source task", g.quiet);
     let config = TrainConfig::new(source_epochs, 64, 3e-3)
         .optimizer(Optimizer::adam())
@@ -107,7 +140,11 @@ pub fn run(g: &Global, a: &DemoArgs) -> Result<()> {
         .fit(&model, &source)?;
     progress.finish_and_clear();
     let source_acc = evaluate(&trained.graph, &source_test, g.batch_size)?.accuracy;
-    println!("  trained in {:.1} s, test accuracy {:.1}%", trained.elapsed.as_secs_f64(), 100.0 * source_acc);
+    println!(
+        "  trained in {:.1} s, test accuracy {:.1}%",
+        trained.elapsed.as_secs_f64(),
+        100.0 * source_acc
+    );
 
     // 2. Few-shot transfer.
     let target_pool = shapes10(2000, g.seed + 2)?.select_classes(&target_classes)?;
@@ -115,7 +152,9 @@ pub fn run(g: &Global, a: &DemoArgs) -> Result<()> {
     let target_test = shapes10(test_n * 10 / 4, g.seed + 3)?.select_classes(&target_classes)?;
     let transferred = new_head(&trained.graph, target_classes.len(), g.seed + 4)?;
     let ft = |graph: &Graph, epochs: usize, data: &Dataset| -> Result<Graph> {
-        let config = TrainConfig::new(epochs, 20, 1e-3).optimizer(Optimizer::adam()).seed(g.seed + 5);
+        let config = TrainConfig::new(epochs, 20, 1e-3)
+            .optimizer(Optimizer::adam())
+            .seed(g.seed + 5);
         Ok(train(graph, data, &config)?.graph)
     };
     let transferred = ft(&transferred, ft_epochs * 2, &few)?;
@@ -123,14 +162,27 @@ pub fn run(g: &Global, a: &DemoArgs) -> Result<()> {
     println!(
         "few-shot task: {} classes ({}), {} labelled images; test accuracy {:.1}%",
         target_classes.len(),
-        target_classes.iter().map(|c| SHAPES10_CLASSES[*c]).collect::<Vec<_>>().join(", "),
+        target_classes
+            .iter()
+            .map(|c| SHAPES10_CLASSES[*c])
+            .collect::<Vec<_>>()
+            .join(", "),
         few.len(),
         100.0 * base_acc
     );
 
     // 3. Prune with every criterion.
     let ratios = [0.3, 0.5, 0.7];
-    let mut csv = Csv::new(&["criterion", "ratio", "fine_tuned", "accuracy", "mac_reduction", "params", "macs", "score_seconds"]);
+    let mut csv = Csv::new(&[
+        "criterion",
+        "ratio",
+        "fine_tuned",
+        "accuracy",
+        "mac_reduction",
+        "params",
+        "macs",
+        "score_seconds",
+    ]);
     let mut table = vec![];
     let mut series_no_ft = vec![];
     let mut series_ft = vec![];
@@ -172,8 +224,16 @@ pub fn run(g: &Global, a: &DemoArgs) -> Result<()> {
         }
         row.push(format!("{score_seconds:.1}"));
         table.push(row);
-        series_no_ft.push(Series { name: name.into(), points: pts, dashed: false });
-        series_ft.push(Series { name: name.into(), points: pts_ft, dashed: false });
+        series_no_ft.push(Series {
+            name: name.into(),
+            points: pts,
+            dashed: false,
+        });
+        series_ft.push(Series {
+            name: name.into(),
+            points: pts_ft,
+            dashed: false,
+        });
     }
     progress.finish_and_clear();
     csv.write(&a.output.join("demo.csv"))?;
@@ -195,9 +255,15 @@ pub fn run(g: &Global, a: &DemoArgs) -> Result<()> {
     .write(&a.output.join("demo_finetuned.svg"))?;
     println!("\ntest accuracy (%) on the few-shot task after pruning: without / with fine-tuning");
     println!("unpruned: {:.1}", 100.0 * base_acc);
-    println!("{:<10} {:>14} {:>14} {:>14} {:>10}", "criterion", "30%", "50%", "70%", "score s");
+    println!(
+        "{:<10} {:>14} {:>14} {:>14} {:>10}",
+        "criterion", "30%", "50%", "70%", "score s"
+    );
     for row in &table {
-        println!("{:<10} {:>14} {:>14} {:>14} {:>10}", row[0], row[1], row[2], row[3], row[4]);
+        println!(
+            "{:<10} {:>14} {:>14} {:>14} {:>10}",
+            row[0], row[1], row[2], row[3], row[4]
+        );
     }
     println!(
         "\nwrote demo.csv, demo_no_finetune.svg and demo_finetuned.svg to {} ({:.0} s in total)",

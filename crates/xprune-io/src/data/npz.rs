@@ -16,7 +16,7 @@ use xprune_graph::Dataset;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
-/// How [`write`] stores the arrays.
+/// How [`write()`] stores the arrays.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Compression {
     /// Uncompressed (`numpy.savez`).
