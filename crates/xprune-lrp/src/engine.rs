@@ -4,7 +4,7 @@
 
 use crate::error::{LrpError, Result, shape_err};
 use crate::modifier::{InputMod, ParamMod};
-use crate::rule::{Gate, Propagation, Rule, Term};
+use crate::rule::{Gate, Group, Propagation, Rule, Term};
 use burn::tensor::Tensor;
 
 /// A layer that is linear in its input plus a bias, `y = f(x; w) + b`, seen through what LRP
@@ -37,6 +37,21 @@ pub trait LinearLayer<const DI: usize, const DO: usize> {
     /// The transposed map with weight `weight(w)` applied to `s` (output-shaped), giving a
     /// tensor of dimensions `input`.
     fn transpose(&self, s: Tensor<DO>, weight: &ParamMod, input: [usize; DI]) -> Tensor<DI>;
+
+    /// `f(x; weight(w)) + bias(b)`: the modified forward pass with its bias (none when `bias`
+    /// is [`ParamMod::Zero`] or the layer has none). The default adds [`LinearLayer::bias`] to
+    /// [`LinearLayer::forward`]; layers whose kernel adds a bias itself (convolutions) override
+    /// it to save a pass over the output.
+    fn forward_biased(&self, x: Tensor<DI>, weight: &ParamMod, bias: &ParamMod) -> Tensor<DO> {
+        let out = self.forward(x, weight);
+        if bias.is_zero() {
+            return out;
+        }
+        match self.bias(bias) {
+            Some(b) => out + b,
+            None => out,
+        }
+    }
 }
 
 /// What the caller knows about a layer call beyond its input, to save work.
@@ -60,6 +75,16 @@ pub fn stabilize<const D: usize>(z: Tensor<D>, epsilon: f64) -> Tensor<D> {
     let negative = z.clone().lower_elem(0.0);
     let below = z.clone().sub_scalar(epsilon);
     z.add_scalar(epsilon).mask_where(negative, below)
+}
+
+/// [`stabilize`] for a `z` known to have no negative values: `z + eps` (one pass instead of
+/// four; equal to [`stabilize`] on such tensors, `-0.0` included).
+fn stabilize_nonnegative<const D: usize>(z: Tensor<D>, epsilon: f64) -> Tensor<D> {
+    if epsilon == 0.0 {
+        z
+    } else {
+        z.add_scalar(epsilon)
+    }
 }
 
 /// Propagates `relevance` (output-shaped) through `layer` on `input` with `rule`, returning
@@ -120,18 +145,23 @@ where
 
     let mut original = hints.output.clone();
     let mut total: Option<Tensor<DI>> = None;
-    for group in &groups {
-        if group.coefficient == 0.0 {
-            continue;
-        }
-        let terms: Vec<&Term> = group
-            .terms
-            .iter()
-            .filter(|t| !vanishes(layer, t, hints.nonnegative_input))
-            .collect();
-        if terms.is_empty() {
-            continue;
-        }
+    // The groups that contribute, with their non-vanishing terms.
+    let active: Vec<(&Group, Vec<&Term>)> = groups
+        .iter()
+        .filter(|g| g.coefficient != 0.0)
+        .map(|g| {
+            let terms = g
+                .terms
+                .iter()
+                .filter(|t| !vanishes(layer, t, hints.nonnegative_input))
+                .collect::<Vec<_>>();
+            (g, terms)
+        })
+        .filter(|(_, terms)| !terms.is_empty())
+        .collect();
+    let mut relevance = Some(relevance);
+    let last = active.len().saturating_sub(1);
+    for (index, (group, terms)) in active.into_iter().enumerate() {
         let mut inputs = Vec::with_capacity(terms.len());
         let mut z: Option<Tensor<DO>> = None;
         for t in &terms {
@@ -153,7 +183,21 @@ where
             inputs.push(x);
         }
         let z = z.expect("a group with terms has an output");
-        let mut s = relevance.clone() / stabilize(z, epsilon);
+        let z = if terms
+            .iter()
+            .all(|t| term_nonnegative(layer, t, hints.nonnegative_input))
+        {
+            stabilize_nonnegative(z, epsilon)
+        } else {
+            stabilize(z, epsilon)
+        };
+        // The last group takes the relevance itself (no copy of a shared tensor).
+        let r = if index == last {
+            relevance.take().expect("taken by the last group only")
+        } else {
+            relevance.clone().expect("taken by the last group only")
+        };
+        let mut s = r / z;
         if group.gate != Gate::All {
             let o = original
                 .get_or_insert_with(|| {
@@ -172,8 +216,16 @@ where
             s = s * mask.float();
         }
         let mut acc: Option<Tensor<DI>> = None;
-        for (t, x) in terms.iter().zip(inputs) {
-            let g = layer.transpose(s.clone(), &t.weight, in_dims);
+        let mut s = Some(s);
+        let count = terms.len();
+        for (k, (t, x)) in terms.iter().zip(inputs).enumerate() {
+            // The last term takes `s` itself.
+            let sk = if k + 1 == count {
+                s.take().expect("taken by the last term only")
+            } else {
+                s.clone().expect("taken by the last term only")
+            };
+            let g = layer.transpose(sk, &t.weight, in_dims);
             let r = match t.input {
                 InputMod::Ones => g,
                 _ => x * g,
@@ -238,14 +290,40 @@ where
             _ => out,
         };
     }
-    let out = layer.forward(x, &t.weight);
-    if t.bias.is_zero() {
-        return out;
-    }
-    match layer.bias(&t.bias) {
-        Some(b) => out + b,
-        None => out,
-    }
+    layer.forward_biased(x, &t.weight, &t.bias)
+}
+
+/// Whether a term's output `f(x'; w') + b'` has no negative values whatever the layer's
+/// parameters: a non-negative input (`x+`, ones, or the input itself when it is known to be
+/// non-negative) with a non-negative weight (`w+`, ones, `w^2`, or any parameter-free layer,
+/// whose fixed weights are non-negative), or `x-` with `w-`; and a non-negative bias (none,
+/// zero, `b+` or `b^2`); with sign `+1`.
+fn term_nonnegative<const DI: usize, const DO: usize, L>(
+    layer: &L,
+    t: &Term,
+    nonnegative_input: bool,
+) -> bool
+where
+    L: LinearLayer<DI, DO> + ?Sized,
+{
+    let positive_weight = !layer.has_weight()
+        || matches!(
+            t.weight,
+            ParamMod::Positive | ParamMod::Ones | ParamMod::Square
+        );
+    let negative_weight = layer.has_weight() && matches!(t.weight, ParamMod::Negative);
+    let product = match t.input {
+        InputMod::Positive | InputMod::Ones => positive_weight,
+        InputMod::Identity => nonnegative_input && positive_weight,
+        InputMod::Negative => negative_weight,
+        _ => false,
+    };
+    let bias = !layer.has_bias()
+        || matches!(
+            t.bias,
+            ParamMod::Zero | ParamMod::Positive | ParamMod::Square
+        );
+    t.sign == 1.0 && product && bias
 }
 
 #[cfg(test)]

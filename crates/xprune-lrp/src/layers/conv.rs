@@ -60,6 +60,10 @@ impl LinearLayer<4, 4> for Conv2d {
     }
 
     fn forward(&self, x: Tensor<4>, weight: &ParamMod) -> Tensor<4> {
+        self.forward_biased(x, weight, &ParamMod::Zero)
+    }
+
+    fn forward_biased(&self, x: Tensor<4>, weight: &ParamMod, bias: &ParamMod) -> Tensor<4> {
         let [_, _, h, w] = x.dims();
         let p = conv_padding(self, h, w);
         let options = ConvOptions::new_with_padding(
@@ -68,7 +72,12 @@ impl LinearLayer<4, 4> for Conv2d {
             self.dilation,
             self.groups,
         );
-        conv2d(x, weight.apply(self.weight.val()), None, options)
+        // The kernel adds the bias in place, saving a pass over the output.
+        let b = match bias {
+            ParamMod::Zero => None,
+            m => self.bias.as_ref().map(|b| m.apply(b.val())),
+        };
+        conv2d(x, weight.apply(self.weight.val()), b, options)
     }
 
     fn bias(&self, bias: &ParamMod) -> Option<Tensor<4>> {

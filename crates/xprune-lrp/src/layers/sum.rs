@@ -1,10 +1,10 @@
 //! Element-wise sums of several inputs (residual connections), seen as a parameter-free linear
 //! map over the inputs stacked along a new last axis, as Zennit's `Sum` layer does.
 
-use crate::engine::{Hints, LinearLayer, propagate};
+use crate::engine::{Hints, LinearLayer, propagate, stabilize};
 use crate::error::{Result, shape_err};
-use crate::modifier::ParamMod;
-use crate::rule::Rule;
+use crate::modifier::{InputMod, ParamMod};
+use crate::rule::{Gate, Group, Propagation, Rule};
 use burn::tensor::Tensor;
 
 /// The sum of `inputs` tensors stacked along a new last axis: `[..., k] -> [...]`.
@@ -90,6 +90,33 @@ pub(crate) fn sum_relevance_with<const D: usize>(
             ),
         ));
     }
+    if relevance.dims() != dims {
+        return Err(shape_err(
+            name,
+            format!(
+                "relevance has shape {:?}, the summed inputs have {dims:?}",
+                relevance.dims()
+            ),
+        ));
+    }
+    if let Some(o) = &output
+        && o.dims() != dims
+    {
+        return Err(shape_err(
+            name,
+            format!("given output has shape {:?}, expected {dims:?}", o.dims()),
+        ));
+    }
+    if let Propagation::Terms { groups, epsilon } = rule.propagation()
+        && groups.iter().flat_map(|g| &g.terms).all(|t| {
+            matches!(
+                t.input,
+                InputMod::Identity | InputMod::Positive | InputMod::Negative
+            )
+        })
+    {
+        return Ok(sum_direct(inputs, relevance, &groups, epsilon, output));
+    }
     let k = inputs.len();
     match D {
         2 => {
@@ -123,6 +150,85 @@ pub(crate) fn sum_relevance_with<const D: usize>(
             format!("sums of rank-{D} tensors are not supported (rank 2 or 4)"),
         )),
     }
+}
+
+/// The rule over a sum computed input by input, without stacking the inputs: for the input
+/// modifiers that act element-wise on each input (identity, positive and negative parts), the
+/// stacked formulation gives, for input `i`,
+/// `R_i = sum_g alpha_g sum_k c_k x'_{k,i} * s_g` with `s_g = gate_g * R / stab(sum_k c_k sum_i
+/// x'_{k,i})`. Same values as [`propagate`] over [`Sum`], one copy of the inputs fewer.
+fn sum_direct<const D: usize>(
+    inputs: &[Tensor<D>],
+    relevance: Tensor<D>,
+    groups: &[Group],
+    epsilon: f64,
+    output: Option<Tensor<D>>,
+) -> Vec<Tensor<D>> {
+    let modified = |m: &InputMod, x: &Tensor<D>| match m {
+        InputMod::Positive => x.clone().clamp_min(0.0),
+        InputMod::Negative => x.clone().clamp_max(0.0),
+        _ => x.clone(),
+    };
+    let sum = |xs: &[Tensor<D>]| {
+        xs.iter()
+            .cloned()
+            .reduce(|a, b| a + b)
+            .expect("at least one input")
+    };
+    let mut total: Vec<Option<Tensor<D>>> = vec![None; inputs.len()];
+    let mut original = output.clone();
+    for group in groups
+        .iter()
+        .filter(|g| g.coefficient != 0.0 && !g.terms.is_empty())
+    {
+        let mut z: Option<Tensor<D>> = None;
+        let mut modified_inputs = Vec::with_capacity(group.terms.len());
+        for t in &group.terms {
+            let xs: Vec<Tensor<D>> = inputs.iter().map(|x| modified(&t.input, x)).collect();
+            let zk = match (&t.input, &output) {
+                (InputMod::Identity, Some(o)) => o.clone(),
+                _ => sum(&xs),
+            };
+            let zk = if t.sign == 1.0 {
+                zk
+            } else {
+                zk.mul_scalar(t.sign)
+            };
+            z = Some(match z {
+                Some(acc) => acc + zk,
+                None => zk,
+            });
+            modified_inputs.push(xs);
+        }
+        let z = z.expect("a group with terms has an output");
+        let mut s = relevance.clone() / stabilize(z, epsilon);
+        if group.gate != Gate::All {
+            let o = original.get_or_insert_with(|| sum(inputs)).clone();
+            let mask = match group.gate {
+                Gate::PositiveOutput => o.greater_elem(0.0),
+                Gate::NegativeOutput => o.lower_elem(0.0),
+                Gate::All => unreachable!("handled above"),
+            };
+            s = s * mask.float();
+        }
+        let factor = |sign: f32| group.coefficient * sign;
+        for (t, xs) in group.terms.iter().zip(modified_inputs) {
+            let f = factor(t.sign);
+            for (acc, x) in total.iter_mut().zip(xs) {
+                let r = x * s.clone();
+                let r = if f == 1.0 { r } else { r.mul_scalar(f) };
+                *acc = Some(match acc.take() {
+                    Some(a) => a + r,
+                    None => r,
+                });
+            }
+        }
+    }
+    total
+        .into_iter()
+        .zip(inputs)
+        .map(|(r, x)| r.unwrap_or_else(|| x.zeros_like()))
+        .collect()
 }
 
 fn hints<const D: usize>(output: Option<Tensor<D>>, name: &str) -> Hints<D> {
