@@ -6,3 +6,6 @@ mod backends;
 
 #[path = "integration/readme.rs"]
 mod readme;
+
+#[path = "integration/explain_backends.rs"]
+mod explain_backends;

@@ -19,5 +19,8 @@ fn readme_has_the_two_commands() {
     assert!(README.contains("cargo run -p xprune-cli -- demo --output xprune-demo"));
     assert!(README.contains("cargo test --workspace"));
     let ci = include_str!("../../../.ci/run");
-    assert!(ci.contains("cargo test --workspace"), ".ci/run runs the README's test command");
+    assert!(
+        ci.contains("cargo test --workspace"),
+        ".ci/run runs the README's test command"
+    );
 }
