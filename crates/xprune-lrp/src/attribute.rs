@@ -5,8 +5,11 @@ use crate::canonize::canonize;
 use crate::composite::Composite;
 use crate::engine::{Hints, propagate};
 use crate::error::{LrpError, Result, shape_err};
-use crate::layers::{AffineChannels, concat_relevance, max_pool_relevance, sum_relevance_with};
-use crate::rule::{Rule, SharedRule};
+use crate::layers::{
+    AffineChannels, CachedConv, ConvParamCache, concat_relevance, max_pool_relevance,
+    sum_relevance_with,
+};
+use crate::rule::{Propagation, Rule, SharedRule};
 use burn::tensor::{Int, Tensor, TensorData};
 use xprune_graph::tensor_util::to_vec_int;
 use xprune_graph::{Activation, Graph, Layer, NodeId, OpSpec, Recording};
@@ -73,6 +76,8 @@ pub struct Attributor {
     graph: Graph,
     rules: Vec<Option<SharedRule>>,
     nonnegative: Vec<bool>,
+    /// Per convolution node, the modified weights and biases its rule needs, computed once.
+    conv_params: Vec<Option<ConvParamCache>>,
     keep_nodes: bool,
 }
 
@@ -87,10 +92,30 @@ impl Attributor {
         };
         let rules = composite.resolve(&graph)?;
         let nonnegative = nonnegative_nodes(&graph);
+        let conv_params = graph
+            .layers()
+            .iter()
+            .zip(&rules)
+            .map(|(layer, rule)| match (layer, rule) {
+                (Layer::Conv2d(conv), Some(rule)) => match rule.propagation() {
+                    Propagation::Terms { groups, .. } => {
+                        let terms: Vec<_> = groups.iter().flat_map(|g| &g.terms).collect();
+                        Some(ConvParamCache::new(
+                            conv,
+                            terms.iter().map(|t| &t.weight),
+                            terms.iter().map(|t| &t.bias),
+                        ))
+                    }
+                    Propagation::Pass => None,
+                },
+                _ => None,
+            })
+            .collect();
         Ok(Self {
             graph,
             rules,
             nonnegative,
+            conv_params,
             keep_nodes: true,
         })
     }
@@ -213,7 +238,14 @@ impl Attributor {
             Layer::Conv2d(conv) => {
                 let x = spatial(inputs[0], name)?;
                 let out = spatial(output, name)?.clone();
-                let r = propagate(conv, x, into_spatial(r, name)?, rule()?, hints(Some(out)))?;
+                let r = into_spatial(r, name)?;
+                let r = match &self.conv_params[id] {
+                    Some(cache) => {
+                        let layer = CachedConv { conv, cache };
+                        propagate(&layer, x, r, rule()?, hints(Some(out)))?
+                    }
+                    None => propagate(conv, x, r, rule()?, hints(Some(out)))?,
+                };
                 one(Activation::Spatial(r))
             }
             Layer::Linear(linear) => {

@@ -64,20 +64,11 @@ impl LinearLayer<4, 4> for Conv2d {
     }
 
     fn forward_biased(&self, x: Tensor<4>, weight: &ParamMod, bias: &ParamMod) -> Tensor<4> {
-        let [_, _, h, w] = x.dims();
-        let p = conv_padding(self, h, w);
-        let options = ConvOptions::new_with_padding(
-            self.stride,
-            [(p[0], p[2]), (p[1], p[3])],
-            self.dilation,
-            self.groups,
-        );
-        // The kernel adds the bias in place, saving a pass over the output.
         let b = match bias {
             ParamMod::Zero => None,
             m => self.bias.as_ref().map(|b| m.apply(b.val())),
         };
-        conv2d(x, weight.apply(self.weight.val()), b, options)
+        conv_forward(self, x, weight.apply(self.weight.val()), b)
     }
 
     fn bias(&self, bias: &ParamMod) -> Option<Tensor<4>> {
@@ -88,39 +79,173 @@ impl LinearLayer<4, 4> for Conv2d {
         })
     }
 
-    fn transpose(&self, s: Tensor<4>, weight: &ParamMod, [_, _, h, w]: [usize; 4]) -> Tensor<4> {
-        let [_, _, oh, ow] = s.dims();
-        let [_, _, kh, kw] = self.weight.dims();
-        let p = conv_padding(self, h, w);
-        let weight = weight.apply(self.weight.val());
-        // Size of the padded input the windows cover, and what the last window leaves out.
-        let rest = |size: usize, begin: usize, end: usize, out: usize, k: usize, d: usize| {
-            let covered = (out - 1) * self.stride[d] + self.dilation[d] * (k - 1) + 1;
-            size + begin + end - covered
-        };
-        let rh = rest(h, p[0], p[2], oh, kh, 0);
-        let rw = rest(w, p[1], p[3], ow, kw, 1);
-        if p[0] == p[2] && p[1] == p[3] {
-            let options = ConvTransposeOptions::new(
-                self.stride,
-                [p[0], p[1]],
-                [rh, rw],
-                self.dilation,
-                self.groups,
-            );
-            conv_transpose2d(s, weight, None, options)
-        } else {
-            let options = ConvTransposeOptions::new(
-                self.stride,
-                [0, 0],
-                [rh, rw],
-                self.dilation,
-                self.groups,
-            );
-            conv_transpose2d(s, weight, None, options)
-                .narrow(2, p[0], h)
-                .narrow(3, p[1], w)
+    fn transpose(&self, s: Tensor<4>, weight: &ParamMod, input: [usize; 4]) -> Tensor<4> {
+        conv_transpose(self, s, weight.apply(self.weight.val()), input)
+    }
+}
+
+/// The convolution of `conv` on `x` with the given weight and bias (the kernel adds the bias in
+/// place, saving a pass over the output).
+fn conv_forward(
+    conv: &Conv2d,
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    let p = conv_padding(conv, h, w);
+    let options = ConvOptions::new_with_padding(
+        conv.stride,
+        [(p[0], p[2]), (p[1], p[3])],
+        conv.dilation,
+        conv.groups,
+    );
+    conv2d(x, weight, bias, options)
+}
+
+/// The transpose of `conv`'s linear map with the given weight, applied to `s`, for an input of
+/// dimensions `[_, _, h, w]`.
+fn conv_transpose(
+    conv: &Conv2d,
+    s: Tensor<4>,
+    weight: Tensor<4>,
+    [_, _, h, w]: [usize; 4],
+) -> Tensor<4> {
+    let [_, _, oh, ow] = s.dims();
+    let [_, _, kh, kw] = conv.weight.dims();
+    let p = conv_padding(conv, h, w);
+    // Size of the padded input the windows cover, and what the last window leaves out.
+    let rest = |size: usize, begin: usize, end: usize, out: usize, k: usize, d: usize| {
+        let covered = (out - 1) * conv.stride[d] + conv.dilation[d] * (k - 1) + 1;
+        size + begin + end - covered
+    };
+    let rh = rest(h, p[0], p[2], oh, kh, 0);
+    let rw = rest(w, p[1], p[3], ow, kw, 1);
+    if p[0] == p[2] && p[1] == p[3] {
+        let options = ConvTransposeOptions::new(
+            conv.stride,
+            [p[0], p[1]],
+            [rh, rw],
+            conv.dilation,
+            conv.groups,
+        );
+        conv_transpose2d(s, weight, None, options)
+    } else {
+        let options =
+            ConvTransposeOptions::new(conv.stride, [0, 0], [rh, rw], conv.dilation, conv.groups);
+        conv_transpose2d(s, weight, None, options)
+            .narrow(2, p[0], h)
+            .narrow(3, p[1], w)
+    }
+}
+
+/// A key for caching a modified parameter: `None` for modifiers that must be computed on every
+/// use (custom functions, whose names need not be unique) or that need no tensor (identity,
+/// zero).
+fn cache_key(m: &ParamMod) -> Option<String> {
+    match m {
+        ParamMod::Custom(_) | ParamMod::Zero => None,
+        m if m.is_identity() => None,
+        m => Some(format!("{m:?}")),
+    }
+}
+
+/// The modified weights and biases of one convolution that a rule needs, computed once (the
+/// attributor keeps them between calls: the graph's parameters do not change).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ConvParamCache {
+    weights: Vec<(String, Tensor<4>)>,
+    biases: Vec<(String, Tensor<1>)>,
+}
+
+impl ConvParamCache {
+    /// Computes the modified weights and biases of `conv` for the given modifiers.
+    pub(crate) fn new<'a>(
+        conv: &Conv2d,
+        weight_mods: impl IntoIterator<Item = &'a ParamMod>,
+        bias_mods: impl IntoIterator<Item = &'a ParamMod>,
+    ) -> Self {
+        let mut cache = Self::default();
+        for m in weight_mods {
+            if let Some(k) = cache_key(m)
+                && !cache.weights.iter().any(|(key, _)| *key == k)
+            {
+                cache.weights.push((k, m.apply(conv.weight.val())));
+            }
         }
+        if let Some(b) = &conv.bias {
+            for m in bias_mods {
+                if let Some(k) = cache_key(m)
+                    && !cache.biases.iter().any(|(key, _)| *key == k)
+                {
+                    cache.biases.push((k, m.apply(b.val())));
+                }
+            }
+        }
+        cache
+    }
+
+    fn weight(&self, conv: &Conv2d, m: &ParamMod) -> Tensor<4> {
+        cache_key(m)
+            .and_then(|k| self.weights.iter().find(|(key, _)| *key == k))
+            .map_or_else(|| m.apply(conv.weight.val()), |(_, w)| w.clone())
+    }
+
+    fn bias(&self, conv: &Conv2d, m: &ParamMod) -> Option<Tensor<1>> {
+        let b = conv.bias.as_ref()?;
+        if m.is_zero() {
+            return None;
+        }
+        Some(
+            cache_key(m)
+                .and_then(|k| self.biases.iter().find(|(key, _)| *key == k))
+                .map_or_else(|| m.apply(b.val()), |(_, b)| b.clone()),
+        )
+    }
+}
+
+/// A convolution seen through a [`ConvParamCache`]: the same arithmetic as [`Conv2d`]'s, with
+/// the modified parameters taken from the cache.
+pub(crate) struct CachedConv<'a> {
+    pub(crate) conv: &'a Conv2d,
+    pub(crate) cache: &'a ConvParamCache,
+}
+
+impl LinearLayer<4, 4> for CachedConv<'_> {
+    fn describe(&self) -> String {
+        LinearLayer::<4, 4>::describe(self.conv)
+    }
+
+    fn output_dims(&self, input: [usize; 4]) -> std::result::Result<[usize; 4], String> {
+        self.conv.output_dims(input)
+    }
+
+    fn has_weight(&self) -> bool {
+        true
+    }
+
+    fn has_bias(&self) -> bool {
+        self.conv.bias.is_some()
+    }
+
+    fn forward(&self, x: Tensor<4>, weight: &ParamMod) -> Tensor<4> {
+        conv_forward(self.conv, x, self.cache.weight(self.conv, weight), None)
+    }
+
+    fn forward_biased(&self, x: Tensor<4>, weight: &ParamMod, bias: &ParamMod) -> Tensor<4> {
+        let b = self.cache.bias(self.conv, bias);
+        conv_forward(self.conv, x, self.cache.weight(self.conv, weight), b)
+    }
+
+    fn bias(&self, bias: &ParamMod) -> Option<Tensor<4>> {
+        self.cache.bias(self.conv, bias).map(|b| {
+            let [o] = b.dims();
+            b.reshape([1, o, 1, 1])
+        })
+    }
+
+    fn transpose(&self, s: Tensor<4>, weight: &ParamMod, input: [usize; 4]) -> Tensor<4> {
+        conv_transpose(self.conv, s, self.cache.weight(self.conv, weight), input)
     }
 }
 

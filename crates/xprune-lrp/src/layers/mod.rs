@@ -16,5 +16,6 @@ pub use passthrough::{ReluLrp, concat_relevance};
 pub use pool::{AdaptiveAvgPool2dLrp, AvgPool2dLrp};
 pub use sum::{Sum, sum_relevance};
 
+pub(crate) use conv::{CachedConv, ConvParamCache};
 pub(crate) use max_pool::max_pool_relevance;
 pub(crate) use sum::sum_relevance_with;
