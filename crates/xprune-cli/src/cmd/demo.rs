@@ -81,8 +81,8 @@ fn criteria() -> Vec<(&'static str, Box<dyn Criterion>)> {
         (
             "shapley",
             Box::new(Shapley {
-                permutations: 3,
-                antithetic: false,
+                permutations: 10,
+                antithetic: true,
                 ..Shapley::default()
             }),
         ),
