@@ -70,7 +70,9 @@ pub fn new_head(graph: &Graph, classes: usize, seed: u64) -> Result<Graph> {
     Ok(Graph::from_nodes(input, defs, out)?)
 }
 
-fn criteria() -> Vec<(&'static str, Box<dyn Criterion>)> {
+/// Every built-in criterion; Shapley with 10 antithetic pairs of orders per group (2 in a
+/// quick run).
+fn criteria(quick: bool) -> Vec<(&'static str, Box<dyn Criterion>)> {
     vec![
         ("random", Box::new(RandomCriterion)),
         ("l1", Box::new(WeightNorm::l1())),
@@ -81,7 +83,7 @@ fn criteria() -> Vec<(&'static str, Box<dyn Criterion>)> {
         (
             "shapley",
             Box::new(Shapley {
-                permutations: 10,
+                permutations: if quick { 2 } else { 10 },
                 antithetic: true,
                 ..Shapley::default()
             }),
@@ -186,7 +188,7 @@ pub fn run(g: &Global, a: &DemoArgs) -> Result<()> {
     let mut table = vec![];
     let mut series_no_ft = vec![];
     let mut series_ft = vec![];
-    let criteria = criteria();
+    let criteria = criteria(a.quick);
     let progress = bar((criteria.len() * ratios.len()) as u64, "pruning", g.quiet);
     for (name, criterion) in criteria {
         progress.set_message(format!("pruning ({name})"));
