@@ -78,10 +78,16 @@ fn parse(rest: &[String]) -> Args {
 }
 
 fn model(name: &str, device: &Device) -> Graph {
+    model_with_width(name, 1.0, device)
+}
+
+/// The model with every channel count scaled by `width` (0.5 gives the shapes of removing
+/// half of every group's channels).
+fn model_with_width(name: &str, width: f32, device: &Device) -> Graph {
     let cifar = FeatureShape::spatial(3, 32, 32);
     match name {
-        "ResNet-56" => resnet_cifar(ResNetCifarDepth::ResNet56, cifar, 10, 1.0, device, 1),
-        "VGG-16-BN" => vgg(VggDepth::Vgg16, true, cifar, 10, 1.0, device, 1),
+        "ResNet-56" => resnet_cifar(ResNetCifarDepth::ResNet56, cifar, 10, width, device, 1),
+        "VGG-16-BN" => vgg(VggDepth::Vgg16, true, cifar, 10, width, device, 1),
         _ => unreachable!("known model"),
     }
     .expect("reference model builds")
@@ -262,6 +268,26 @@ fn main() {
                 let graph = model(name, &device);
                 let x = random_batch(&graph, args.batch, &device);
                 let groups = ChannelGroups::new(&graph);
+                // A pruned graph against a freshly built one of the same shapes: any cost of
+                // the surgery itself (strided or copied weights) would show here.
+                let plan = l1_plan(&graph, &groups, 0.5, 1);
+                let pruned = prune(&graph, &groups, &plan).expect("plan applies");
+                let fresh = model_with_width(name, 0.5, &device);
+                assert_eq!(count(&pruned).macs, count(&fresh).macs, "same shapes");
+                let tp = time(&device, warmup, reps, || {
+                    pruned.forward(x.clone()).expect("forward runs");
+                });
+                let tf = time(&device, warmup, reps, || {
+                    fresh.forward(x.clone()).expect("forward runs");
+                });
+                println!(
+                    "\n## {backend} {name}: pruned 50 % {:.1} ms (min {:.1}), freshly built at \
+                     width 0.5 {:.1} ms (min {:.1})",
+                    tp.ms(),
+                    tp.min.as_secs_f64() * 1e3,
+                    tf.ms(),
+                    tf.min.as_secs_f64() * 1e3
+                );
                 for ratio in [0.5, 0.7] {
                     let plan = l1_plan(&graph, &groups, ratio, args.round_to);
                     let pruned = prune(&graph, &groups, &plan).expect("plan applies");

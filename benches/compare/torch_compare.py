@@ -123,7 +123,7 @@ def timed(fn, warmup, reps):
         fn()
         samples.append((time.perf_counter() - t) * 1e3)
     samples.sort()
-    return samples[len(samples) // 2]
+    return (samples[len(samples) // 2], samples[0])
 
 
 def macs(model, x):
@@ -154,7 +154,7 @@ def run(args):
     torch.set_num_threads(args.threads)
     warmup, reps = (1, 3) if args.quick else (2, 7)
     slow_warmup, slow_reps = (1, 1) if args.quick else (1, 3)
-    rows = {}  # (model, batch, workload) -> (ms, mac_ratio or None)
+    rows = {}  # (model, batch, workload) -> ((median ms, min ms), mac_ratio or None)
     for name in args.models:
         model, _ = build(name)
         model.eval()
@@ -227,7 +227,10 @@ def run(args):
             t = time.perf_counter()
             pruner.step()
             prune_times.append((time.perf_counter() - t) * 1e3)
-        rows[(name, b, "surgery plan+prune 50%")] = (statistics.median(prune_times), None)
+        rows[(name, b, "surgery plan+prune 50%")] = (
+            (statistics.median(prune_times), min(prune_times)),
+            None,
+        )
 
         # Pruned inference.
         full = macs(model, x)
@@ -259,11 +262,12 @@ def read_xprune(path, backend):
                 continue
             key = (r["model"], int(r["batch"]), r["workload"])
             mac = float(r["mac_ratio"]) if r["mac_ratio"] else None
-            out[key] = (float(r["median_ms"]), mac)
+            out[key] = ((float(r["median_ms"]), float(r["min_ms"])), mac)
     # Torch-Pruning plans and removes in one call: compare against plan + prune.
-    for (m, b, w), (ms, _) in list(out.items()):
+    for (m, b, w), ((med, low), _) in list(out.items()):
         if w == "surgery plan l1 50%" and (m, b, "surgery prune 50%") in out:
-            out[(m, b, "surgery plan+prune 50%")] = (ms + out[(m, b, "surgery prune 50%")][0], None)
+            (pmed, plow), _ = out[(m, b, "surgery prune 50%")]
+            out[(m, b, "surgery plan+prune 50%")] = ((med + pmed, low + plow), None)
     return out
 
 
@@ -281,20 +285,26 @@ def main():
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     torch_rows = run(args)
     xp = read_xprune(args.csv, args.backend) if args.csv else {}
-    header = "| model | batch | workload | PyTorch ms | PyTorch MAC ratio | xprune ms | xprune MAC ratio | xprune / PyTorch |"
+    header = (
+        "| model | batch | workload | PyTorch median ms | PyTorch min ms | PyTorch MAC ratio "
+        "| xprune median ms | xprune min ms | xprune MAC ratio | xprune / PyTorch (median) "
+        "| xprune / PyTorch (min) |"
+    )
     lines = [
         f"PyTorch {torch.__version__}, Torch-Pruning {tp.__version__}, "
         f"{torch.get_num_threads()} threads; xprune backend {args.backend}",
         "",
         header,
-        "|---|---|---|---|---|---|---|---|",
+        "|---" * 11 + "|",
     ]
     fmt = lambda v: "" if v is None else f"{v:.2f}"
-    for key, (ms, mac) in torch_rows.items():
-        x_ms, x_mac = xp.get(key, (None, None))
-        ratio = fmt(x_ms / ms) if x_ms is not None else ""
+    for key, ((med, low), mac) in torch_rows.items():
+        (x_med, x_low), x_mac = xp.get(key, ((None, None), None))
+        r_med = fmt(x_med / med) if x_med is not None and med > 0 else ""
+        r_low = fmt(x_low / low) if x_low is not None and low > 0 else ""
         lines.append(
-            f"| {key[0]} | {key[1]} | {key[2]} | {ms:.2f} | {fmt(mac)} | {fmt(x_ms)} | {fmt(x_mac)} | {ratio} |"
+            f"| {key[0]} | {key[1]} | {key[2]} | {med:.2f} | {low:.2f} | {fmt(mac)} "
+            f"| {fmt(x_med)} | {fmt(x_low)} | {fmt(x_mac)} | {r_med} | {r_low} |"
         )
     text = "\n".join(lines)
     print(text)
