@@ -9,7 +9,9 @@ use xprune_graph::{Conv2dSpec, FeatureShape, Graph, GraphBuilder, GraphError, Re
 /// `input` is `[channels, 28, 28]` (conv1 pads by 2, as for MNIST) or `[channels, 32, 32]`.
 pub fn lenet5(input: FeatureShape, classes: usize, device: &Device, seed: u64) -> Result<Graph> {
     let FeatureShape::Spatial([_, h, w]) = input else {
-        return Err(GraphError::Spec(format!("lenet5 needs an image input, got [{input}]")));
+        return Err(GraphError::Spec(format!(
+            "lenet5 needs an image input, got [{input}]"
+        )));
     };
     let pad = match (h, w) {
         (28, 28) => 2,

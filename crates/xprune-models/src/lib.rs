@@ -14,7 +14,7 @@ mod vgg;
 
 pub use lenet::lenet5;
 pub use mlp::mlp;
-pub use resnet::{ResNetCifarDepth, ResNetStem, resnet18, resnet_cifar};
+pub use resnet::{ResNetCifarDepth, ResNetStem, resnet_cifar, resnet18};
 pub use vgg::{VggDepth, vgg};
 
 /// Scales a channel count by a width multiplier, keeping at least one channel.

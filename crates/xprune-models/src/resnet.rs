@@ -2,7 +2,9 @@
 
 use crate::scaled;
 use xprune_graph::burn::tensor::Device;
-use xprune_graph::{Conv2dSpec, FeatureShape, Graph, GraphBuilder, GraphError, NodeId, Padding, Result};
+use xprune_graph::{
+    Conv2dSpec, FeatureShape, Graph, GraphBuilder, GraphError, NodeId, Padding, Result,
+};
 
 /// Depth of a CIFAR ResNet (He et al. 2016, section 4.2): `6n + 2` layers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,15 +36,36 @@ pub enum ResNetStem {
 
 /// A basic block: conv3x3-bn-relu-conv3x3-bn, plus the identity or (when the shape changes) a
 /// 1x1 convolution + batch norm projection, then add and relu. Returns the block's output.
-fn basic_block(b: &mut GraphBuilder, prefix: &str, x: NodeId, planes: usize, stride: usize) -> Result<NodeId> {
+fn basic_block(
+    b: &mut GraphBuilder,
+    prefix: &str,
+    x: NodeId,
+    planes: usize,
+    stride: usize,
+) -> Result<NodeId> {
     let in_planes = b.shape(x)?.channels();
-    let y = b.conv2d(format!("{prefix}.conv1"), x, Conv2dSpec::new(planes, 3).stride(stride).padding(1).no_bias())?;
+    let y = b.conv2d(
+        format!("{prefix}.conv1"),
+        x,
+        Conv2dSpec::new(planes, 3)
+            .stride(stride)
+            .padding(1)
+            .no_bias(),
+    )?;
     let y = b.batch_norm(format!("{prefix}.bn1"), y)?;
     let y = b.relu(format!("{prefix}.relu1"), y)?;
-    let y = b.conv2d(format!("{prefix}.conv2"), y, Conv2dSpec::new(planes, 3).padding(1).no_bias())?;
+    let y = b.conv2d(
+        format!("{prefix}.conv2"),
+        y,
+        Conv2dSpec::new(planes, 3).padding(1).no_bias(),
+    )?;
     let y = b.batch_norm(format!("{prefix}.bn2"), y)?;
     let shortcut = if stride != 1 || in_planes != planes {
-        let s = b.conv2d(format!("{prefix}.shortcut.0"), x, Conv2dSpec::new(planes, 1).stride(stride).no_bias())?;
+        let s = b.conv2d(
+            format!("{prefix}.shortcut.0"),
+            x,
+            Conv2dSpec::new(planes, 1).stride(stride).no_bias(),
+        )?;
         b.batch_norm(format!("{prefix}.shortcut.1"), s)?
     } else {
         x
@@ -80,11 +103,17 @@ pub fn resnet_cifar(
     seed: u64,
 ) -> Result<Graph> {
     if !input.is_spatial() {
-        return Err(GraphError::Spec(format!("resnet needs an image input, got [{input}]")));
+        return Err(GraphError::Spec(format!(
+            "resnet needs an image input, got [{input}]"
+        )));
     }
     let mut b = GraphBuilder::new(input, device).seed(seed);
     let c = scaled(16, width);
-    let x = b.conv2d("conv1", b.input(), Conv2dSpec::new(c, 3).padding(1).no_bias())?;
+    let x = b.conv2d(
+        "conv1",
+        b.input(),
+        Conv2dSpec::new(c, 3).padding(1).no_bias(),
+    )?;
     let x = b.batch_norm("bn1", x)?;
     let x = b.relu("relu", x)?;
     let planes = [c, scaled(32, width), scaled(64, width)];
@@ -103,24 +132,39 @@ pub fn resnet18(
     seed: u64,
 ) -> Result<Graph> {
     if !input.is_spatial() {
-        return Err(GraphError::Spec(format!("resnet needs an image input, got [{input}]")));
+        return Err(GraphError::Spec(format!(
+            "resnet needs an image input, got [{input}]"
+        )));
     }
     let mut b = GraphBuilder::new(input, device).seed(seed);
     let c = scaled(64, width);
     let x = match stem {
         ResNetStem::Cifar => {
-            let x = b.conv2d("conv1", b.input(), Conv2dSpec::new(c, 3).padding(1).no_bias())?;
+            let x = b.conv2d(
+                "conv1",
+                b.input(),
+                Conv2dSpec::new(c, 3).padding(1).no_bias(),
+            )?;
             let x = b.batch_norm("bn1", x)?;
             b.relu("relu", x)?
         }
         ResNetStem::ImageNet => {
-            let x = b.conv2d("conv1", b.input(), Conv2dSpec::new(c, 7).stride(2).padding(3).no_bias())?;
+            let x = b.conv2d(
+                "conv1",
+                b.input(),
+                Conv2dSpec::new(c, 7).stride(2).padding(3).no_bias(),
+            )?;
             let x = b.batch_norm("bn1", x)?;
             let x = b.relu("relu", x)?;
             b.max_pool2d_with("maxpool", x, [3, 3], [2, 2], Padding::Uniform(1), false)?
         }
     };
-    let planes = [c, scaled(128, width), scaled(256, width), scaled(512, width)];
+    let planes = [
+        c,
+        scaled(128, width),
+        scaled(256, width),
+        scaled(512, width),
+    ];
     let x = stages(&mut b, x, &planes, 2)?;
     head(b, x, classes)
 }

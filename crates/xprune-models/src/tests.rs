@@ -1,7 +1,7 @@
 use super::*;
+use xprune_graph::FeatureShape;
 use xprune_graph::burn::module::Module;
 use xprune_graph::burn::tensor::{Device, Tensor};
-use xprune_graph::FeatureShape;
 
 fn cifar() -> FeatureShape {
     FeatureShape::spatial(3, 32, 32)
@@ -26,7 +26,10 @@ fn parameter_counts_match_pytorch() {
     let d = Device::flex();
     // Counts of the equivalent PyTorch modules (weights + biases + bn affine).
     let m = mlp(2, &[1000, 1000, 1000], 3, &d, 0).unwrap();
-    assert_eq!(trainable(&m), 2 * 1000 + 1000 + 2 * (1000 * 1000 + 1000) + 1000 * 3 + 3);
+    assert_eq!(
+        trainable(&m),
+        2 * 1000 + 1000 + 2 * (1000 * 1000 + 1000) + 1000 * 3 + 3
+    );
     let l = lenet5(FeatureShape::spatial(1, 28, 28), 10, &d, 0).unwrap();
     assert_eq!(trainable(&l), 61_706);
     // ResNet-20: 269,722 parameters with option A shortcuts (He et al.), plus the two 1x1
@@ -50,7 +53,15 @@ fn small_models_run() {
         vgg(VggDepth::Vgg16, false, cifar(), 10, 0.125, &d, 1).unwrap(),
         resnet_cifar(ResNetCifarDepth::ResNet20, cifar(), 10, 0.5, &d, 1).unwrap(),
         resnet18(ResNetStem::Cifar, cifar(), 10, 0.125, &d, 1).unwrap(),
-        resnet18(ResNetStem::ImageNet, FeatureShape::spatial(3, 64, 64), 10, 0.125, &d, 1).unwrap(),
+        resnet18(
+            ResNetStem::ImageNet,
+            FeatureShape::spatial(3, 64, 64),
+            10,
+            0.125,
+            &d,
+            1,
+        )
+        .unwrap(),
         lenet5(cifar(), 10, &d, 1).unwrap(),
     ] {
         let input = if g.input_shape() == cifar() {

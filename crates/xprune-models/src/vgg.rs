@@ -18,7 +18,9 @@ impl VggDepth {
     fn plan(self) -> &'static [usize] {
         match self {
             Self::Vgg11 => &[64, 0, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0],
-            Self::Vgg16 => &[64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0],
+            Self::Vgg16 => &[
+                64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0,
+            ],
         }
     }
 }
@@ -39,10 +41,14 @@ pub fn vgg(
     seed: u64,
 ) -> Result<Graph> {
     let FeatureShape::Spatial([_, h, w]) = input else {
-        return Err(GraphError::Spec(format!("vgg needs an image input, got [{input}]")));
+        return Err(GraphError::Spec(format!(
+            "vgg needs an image input, got [{input}]"
+        )));
     };
     if h < 32 || w < 32 {
-        return Err(GraphError::Spec(format!("vgg needs images of at least 32x32 (five 2x2 pools), got {h}x{w}")));
+        return Err(GraphError::Spec(format!(
+            "vgg needs images of at least 32x32 (five 2x2 pools), got {h}x{w}"
+        )));
     }
     let mut b = GraphBuilder::new(input, device).seed(seed);
     let mut x = b.input();
@@ -52,7 +58,11 @@ pub fn vgg(
             x = b.max_pool2d(format!("features.{i}"), x, 2, 2)?;
             i += 1;
         } else {
-            x = b.conv2d(format!("features.{i}"), x, Conv2dSpec::new(scaled(c, width), 3).padding(1))?;
+            x = b.conv2d(
+                format!("features.{i}"),
+                x,
+                Conv2dSpec::new(scaled(c, width), 3).padding(1),
+            )?;
             i += 1;
             if batch_norm {
                 x = b.batch_norm(format!("features.{i}"), x)?;

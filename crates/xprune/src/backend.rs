@@ -24,13 +24,20 @@ pub enum BackendError {
     #[error("unknown backend `{0}` (known: flex, ndarray, wgpu, cuda)")]
     Unknown(String),
     /// The backend exists but this build lacks its Cargo feature.
-    #[error("backend `{0}` is not compiled in: rebuild with the Cargo feature `{0}` (compiled: {1})")]
+    #[error(
+        "backend `{0}` is not compiled in: rebuild with the Cargo feature `{0}` (compiled: {1})"
+    )]
     NotCompiled(Backend, String),
 }
 
 impl Backend {
     /// Every backend, in the order xprune lists them.
-    pub const ALL: [Backend; 4] = [Backend::Flex, Backend::NdArray, Backend::Wgpu, Backend::Cuda];
+    pub const ALL: [Backend; 4] = [
+        Backend::Flex,
+        Backend::NdArray,
+        Backend::Wgpu,
+        Backend::Cuda,
+    ];
 
     /// The backend's name, as used by the Cargo feature and the command line.
     pub fn name(self) -> &'static str {
@@ -118,7 +125,10 @@ mod tests {
         for b in Backend::ALL {
             assert_eq!(b.name().parse::<Backend>().unwrap(), b);
         }
-        assert!(matches!("tpu".parse::<Backend>(), Err(BackendError::Unknown(_))));
+        assert!(matches!(
+            "tpu".parse::<Backend>(),
+            Err(BackendError::Unknown(_))
+        ));
         assert!(Backend::Flex.device().is_ok());
     }
 }

@@ -20,15 +20,13 @@ pub use xprune_models as models;
 pub use xprune_surgery as surgery;
 
 pub use backend::{Backend, BackendError};
-pub use prune::{
-    Normalization, PruneError, PruneOutcome, PruneTarget, Pruner, Scope, Selection,
-};
+pub use prune::{Normalization, PruneError, PruneOutcome, PruneTarget, Pruner, Scope, Selection};
 pub use xprune_criteria::{
-    Criterion, FeatureRelevance, Gradient, LrpCriterion, RandomCriterion, Scores, Shapley,
-    Taylor, WeightNorm,
+    Criterion, FeatureRelevance, Gradient, LrpCriterion, RandomCriterion, Scores, Shapley, Taylor,
+    WeightNorm,
 };
-pub use xprune_surgery::{ChannelGroups, PrunePlan};
 pub use xprune_graph::{
     Activation, Batch, ChannelMasks, Conv2dSpec, Dataset, FeatureShape, Graph, GraphBuilder,
     GraphError, Layer, NodeId, Recording,
 };
+pub use xprune_surgery::{ChannelGroups, PrunePlan};
