@@ -760,6 +760,78 @@ fn demo_quick_runs_and_writes_its_table() {
 }
 
 #[test]
+fn toy_reproduction_runs_and_writes_every_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "toy",
+        "--seeds",
+        "2",
+        "--samples",
+        "1,5",
+        "--width",
+        "40",
+        "--prune",
+        "30",
+        "--epochs",
+        "30",
+        "--datasets",
+        "moons,mult",
+        "-o",
+        "toy",
+    ];
+    let stdout = ok(dir.path(), &args);
+    assert!(
+        stdout.contains("removing 30 of 120 hidden neurons"),
+        "{stdout}"
+    );
+    let csv = std::fs::read_to_string(dir.path().join("toy/toy.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("dataset,criterion,n,seed,train_accuracy,test_accuracy"));
+    // 2 data sets x 4 criteria x 2 sample counts x 2 seeds.
+    assert_eq!(lines.len(), 1 + 2 * 4 * 2 * 2);
+    for l in &lines[1..] {
+        let f: Vec<&str> = l.split(',').collect();
+        let acc: f64 = f[4].parse().unwrap();
+        assert!((0.0..=1.0).contains(&acc), "{l}");
+        // Exactly 30 neurons removed over the three hidden layers.
+        let removed: usize = f[6..9].iter().map(|v| v.parse::<usize>().unwrap()).sum();
+        assert_eq!(removed, 30, "{l}");
+    }
+    // The weight criterion does not depend on the reference samples.
+    let weight: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("moons,weight"))
+        .map(|l| l.split(',').nth(4).unwrap())
+        .collect();
+    assert!(weight.windows(2).all(|w| w[0] == w[1]), "{weight:?}");
+    let summary = std::fs::read_to_string(dir.path().join("toy/toy_summary.csv")).unwrap();
+    assert_eq!(summary.lines().count(), 1 + 2 * 4 * 2);
+    for ds in ["moons", "mult"] {
+        assert!(dir.path().join(format!("toy/toy_{ds}.svg")).exists());
+    }
+    fails(
+        dir.path(),
+        &["toy", "--prune", "3000"],
+        &["cannot remove 3000 of 3000"],
+    );
+    fails(
+        dir.path(),
+        &[
+            "toy",
+            "--datasets",
+            "spirals",
+            "--width",
+            "10",
+            "--prune",
+            "5",
+            "--epochs",
+            "1",
+        ],
+        &["spirals"],
+    );
+}
+
+#[test]
 fn failures_exit_with_one_clear_line() {
     let f = Files::new(true);
     let d = f.dir.path();
