@@ -5,7 +5,9 @@
 //! `cargo bench -p xprune-benches --bench shapley -- [--backend flex|wgpu|all] [--quick]`
 
 use xprune::burn::tensor::Device;
-use xprune::criteria::shapley::{GraphGame, NaiveGraphGame, SampleAggregate, ShapleyMethod, shapley_values};
+use xprune::criteria::shapley::{
+    GraphGame, NaiveGraphGame, SampleAggregate, ShapleyMethod, shapley_values,
+};
 use xprune::graph::{Conv2dSpec, Dataset, FeatureShape, Graph, GraphBuilder};
 use xprune::surgery::ChannelGroups;
 use xprune_benches::{BenchOptions, Table, device, machine_line, time};
@@ -13,10 +15,14 @@ use xprune_benches::{BenchOptions, Table, device, machine_line, time};
 /// conv(1->32) - relu - pool - conv(32->64) - relu - pool - fc(128) - relu - fc(10), 28x28.
 fn digits_cnn(device: &Device) -> Graph {
     let mut b = GraphBuilder::new(FeatureShape::spatial(1, 28, 28), device).seed(1);
-    let x = b.conv2d("conv1", b.input(), Conv2dSpec::new(32, 3).padding(1)).unwrap();
+    let x = b
+        .conv2d("conv1", b.input(), Conv2dSpec::new(32, 3).padding(1))
+        .unwrap();
     let x = b.relu("relu1", x).unwrap();
     let x = b.max_pool2d("pool1", x, 2, 2).unwrap();
-    let x = b.conv2d("conv2", x, Conv2dSpec::new(64, 3).padding(1)).unwrap();
+    let x = b
+        .conv2d("conv2", x, Conv2dSpec::new(64, 3).padding(1))
+        .unwrap();
     let x = b.relu("relu2", x).unwrap();
     let x = b.max_pool2d("pool2", x, 2, 2).unwrap();
     let x = b.flatten("flatten", x).unwrap();
@@ -30,7 +36,9 @@ fn images(n: usize) -> Dataset {
     // Deterministic pseudo-images: the benchmark measures cost, not accuracy.
     let mut state = 12345u64;
     let mut next = || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
     };
     let features: Vec<f32> = (0..n * 28 * 28).map(|_| next()).collect();
@@ -44,10 +52,23 @@ fn main() {
     let permutations = 5;
     let samples = 100;
     let data = images(samples);
-    let method = ShapleyMethod::Permutations { permutations, antithetic: false, truncation: None };
-    println!("# Shapley values of conv2 (64 channels), {permutations} permutations, {samples} images");
+    let method = ShapleyMethod::Permutations {
+        permutations,
+        antithetic: false,
+        truncation: None,
+    };
+    println!(
+        "# Shapley values of conv2 (64 channels), {permutations} permutations, {samples} images"
+    );
     println!("# {}", machine_line());
-    let mut table = Table::new(&["backend", "naive (ms)", "cached + batched (ms)", "speed-up", "coalitions", "max |difference|"]);
+    let mut table = Table::new(&[
+        "backend",
+        "naive (ms)",
+        "cached + batched (ms)",
+        "speed-up",
+        "coalitions",
+        "max |difference|",
+    ]);
     for backend in &opts.backends {
         let dev = device(*backend);
         let graph = digits_cnn(&dev);
@@ -56,7 +77,9 @@ fn main() {
         let mut naive_values = Vec::new();
         let naive = time(&dev, warmup, reps, || {
             let mut game = NaiveGraphGame::new(&graph, group, &data, samples, &dev).unwrap();
-            naive_values = shapley_values(&mut game, &method, SampleAggregate::Mean, 1, 7).unwrap().values;
+            naive_values = shapley_values(&mut game, &method, SampleAggregate::Mean, 1, 7)
+                .unwrap()
+                .values;
         });
         let mut fast_values = Vec::new();
         let mut evaluations = 0;

@@ -25,8 +25,8 @@ use xprune::models::{ResNetCifarDepth, ResNetStem, VggDepth, resnet_cifar, resne
 use xprune::prune::{Scope, Selection, select};
 use xprune::surgery::{count, prune};
 use xprune::{
-    ChannelGroups, Dataset, FeatureRelevance, FeatureShape, Graph, LrpCriterion,
-    RandomCriterion, Shapley, Taylor, WeightNorm,
+    ChannelGroups, Dataset, FeatureRelevance, FeatureShape, Graph, LrpCriterion, RandomCriterion,
+    Shapley, Taylor, WeightNorm,
 };
 use xprune_benches::{BenchOptions, Table, Timing, device, machine_line, time};
 
@@ -211,7 +211,8 @@ impl Results {
     }
 
     fn csv(&self) -> String {
-        let mut out = String::from("backend,model,batch,workload,median_ms,min_ms,mac_ratio,speedup\n");
+        let mut out =
+            String::from("backend,model,batch,workload,median_ms,min_ms,mac_ratio,speedup\n");
         let opt = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v:.4}"));
         for r in &self.rows {
             let _ = writeln!(
@@ -249,7 +250,10 @@ fn one_group(graph: &Graph) -> (ChannelGroups, String) {
         .map(|p| graph.nodes()[p].name.clone())
         .collect();
     let groups = ChannelGroups::with_pinned(graph, &pinned).expect("producers are graph nodes");
-    (groups, format!("group {} ({} ch)", keep.name(), keep.channels()))
+    (
+        groups,
+        format!("group {} ({} ch)", keep.name(), keep.channels()),
+    )
 }
 
 fn main() {
@@ -277,7 +281,10 @@ fn main() {
             let b = args.batch;
             let dims = graph.input_shape().batch_dims(b);
             let x = Tensor::<4>::from_data(
-                TensorData::new(values(dims.iter().product(), 7), [dims[0], dims[1], dims[2], dims[3]]),
+                TensorData::new(
+                    values(dims.iter().product(), 7),
+                    [dims[0], dims[1], dims[2], dims[3]],
+                ),
                 &dev,
             );
             let labels: Vec<i64> = (0..b as i64).map(|i| i % 10).collect();
@@ -357,10 +364,30 @@ fn main() {
                 ..Shapley::default()
             };
             let criteria: Vec<(&str, Box<dyn Criterion>, &ChannelGroups, String)> = vec![
-                ("l1", Box::new(WeightNorm::l1()), &groups, "all groups".into()),
-                ("taylor", Box::new(Taylor::default()), &groups, "all groups".into()),
-                ("lrp", Box::new(LrpCriterion::default()), &groups, "all groups".into()),
-                ("frs", Box::new(FeatureRelevance::default()), &groups, "all groups".into()),
+                (
+                    "l1",
+                    Box::new(WeightNorm::l1()),
+                    &groups,
+                    "all groups".into(),
+                ),
+                (
+                    "taylor",
+                    Box::new(Taylor::default()),
+                    &groups,
+                    "all groups".into(),
+                ),
+                (
+                    "lrp",
+                    Box::new(LrpCriterion::default()),
+                    &groups,
+                    "all groups".into(),
+                ),
+                (
+                    "frs",
+                    Box::new(FeatureRelevance::default()),
+                    &groups,
+                    "all groups".into(),
+                ),
                 (
                     "shapley",
                     Box::new(shapley),
@@ -370,7 +397,12 @@ fn main() {
                         args.shapley_permutations
                     ),
                 ),
-                ("random", Box::new(RandomCriterion), &groups, "all groups".into()),
+                (
+                    "random",
+                    Box::new(RandomCriterion),
+                    &groups,
+                    "all groups".into(),
+                ),
             ];
             let shapley_data = data
                 .subset(&(0..args.shapley_samples.min(n)).collect::<Vec<_>>())
@@ -390,7 +422,16 @@ fn main() {
                 let t = time(&dev, w, slow_reps, || {
                     criterion.score(&ctx).expect("scoring");
                 });
-                results.add(&be, name, d.len(), format!("score {cname}"), t, None, None, note.clone());
+                results.add(
+                    &be,
+                    name,
+                    d.len(),
+                    format!("score {cname}"),
+                    t,
+                    None,
+                    None,
+                    note.clone(),
+                );
             }
 
             // Surgery: groups, an L1 plan at 50 % per group, removal.
@@ -417,7 +458,9 @@ fn main() {
             let scores = l1.score(&ctx).expect("l1");
             for round in [1usize, 8] {
                 for ratio in RATIOS {
-                    let sel = Selection::ratio(ratio).scope(Scope::PerGroup).round_to(round);
+                    let sel = Selection::ratio(ratio)
+                        .scope(Scope::PerGroup)
+                        .round_to(round);
                     let plan = select(&graph, &groups, &scores, &sel).expect("plan");
                     let pruned = prune(&graph, &groups, &plan).expect("prune");
                     let c = count(&pruned);
@@ -425,7 +468,11 @@ fn main() {
                         pruned.forward(x.clone()).expect("forward");
                     });
                     let mac_ratio = full.mac_ratio(&c);
-                    let suffix = if round == 1 { String::new() } else { format!(" r{round}") };
+                    let suffix = if round == 1 {
+                        String::new()
+                    } else {
+                        format!(" r{round}")
+                    };
                     results.add(
                         &be,
                         name,

@@ -138,9 +138,17 @@ fn profile(graph: &Graph, pruned: &Graph, x: &Tensor<4>, device: &Device, reps: 
         e.2 += d.3;
         e.3 += s.3;
     }
-    let (td, ts): (f64, f64) = kinds.values().fold((0.0, 0.0), |a, v| (a.0 + v.0, a.1 + v.1));
+    let (td, ts): (f64, f64) = kinds
+        .values()
+        .fold((0.0, 0.0), |a, v| (a.0 + v.0, a.1 + v.1));
     let mut t = Table::new(&[
-        "kind", "dense ms", "pruned ms", "speed-up", "MAC ratio", "share of dense", "share of pruned",
+        "kind",
+        "dense ms",
+        "pruned ms",
+        "speed-up",
+        "MAC ratio",
+        "share of dense",
+        "share of pruned",
     ]);
     for (k, v) in &kinds {
         t.row(vec![
@@ -148,7 +156,11 @@ fn profile(graph: &Graph, pruned: &Graph, x: &Tensor<4>, device: &Device, reps: 
             format!("{:.1}", v.0),
             format!("{:.1}", v.1),
             format!("{:.2}", v.0 / v.1),
-            if v.3 > 0 { format!("{:.2}", v.2 as f64 / v.3 as f64) } else { String::new() },
+            if v.3 > 0 {
+                format!("{:.2}", v.2 as f64 / v.3 as f64)
+            } else {
+                String::new()
+            },
             format!("{:.0} %", 100.0 * v.0 / td),
             format!("{:.0} %", 100.0 * v.1 / ts),
         ]);
@@ -221,7 +233,7 @@ fn l1_plan(graph: &Graph, groups: &ChannelGroups, ratio: f64, round_to: usize) -
             }
         }
         let mut remove = ((g.channels() as f64 * ratio).round() as usize).min(g.channels() - 1);
-        while remove > 0 && (g.channels() - remove) % round_to != 0 {
+        while remove > 0 && !(g.channels() - remove).is_multiple_of(round_to) {
             remove -= 1;
         }
         let mut order: Vec<usize> = (0..g.channels()).collect();
