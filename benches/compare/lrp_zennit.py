@@ -193,23 +193,26 @@ def timed_pair(comp, model, a, b, warmup, reps):
 def run(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    gen = torch.Generator().manual_seed(1)
     warmup, reps = (1, 3) if args.quick else (2, 7)
     rows = []
     for name in args.models:
-        model = build(name, gen)
-        for p in model.parameters():
-            p.requires_grad_(False)
-        x = torch.randn(args.batch, 3, 32, 32, generator=gen)
         labels = torch.arange(args.batch) % 10
         one_hot = torch.eye(10)[labels]
-
-        def baseline():
-            xa = x.clone().requires_grad_(True)
-            (model(xa) * one_hot).sum().backward()
-            return float(xa.grad.sum())
-
         for cname in args.composites:
+            # A fresh model (the same weights) for every composite: a model that composites
+            # were registered on and removed from runs slower in later passes (measured here:
+            # the plain gradient of VGG-11 drifted from 150 to 1000 ms over six composites).
+            gen = torch.Generator().manual_seed(1)
+            model = build(name, gen)
+            for p in model.parameters():
+                p.requires_grad_(False)
+            x = torch.randn(args.batch, 3, 32, 32, generator=gen)
+
+            def baseline():
+                xa = x.clone().requires_grad_(True)
+                (model(xa) * one_hot).sum().backward()
+                return float(xa.grad.sum())
+
             comp = composite(cname)
             attributor = Gradient(model=model, composite=comp)
 
