@@ -238,6 +238,10 @@ impl LinearLayer<4, 4> for CachedConv<'_> {
     }
 
     fn bias(&self, bias: &ParamMod) -> Option<Tensor<4>> {
+        if bias.is_zero() {
+            // as the plain convolution: a zero bias of the right shape
+            return LinearLayer::<4, 4>::bias(self.conv, bias);
+        }
         self.cache.bias(self.conv, bias).map(|b| {
             let [o] = b.dims();
             b.reshape([1, o, 1, 1])
@@ -269,5 +273,64 @@ impl Conv2dLrp for Conv2d {
         rule: &dyn Rule,
     ) -> Result<Tensor<4>> {
         propagate(self, input, relevance_out, rule, Hints::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modifier::CustomMod;
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::Conv2dConfig;
+    use burn::tensor::{Device, Distribution};
+    use xprune_graph::tensor_util::to_vec;
+
+    fn max_diff(a: &Tensor<4>, b: &Tensor<4>) -> f32 {
+        to_vec(&(a.clone() - b.clone()).abs().max())[0]
+    }
+
+    #[test]
+    fn cached_parameters_give_the_same_arithmetic() {
+        let d = Device::flex();
+        let conv = Conv2dConfig::new([4, 6], [3, 3])
+            .with_stride([2, 1])
+            .with_padding(PaddingConfig2d::Explicit(1, 0, 2, 1))
+            .init(&d);
+        let x = Tensor::<4>::random([2, 4, 7, 6], Distribution::Normal(0.0, 1.0), &d);
+        let mods = [
+            ParamMod::Identity,
+            ParamMod::Positive,
+            ParamMod::Negative,
+            ParamMod::Zero,
+            ParamMod::Ones,
+            ParamMod::Square,
+            ParamMod::AddPositive(0.25),
+            ParamMod::AddNegative(0.25),
+            ParamMod::Custom(CustomMod::new("half", |t| t.mul_scalar(0.5))),
+        ];
+        // only some modifiers are cached: the others must still be applied on use
+        let cache = ConvParamCache::new(&conv, &mods[..4], &mods[4..7]);
+        let cached = CachedConv {
+            conv: &conv,
+            cache: &cache,
+        };
+        let out_dims = conv.output_dims(x.dims()).unwrap();
+        let s = Tensor::<4>::random(out_dims, Distribution::Normal(0.0, 1.0), &d);
+        for w in &mods {
+            for b in &mods {
+                let want = conv.forward_biased(x.clone(), w, b);
+                let got = cached.forward_biased(x.clone(), w, b);
+                assert!(max_diff(&want, &got) < 1e-6, "forward {w:?} {b:?}");
+            }
+            let want = conv.transpose(s.clone(), w, x.dims());
+            let got = cached.transpose(s.clone(), w, x.dims());
+            assert_eq!(got.dims(), x.dims());
+            assert!(max_diff(&want, &got) < 1e-6, "transpose {w:?}");
+            let (bw, bg) = (conv.bias(w), cached.bias(w));
+            assert_eq!(bw.is_some(), bg.is_some());
+            if let (Some(bw), Some(bg)) = (bw, bg) {
+                assert!(max_diff(&bw, &bg) < 1e-6, "bias {w:?}");
+            }
+        }
     }
 }
