@@ -4,6 +4,7 @@
 use crate::error::{CriterionError, Result};
 use crate::loss::per_sample_cross_entropy;
 use crate::shapley::game::CoalitionGame;
+use crate::sites::consumer_sites;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use std::collections::BTreeMap;
 use xprune_graph::tensor_util::to_vec;
@@ -23,6 +24,26 @@ pub fn mask_slots(
             continue;
         }
         let slot = m.slot();
+        let channels = graph.node(slot.node)?.shape.channels();
+        let entry = out.entry(slot.node).or_insert((channels, Vec::new()));
+        if !entry.1.contains(&slot) {
+            entry.1.push(slot);
+        }
+    }
+    Ok(out)
+}
+
+/// The slots the rest of the network reads a group's channels from (the inputs of its
+/// consumers, see [`consumer_sites`]), grouped by node with the node's channel count. Masking
+/// only these is equivalent to masking every member (removal as the consumers see it): the
+/// group's inner nodes (convolution, batch norm, ReLU, pooling, adds) are read by nothing
+/// else. Masking late lets the cached game tile the smallest activations (after pooling).
+pub fn read_slots(
+    graph: &Graph,
+    group: &ChannelGroup,
+) -> Result<BTreeMap<NodeId, (usize, Vec<ChannelSlot>)>> {
+    let mut out: BTreeMap<NodeId, (usize, Vec<ChannelSlot>)> = BTreeMap::new();
+    for slot in consumer_sites(graph, group) {
         let channels = graph.node(slot.node)?.shape.channels();
         let entry = out.entry(slot.node).or_insert((channels, Vec::new()));
         if !entry.1.contains(&slot) {
@@ -71,8 +92,8 @@ fn coalition_masks(
 /// The value of a coalition on every sample: minus the cross-entropy of the network with the
 /// channels outside the coalition masked, measured on the reference samples.
 ///
-/// The network prefix up to and including the group's first masked node runs once per chunk
-/// of samples; each call to [`CoalitionGame::values`] runs only the suffix, on the cached prefix tiled
+/// Channels are masked where the rest of the network reads them ([`read_slots`]). The network
+/// prefix up to and including the first of those nodes runs once per chunk of samples; each call to [`CoalitionGame::values`] runs only the suffix, on the cached prefix tiled
 /// once per coalition, with per-sample masks: one batched pass for many coalitions.
 pub struct GraphGame<'a> {
     graph: &'a Graph,
@@ -95,7 +116,7 @@ impl<'a> GraphGame<'a> {
         chunk: usize,
         device: &Device,
     ) -> Result<Self> {
-        let slots = mask_slots(graph, group)?;
+        let slots = read_slots(graph, group)?;
         let start = *slots.keys().next().ok_or_else(|| CriterionError::Config {
             criterion: "shapley".into(),
             message: format!("group `{}` has no node to mask", group.name()),
