@@ -43,7 +43,11 @@ impl BenchOptions {
             let env = std::env::var("XPRUNE_BENCH_BACKENDS").unwrap_or_else(|_| "flex".into());
             backends = parse_backends(&env);
         }
-        Self { backends, quick, rest }
+        Self {
+            backends,
+            quick,
+            rest,
+        }
     }
 
     /// Warm-up runs and timed repetitions.
@@ -174,7 +178,15 @@ impl std::fmt::Display for Table {
                 .join("  ")
         };
         writeln!(f, "{}", line(&self.header))?;
-        writeln!(f, "{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "))?;
+        writeln!(
+            f,
+            "{}",
+            widths
+                .iter()
+                .map(|w| "-".repeat(*w))
+                .collect::<Vec<_>>()
+                .join("  ")
+        )?;
         for r in &self.rows {
             writeln!(f, "{}", line(r))?;
         }
@@ -193,6 +205,8 @@ pub fn machine_line() -> String {
                 .map(|s| s.trim().to_string())
         })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     format!("{cpu}, {cores} logical cores")
 }
