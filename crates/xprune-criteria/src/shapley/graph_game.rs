@@ -11,19 +11,13 @@ use xprune_graph::tensor_util::to_vec;
 use xprune_graph::{ChannelMasks, Dataset, Graph, NodeId, Recording};
 use xprune_surgery::{ChannelGroup, ChannelSlot, Member};
 
-/// The slots where a group's channels are masked (the outputs of its producers and carriers,
-/// exactly where surgery's mask mode masks them), grouped by node with the node's channel
-/// count.
-pub fn mask_slots(
-    graph: &Graph,
-    group: &ChannelGroup,
-) -> Result<BTreeMap<NodeId, (usize, Vec<ChannelSlot>)>> {
-    let mut out: BTreeMap<NodeId, (usize, Vec<ChannelSlot>)> = BTreeMap::new();
-    for m in group.members() {
-        if matches!(m, Member::Consumer { .. }) {
-            continue;
-        }
-        let slot = m.slot();
+/// Slots grouped by node, each node with its channel count.
+pub type NodeSlots = BTreeMap<NodeId, (usize, Vec<ChannelSlot>)>;
+
+/// Groups `slots` by node (dropping repeats), with each node's channel count.
+fn by_node(graph: &Graph, slots: impl IntoIterator<Item = ChannelSlot>) -> Result<NodeSlots> {
+    let mut out = NodeSlots::new();
+    for slot in slots {
         let channels = graph.node(slot.node)?.shape.channels();
         let entry = out.entry(slot.node).or_insert((channels, Vec::new()));
         if !entry.1.contains(&slot) {
@@ -31,6 +25,19 @@ pub fn mask_slots(
         }
     }
     Ok(out)
+}
+
+/// The slots where a group's channels are masked (the outputs of its producers and carriers,
+/// exactly where surgery's mask mode masks them), grouped by node with the node's channel
+/// count.
+pub fn mask_slots(graph: &Graph, group: &ChannelGroup) -> Result<NodeSlots> {
+    let members = group.members().iter();
+    by_node(
+        graph,
+        members
+            .filter(|m| !matches!(m, Member::Consumer { .. }))
+            .map(|m| m.slot()),
+    )
 }
 
 /// The slots the rest of the network reads a group's channels from (the inputs of its
@@ -38,25 +45,14 @@ pub fn mask_slots(
 /// only these is equivalent to masking every member (removal as the consumers see it): the
 /// group's inner nodes (convolution, batch norm, ReLU, pooling, adds) are read by nothing
 /// else. Masking late lets the cached game tile the smallest activations (after pooling).
-pub fn read_slots(
-    graph: &Graph,
-    group: &ChannelGroup,
-) -> Result<BTreeMap<NodeId, (usize, Vec<ChannelSlot>)>> {
-    let mut out: BTreeMap<NodeId, (usize, Vec<ChannelSlot>)> = BTreeMap::new();
-    for slot in consumer_sites(graph, group) {
-        let channels = graph.node(slot.node)?.shape.channels();
-        let entry = out.entry(slot.node).or_insert((channels, Vec::new()));
-        if !entry.1.contains(&slot) {
-            entry.1.push(slot);
-        }
-    }
-    Ok(out)
+pub fn read_slots(graph: &Graph, group: &ChannelGroup) -> Result<NodeSlots> {
+    by_node(graph, consumer_sites(graph, group))
 }
 
 /// Builds `[coalitions * batch, C]` masks per masked node: row `i * batch + n` switches off
 /// the channels absent from coalition `i`.
 fn coalition_masks(
-    slots: &BTreeMap<NodeId, (usize, Vec<ChannelSlot>)>,
+    slots: &NodeSlots,
     coalitions: &[Vec<bool>],
     batch: usize,
     device: &Device,
@@ -97,7 +93,7 @@ fn coalition_masks(
 /// once per coalition, with per-sample masks: one batched pass for many coalitions.
 pub struct GraphGame<'a> {
     graph: &'a Graph,
-    slots: BTreeMap<NodeId, (usize, Vec<ChannelSlot>)>,
+    slots: NodeSlots,
     start: NodeId,
     players: usize,
     /// Per chunk of samples: the cached prefix and the labels.
@@ -187,7 +183,7 @@ impl CoalitionGame for GraphGame<'_> {
 /// Shapley benchmark.
 pub struct NaiveGraphGame<'a> {
     graph: &'a Graph,
-    slots: BTreeMap<NodeId, (usize, Vec<ChannelSlot>)>,
+    slots: NodeSlots,
     players: usize,
     batches: Vec<(xprune_graph::Activation, Tensor<1, Int>)>,
     samples: usize,

@@ -10,4 +10,4 @@ pub use game::{
     CoalitionGame, MAX_EXACT_PLAYERS, SampleAggregate, ShapleyError, ShapleyMethod, ShapleyValues,
     shapley_values,
 };
-pub use graph_game::{GraphGame, NaiveGraphGame, mask_slots, read_slots};
+pub use graph_game::{GraphGame, NaiveGraphGame, NodeSlots, mask_slots, read_slots};
