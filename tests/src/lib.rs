@@ -69,6 +69,12 @@ pub fn devices() -> Vec<(&'static str, Device)> {
     out
 }
 
+/// The largest absolute value of a slice (0 for an empty one): the scale of relative
+/// comparisons.
+pub fn max_abs(v: &[f32]) -> f32 {
+    v.iter().fold(0.0f32, |m, x| m.max(x.abs()))
+}
+
 /// The largest relative difference `|a - b| / max(|b|, floor)` over two equally long
 /// slices; `floor` keeps values near zero from dominating.
 ///

@@ -11,7 +11,7 @@ use xprune::burn::tensor::{Device, Tensor, TensorData};
 use xprune::graph::tensor_util::data_to_f32;
 use xprune::models::{ResNetCifarDepth, VggDepth, lenet5, resnet_cifar, vgg};
 use xprune::{ChannelMasks, FeatureShape, Graph};
-use xprune_tests::{assert_close, devices};
+use xprune_tests::{assert_close, devices, max_abs};
 
 /// Relative tolerance (to the largest reference output).
 const REL: f32 = 1e-4;
@@ -97,10 +97,6 @@ fn outputs(graph: &Graph, device: &Device) -> (Vec<f32>, Vec<f32>) {
         .unwrap()
         .to_vec();
     (plain, masked)
-}
-
-fn max_abs(v: &[f32]) -> f32 {
-    v.iter().fold(0.0, |m, x| m.max(x.abs()))
 }
 
 fn check_model(name: &str, graph: Graph) {

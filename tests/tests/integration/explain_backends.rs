@@ -6,7 +6,7 @@ use xprune::criteria::{Criterion, LrpCriterion, ScoringContext, Taylor};
 use xprune::lrp::{Composite, Target, attribute};
 use xprune::models::{ResNetCifarDepth, resnet_cifar};
 use xprune::{ChannelGroups, Dataset, FeatureShape, Graph};
-use xprune_tests::{assert_close, devices};
+use xprune_tests::{assert_close, devices, max_abs};
 
 const REL: f32 = 1e-4;
 
@@ -30,10 +30,6 @@ fn images(device: &Device) -> Tensor<4> {
         &Device::flex(),
     )
     .to_device(device)
-}
-
-fn max_abs(v: &[f32]) -> f32 {
-    v.iter().fold(0.0f32, |m, x| m.max(x.abs()))
 }
 
 #[test]
