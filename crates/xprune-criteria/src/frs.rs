@@ -4,7 +4,7 @@ use crate::criterion::{Criterion, Needs, ScoringContext};
 use crate::error::Result;
 use crate::lrp::{LrpTarget, attribute_batches, site_relevance};
 use crate::scores::Scores;
-use crate::sites::consumer_sites;
+use crate::sites::{consumer_sites, values_per_channel};
 use std::collections::BTreeMap;
 use xprune_lrp::{Composite, Epsilon};
 use xprune_surgery::{ChannelSlot, GroupId};
@@ -66,8 +66,8 @@ impl Criterion for FeatureRelevance {
                 let slots = consumer_sites(ctx.graph, g)
                     .into_iter()
                     .map(|s| {
-                        let positions = ctx.graph.nodes()[s.node].shape.positions() * s.block;
-                        (s, positions.max(1))
+                        let positions = values_per_channel(ctx.graph, &s);
+                        (s, positions)
                     })
                     .collect();
                 (g.id(), g.channels(), slots)

@@ -4,12 +4,12 @@ use crate::criterion::{Criterion, Needs, ScoringContext};
 use crate::error::Result;
 use crate::loss::per_sample_cross_entropy;
 use crate::scores::Scores;
-use crate::sites::{SitePolicy, channel_sums, sites};
+use crate::sites::{SitePolicy, channel_sums, sites, values_per_channel};
 use burn::module::Module;
 use burn::tensor::Tensor;
 use std::collections::BTreeMap;
 use xprune_graph::tensor_util::to_vec;
-use xprune_graph::{Activation, NodeId};
+use xprune_graph::{Activation, NodeId, map_activation, with_activation};
 use xprune_surgery::{ChannelSlot, GroupId};
 
 /// One probe entry: (group, site, channels, positions per channel, sum of g, sum of a*g).
@@ -35,11 +35,12 @@ fn probe(ctx: &ScoringContext<'_>, name: &str, policy: SitePolicy) -> Result<Pro
             let shape = ctx.graph.node(slot.node)?.shape;
             site_nodes.insert(slot.node, shape.channels());
             let c = group.channels();
+            let per_channel = values_per_channel(ctx.graph, &slot);
             entries.push((
                 group.id(),
                 slot,
                 c,
-                shape.positions() * slot.block,
+                per_channel,
                 vec![0.0; c],
                 vec![0.0; c],
             ));
@@ -56,10 +57,7 @@ fn probe(ctx: &ScoringContext<'_>, name: &str, policy: SitePolicy) -> Result<Pro
                 return a;
             };
             let m = Tensor::<2>::ones([b, c], &ad).require_grad();
-            let p = a.clone().map(
-                |t| Tensor::zeros(t.dims(), &ad).require_grad(),
-                |t| Tensor::zeros(t.dims(), &ad).require_grad(),
-            );
+            let p = map_activation!(a.clone(), t => Tensor::zeros(t.dims(), &ad).require_grad());
             probes.insert(id, (m.clone(), p.clone()));
             a.scale_channels(m)
                 .checked_add(p)
@@ -78,14 +76,10 @@ fn probe(ctx: &ScoringContext<'_>, name: &str, policy: SitePolicy) -> Result<Pro
             let ag = m
                 .grad(&grads)
                 .map(|t| Activation::Flat(t.without_autodiff()));
-            let g = p
-                .as_flat()
-                .map(|t| t.grad(&grads).map(Activation::Flat))
-                .unwrap_or_else(|| {
-                    p.as_spatial()
-                        .and_then(|t| t.grad(&grads))
-                        .map(Activation::Spatial)
-                });
+            let layout = p.layout();
+            let g = with_activation!(p, t => t
+                .grad(&grads)
+                .and_then(|g| Activation::from_tensor(g, layout)));
             if let (Some(ag), Some(g)) = (ag, g) {
                 let ag = to_vec(&channel_sums(&ag, slot, *c).sum_dim(0));
                 let g = to_vec(&channel_sums(&g.to_device(ctx.device), slot, *c).sum_dim(0));

@@ -9,7 +9,7 @@ use burn::tensor::{Int, Tensor};
 use std::collections::BTreeMap;
 use xprune_graph::Dataset;
 use xprune_graph::tensor_util::to_vec;
-use xprune_lrp::{AlphaBeta, Attribution, Attributor, Composite, Epsilon, LayerKind, Target};
+use xprune_lrp::{AlphaBeta, Attribution, Attributor, Composite, Epsilon, RuleClass, Target};
 use xprune_surgery::{ChannelSlot, GroupId};
 
 /// The initial relevance at the output, for a batch with labels.
@@ -48,9 +48,9 @@ pub enum Aggregation {
 /// convolutions, batch norms folded, Zennit's base rules elsewhere.
 pub fn yeom_composite() -> Composite {
     Composite::new("yeom")
-        .rule_for_kind(LayerKind::Linear, Epsilon::default())
+        .rule_for_kind(RuleClass::Dense, Epsilon::default())
         .rule_for_kind(
-            LayerKind::Conv2d,
+            RuleClass::Convolution,
             AlphaBeta::new(1.0, 0.0).expect("1 - 0 = 1"),
         )
 }
@@ -120,7 +120,7 @@ pub(crate) fn site_relevance(
 ) -> Option<Vec<f32>> {
     let r = a.node(slot.node)?;
     let r = if absolute {
-        r.clone().map(|t| t.abs(), |t| t.abs())
+        xprune_graph::map_activation!(r.clone(), t => t.abs())
     } else {
         r.clone()
     };

@@ -2,7 +2,7 @@
 
 use burn::tensor::Tensor;
 use xprune_graph::{Activation, Graph};
-use xprune_surgery::{ChannelGroup, ChannelSlot, Member};
+use xprune_surgery::{ChannelGroup, ChannelSlot, Role};
 
 /// Where activation-, gradient- and relevance-based criteria measure a group's channels.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub fn sites(graph: &Graph, group: &ChannelGroup, policy: SitePolicy) -> Vec<Cha
             let p: Vec<ChannelSlot> = group
                 .members()
                 .iter()
-                .filter(|m| matches!(m, Member::Producer { .. }))
+                .filter(|m| m.role == Role::Producer)
                 .map(|m| m.slot())
                 .collect();
             if p.is_empty() {
@@ -43,19 +43,19 @@ pub fn sites(graph: &Graph, group: &ChannelGroup, policy: SitePolicy) -> Vec<Cha
 /// A group without consumers is measured at its producers.
 pub fn consumer_sites(graph: &Graph, group: &ChannelGroup) -> Vec<ChannelSlot> {
     let mut sites: Vec<ChannelSlot> = Vec::new();
-    for m in group.members() {
-        if let Member::Consumer { node, .. } = m {
-            let Ok(info) = graph.node(*node) else {
-                continue;
-            };
-            for &input in &info.inputs {
-                for src in group.members() {
-                    if src.node() == input && !matches!(src, Member::Consumer { .. }) {
-                        let slot = src.slot();
-                        if !sites.contains(&slot) {
-                            sites.push(slot);
-                        }
-                    }
+    for m in group.members().iter().filter(|m| m.is_consumer()) {
+        let Some(&input) = graph
+            .node(m.node())
+            .ok()
+            .and_then(|info| info.inputs.get(m.input))
+        else {
+            continue;
+        };
+        for src in group.members() {
+            if src.node() == input && !src.is_consumer() {
+                let slot = src.slot();
+                if !sites.contains(&slot) {
+                    sites.push(slot);
                 }
             }
         }
@@ -64,25 +64,25 @@ pub fn consumer_sites(graph: &Graph, group: &ChannelGroup) -> Vec<ChannelSlot> {
         sites = group
             .members()
             .iter()
-            .filter(|m| matches!(m, Member::Producer { .. }))
+            .filter(|m| m.role == Role::Producer)
             .map(|m| m.slot())
             .collect();
     }
-    sites.sort_by_key(|s| (s.node, s.offset));
+    sites.sort_by_key(|s| (s.node, s.offset()));
     sites
 }
 
-/// The per-sample sum of each group channel at a site: `[batch, channels]`, summing spatial
-/// positions (maps) or the `block` features of a channel (after a flatten).
+/// The per-sample sum of each group channel at a site: `[batch, channels]`, summing positions
+/// (maps, tokens) and the indices a channel occupies at the site (the `H * W` features of a
+/// channel after a flatten, a convolution group's channels).
 pub fn channel_sums(value: &Activation, slot: &ChannelSlot, channels: usize) -> Tensor<2> {
-    let per_channel = value.channel_sums();
-    let [b, _] = per_channel.dims();
-    let span = per_channel.narrow(1, slot.offset, channels * slot.block);
-    if slot.block == 1 {
-        span
-    } else {
-        span.reshape([b, channels, slot.block])
-            .sum_dim(2)
-            .reshape([b, channels])
-    }
+    debug_assert_eq!(slot.positions.channels(), channels);
+    slot.sum(value.channel_sums())
+}
+
+/// The number of values per group channel at a site (positions times indices per channel),
+/// for averaging.
+pub fn values_per_channel(graph: &Graph, slot: &ChannelSlot) -> usize {
+    let positions = graph.nodes().get(slot.node).map_or(1, |n| n.shape.positions());
+    (positions * slot.block()).max(1)
 }

@@ -3,9 +3,8 @@
 use crate::criterion::{Criterion, Needs, ScoringContext};
 use crate::error::Result;
 use crate::scores::Scores;
-use xprune_graph::Layer;
-use xprune_graph::tensor_util::to_vec;
-use xprune_surgery::Member;
+use xprune_graph::tensor_util::data_to_f32;
+use xprune_surgery::Role;
 
 /// Which norm of a filter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -18,9 +17,10 @@ pub enum Norm {
 }
 
 /// Scores channel `k` of a group by the norm of the weights that produce it: for every
-/// producer, the filter `W[k, :, :, :]` of a convolution or the column `W[:, k]` of a linear
-/// layer (Burn stores `[in, out]`), summed over the group's producers (residual groups have
-/// several). Needs no data.
+/// producer, the filter of its output channel `k` along the weight's output axis (`W[k, :, :,
+/// :]` of a convolution, the column `W[:, k]` of a linear layer, which Burn stores `[in,
+/// out]`; every filter of the group's channels for a grouped convolution's unit), summed over
+/// the group's producers (residual groups have several). Needs no data.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WeightNorm {
     /// The norm.
@@ -55,41 +55,27 @@ impl Criterion for WeightNorm {
         let mut scores = Scores::new(self.name());
         for group in ctx.groups.prunable() {
             let mut acc = vec![0.0f64; group.channels()];
-            for m in group.members() {
-                let Member::Producer { node } = m else {
+            for m in group.members().iter().filter(|m| m.role == Role::Producer) {
+                // The producer's weight and the axis of its output channels.
+                let Some(w) = ctx
+                    .graph
+                    .layer(m.node())?
+                    .params()
+                    .into_iter()
+                    .find(|p| p.role == "weight" && p.out_axis.is_some())
+                else {
                     continue;
                 };
-                // Per channel: sum of |w| (L1) or of w^2 (L2, square-rooted below).
-                let (values, per_channel, channel_major) = match ctx.graph.layer(*node)? {
-                    Layer::Conv2d(conv) => {
-                        let w = conv.weight.val();
-                        let [out, i, kh, kw] = w.dims();
-                        (to_vec(&w), i * kh * kw, out > 0)
-                    }
-                    Layer::Linear(lin) => {
-                        let w = lin.weight.val();
-                        let [inp, _] = w.dims();
-                        (to_vec(&w), inp, false)
-                    }
-                    _ => continue,
-                };
-                let channels = group.channels();
-                let mut norms = vec![0.0f64; channels];
-                if channel_major {
-                    for (k, n) in norms.iter_mut().enumerate() {
-                        for v in &values[k * per_channel..(k + 1) * per_channel] {
-                            *n += self.term(*v);
-                        }
-                    }
-                } else {
-                    // linear weight [in, out]: column k
-                    for row in 0..per_channel {
-                        for (k, n) in norms.iter_mut().enumerate() {
-                            *n += self.term(values[row * channels + k]);
-                        }
-                    }
+                let dims = w.dims();
+                let axis = w.out_axis.expect("filtered above");
+                let (outs, inner) = (dims[axis], dims[axis + 1..].iter().product::<usize>());
+                // Per output channel: sum of |w| (L1) or of w^2 (L2, square-rooted below).
+                let mut filters = vec![0.0f64; outs];
+                for (i, v) in data_to_f32(w.data).iter().enumerate() {
+                    filters[(i / inner) % outs] += self.term(*v);
                 }
-                for (a, n) in acc.iter_mut().zip(norms) {
+                for (k, a) in acc.iter_mut().enumerate() {
+                    let n: f64 = m.slot.indices(k).map(|j| filters[j]).sum();
                     *a += match self.norm {
                         Norm::L1 => n,
                         Norm::L2 => n.sqrt(),

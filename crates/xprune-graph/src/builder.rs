@@ -3,10 +3,21 @@
 use crate::error::{GraphError, Result};
 use crate::graph::{Graph, NodeDef, NodeId};
 use crate::init::Initializer;
-use crate::layer::Layer;
-use crate::op::{OpSpec, Padding2d};
-use crate::ops::Input;
-use crate::shape::FeatureShape;
+use crate::kinds::adaptive_avg_pool2d::AdaptiveAvgPool2dOp;
+use crate::kinds::add::AddOp;
+use crate::kinds::avg_pool2d::AvgPool2dOp;
+use crate::kinds::batch_norm::BatchNormOp;
+use crate::kinds::concat::ConcatOp;
+use crate::kinds::conv2d::Conv2dOp;
+use crate::kinds::dropout::DropoutOp;
+use crate::kinds::flatten::FlattenOp;
+use crate::kinds::identity::IdentityOp;
+use crate::kinds::input::Input;
+use crate::kinds::linear::LinearOp;
+use crate::kinds::max_pool2d::MaxPool2dOp;
+use crate::kinds::relu::ReluOp;
+use crate::registry::{Layer, OpSpec};
+use crate::shape::{FeatureShape, Padding2d, same_padding};
 use burn::tensor::Device;
 
 /// Padding of a convolution or pool.
@@ -36,15 +47,9 @@ impl Padding {
             Self::Uniform(p) => [p; 4],
             Self::Explicit(p) => p,
             Self::Same => {
-                let mut out = [0; 4];
-                for d in 0..2 {
-                    let o = hw[d].div_ceil(stride[d].max(1));
-                    let span = dilation[d] * (kernel[d].max(1) - 1) + 1;
-                    let total = ((o.max(1) - 1) * stride[d] + span).saturating_sub(hw[d]);
-                    out[d] = total / 2;
-                    out[d + 2] = total - total / 2;
-                }
-                out
+                let (t, b) = same_padding(hw[0], kernel[0], stride[0], dilation[0], true);
+                let (l, r) = same_padding(hw[1], kernel[1], stride[1], dilation[1], true);
+                [t, l, b, r]
             }
         }
     }
@@ -149,7 +154,7 @@ impl GraphBuilder {
     pub fn new(input: FeatureShape, device: &Device) -> Self {
         Self {
             input,
-            defs: vec![NodeDef::new("input", Layer::Input(Input), vec![])],
+            defs: vec![NodeDef::new("input", Layer::Input(Input::new(input)), vec![])],
             shapes: vec![input],
             init: Initializer::new(0),
             device: device.clone(),
@@ -203,17 +208,18 @@ impl GraphBuilder {
     pub fn add_op(
         &mut self,
         name: impl Into<String>,
-        op: OpSpec,
+        op: impl Into<OpSpec>,
         inputs: &[NodeId],
     ) -> Result<NodeId> {
         let name = name.into();
+        let op = op.into();
         let shapes = self.input_shapes(&name, inputs)?;
         op.infer_shape(&shapes)
             .map_err(|message| GraphError::Shape {
                 node: name.clone(),
                 message,
             })?;
-        let layer = Layer::from_op(&op, &mut self.init, &self.device);
+        let layer = op.init(&mut self.init, &self.device);
         self.add_layer(name, layer, inputs)
     }
 
@@ -234,9 +240,10 @@ impl GraphBuilder {
             )));
         }
         let shapes = self.input_shapes(&name, inputs)?;
-        let layer = layer.with_explicit_padding(shapes.first().copied());
+        let mut layer = layer;
+        layer.normalize(&shapes);
         let shape = layer
-            .op_spec(shapes.first().copied())
+            .spec()
             .infer_shape(&shapes)
             .map_err(|message| GraphError::Shape {
                 node: name.clone(),
@@ -265,13 +272,13 @@ impl GraphBuilder {
             .collect()
     }
 
-    fn spatial_in(&self, name: &str, input: NodeId) -> Result<[usize; 3]> {
+    pub(crate) fn spatial_in(&self, name: &str, input: NodeId) -> Result<[usize; 3]> {
         match self.shape(input)? {
             FeatureShape::Spatial(s) => Ok(s),
-            FeatureShape::Flat(f) => Err(GraphError::Shape {
+            other => Err(GraphError::Shape {
                 node: name.to_string(),
                 message: format!(
-                    "expects a [channels, height, width] map, its input `{}` is a flat vector of {f} features",
+                    "expects a [channels, height, width] map, its input `{}` has shape [{other}]",
                     self.defs[input].name
                 ),
             }),
@@ -287,7 +294,7 @@ impl GraphBuilder {
     ) -> Result<NodeId> {
         let name = name.into();
         let [c, h, w] = self.spatial_in(&name, input)?;
-        let op = OpSpec::Conv2d {
+        let op = Conv2dOp {
             in_channels: c,
             out_channels: spec.out_channels,
             kernel: spec.kernel,
@@ -309,16 +316,7 @@ impl GraphBuilder {
         input: NodeId,
         out_features: usize,
     ) -> Result<NodeId> {
-        let in_features = self.shape(input)?.numel();
-        self.add_op(
-            name,
-            OpSpec::Linear {
-                in_features,
-                out_features,
-                bias: true,
-            },
-            &[input],
-        )
+        self.linear_with_bias(name, input, out_features, true)
     }
 
     /// Adds a fully connected layer, choosing whether it has a bias.
@@ -329,10 +327,10 @@ impl GraphBuilder {
         out_features: usize,
         bias: bool,
     ) -> Result<NodeId> {
-        let in_features = self.shape(input)?.numel();
+        let in_features = self.shape(input)?.channels();
         self.add_op(
             name,
-            OpSpec::Linear {
+            LinearOp {
                 in_features,
                 out_features,
                 bias,
@@ -346,7 +344,7 @@ impl GraphBuilder {
         let features = self.shape(input)?.channels();
         self.add_op(
             name,
-            OpSpec::BatchNorm {
+            BatchNormOp {
                 features,
                 epsilon: 1e-5,
                 momentum: 0.1,
@@ -357,7 +355,7 @@ impl GraphBuilder {
 
     /// Adds a ReLU.
     pub fn relu(&mut self, name: impl Into<String>, input: NodeId) -> Result<NodeId> {
-        self.add_op(name, OpSpec::Relu, &[input])
+        self.add_op(name, ReluOp {}, &[input])
     }
 
     /// Adds a max pool with a square window, the given stride and no padding.
@@ -383,7 +381,7 @@ impl GraphBuilder {
     ) -> Result<NodeId> {
         let name = name.into();
         let [_, h, w] = self.spatial_in(&name, input)?;
-        let op = OpSpec::MaxPool2d {
+        let op = MaxPool2dOp {
             kernel,
             stride,
             padding: padding.resolve([h, w], kernel, stride, [1, 1]),
@@ -403,7 +401,7 @@ impl GraphBuilder {
     ) -> Result<NodeId> {
         self.add_op(
             name,
-            OpSpec::AvgPool2d {
+            AvgPool2dOp {
                 kernel: [kernel; 2],
                 stride: [stride; 2],
                 padding: [0; 4],
@@ -421,7 +419,7 @@ impl GraphBuilder {
         input: NodeId,
         output: [usize; 2],
     ) -> Result<NodeId> {
-        self.add_op(name, OpSpec::AdaptiveAvgPool2d { output }, &[input])
+        self.add_op(name, AdaptiveAvgPool2dOp { output }, &[input])
     }
 
     /// Adds a global average pool (adaptive average pool to 1x1).
@@ -431,27 +429,27 @@ impl GraphBuilder {
 
     /// Adds a flatten.
     pub fn flatten(&mut self, name: impl Into<String>, input: NodeId) -> Result<NodeId> {
-        self.add_op(name, OpSpec::Flatten, &[input])
+        self.add_op(name, FlattenOp {}, &[input])
     }
 
     /// Adds an element-wise sum.
     pub fn add(&mut self, name: impl Into<String>, inputs: &[NodeId]) -> Result<NodeId> {
-        self.add_op(name, OpSpec::Add, inputs)
+        self.add_op(name, AddOp {}, inputs)
     }
 
     /// Adds a channel concatenation.
     pub fn concat(&mut self, name: impl Into<String>, inputs: &[NodeId]) -> Result<NodeId> {
-        self.add_op(name, OpSpec::Concat, inputs)
+        self.add_op(name, ConcatOp {}, inputs)
     }
 
     /// Adds a dropout with drop probability `prob`.
     pub fn dropout(&mut self, name: impl Into<String>, input: NodeId, prob: f64) -> Result<NodeId> {
-        self.add_op(name, OpSpec::Dropout { prob }, &[input])
+        self.add_op(name, DropoutOp { prob }, &[input])
     }
 
     /// Adds an identity.
     pub fn identity(&mut self, name: impl Into<String>, input: NodeId) -> Result<NodeId> {
-        self.add_op(name, OpSpec::Identity, &[input])
+        self.add_op(name, IdentityOp {}, &[input])
     }
 
     /// Finishes the graph with `output` as its output node.

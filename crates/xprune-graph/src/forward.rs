@@ -158,14 +158,15 @@ impl<'a> Run<'a> {
         let start = match (self.input.take(), self.cached) {
             (Some(input), _) => {
                 let dims = input.dims();
-                if dims[0] == 0
-                    || crate::FeatureShape::from_batch_dims(&dims) != Some(g.input_shape())
-                {
+                let want = g.input_shape();
+                let fits = dims[0] > 0
+                    && crate::FeatureShape::from_batch_dims_in(&dims, want.layout()) == Some(want);
+                let Some(input) = input.with_layout(want.layout()).filter(|_| fits) else {
                     return Err(GraphError::InputShape {
-                        expected: g.input_shape().to_string(),
+                        expected: want.to_string(),
                         found: dims,
                     });
-                }
+                };
                 let batch = dims[0];
                 let v = self.apply_mask(0, input, batch)?;
                 values[0] = Some(self.apply_hook(0, v)?);
@@ -227,7 +228,9 @@ impl<'a> Run<'a> {
                     })
                 })
                 .collect::<Result<_>>()?;
-            let out = g.layers[id].forward(inputs, training);
+            let out = g.layers[id].forward(inputs, training).map_err(|e| {
+                GraphError::Execution(format!("node `{}`: {e}", info.name))
+            })?;
             let out = self.apply_mask(id, out, batch)?;
             values[id] = Some(self.apply_hook(id, out)?);
             if !self.record {

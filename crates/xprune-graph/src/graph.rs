@@ -1,8 +1,8 @@
 //! [`Graph`]: a Burn module holding a DAG of named nodes.
 
 use crate::error::{GraphError, Result};
-use crate::layer::Layer;
-use crate::op::OpSpec;
+use crate::kind::Counts;
+use crate::registry::{Layer, OpSpec};
 use crate::shape::FeatureShape;
 use burn::module::Module;
 use burn::tensor::Device;
@@ -75,11 +75,12 @@ pub struct Graph {
 
 impl Graph {
     /// Assembles a graph from node definitions. `nodes[0]` must be the input node (a
-    /// [`Layer::Input`]) with the given per-sample `input_shape`; every other node's inputs
-    /// must be earlier nodes. `output` is the node whose value `forward` returns.
+    /// [`Layer::Input`]); its shape is set to `input_shape`. Every other node's inputs must be
+    /// earlier nodes. `output` is the node whose value `forward` returns.
     ///
     /// Shapes are inferred node by node; the first mismatch is returned as an error naming the
-    /// node and the shapes. `Same`/`Valid` paddings are rewritten as explicit paddings.
+    /// node and the shapes. Shape-dependent settings (`Same`/`Valid` paddings) are made
+    /// explicit ([`Layer::normalize`]).
     pub fn from_nodes(
         input_shape: FeatureShape,
         nodes: Vec<NodeDef>,
@@ -130,13 +131,12 @@ impl Graph {
             }
             let input_shapes: Vec<FeatureShape> =
                 def.inputs.iter().map(|&i| infos[i].shape).collect();
-            let first = if id == 0 {
-                Some(input_shape)
-            } else {
-                input_shapes.first().copied()
-            };
-            let layer = def.layer.with_explicit_padding(first);
-            let op = layer.op_spec(first);
+            let mut layer = def.layer;
+            if let Layer::Input(input) = &mut layer {
+                input.shape = input_shape;
+            }
+            layer.normalize(&input_shapes);
+            let op = layer.spec();
             let shape = op
                 .infer_shape(&input_shapes)
                 .map_err(|message| GraphError::Shape {
@@ -282,19 +282,23 @@ impl Graph {
         Self::from_nodes(input, defs, output)
     }
 
+    /// The parameters, state and multiply-accumulates of node `id` for one sample (see
+    /// [`Counts`] for the convention).
+    pub fn node_counts(&self, id: NodeId) -> Result<Counts> {
+        let n = self.node(id)?;
+        let inputs: Vec<FeatureShape> = n
+            .inputs
+            .iter()
+            .map(|&i| self.topology.nodes[i].shape)
+            .collect();
+        Ok(n.op.counts(&inputs, n.shape))
+    }
+
     /// Number of multiply-accumulate operations of one forward pass of one sample.
     pub fn macs(&self) -> u64 {
-        self.topology
-            .nodes
-            .iter()
-            .map(|n| {
-                let inputs: Vec<FeatureShape> = n
-                    .inputs
-                    .iter()
-                    .map(|&i| self.topology.nodes[i].shape)
-                    .collect();
-                n.op.macs(&inputs, n.shape)
-            })
+        (0..self.len())
+            .filter_map(|id| self.node_counts(id).ok())
+            .map(|c| c.macs)
             .sum()
     }
 

@@ -7,6 +7,9 @@
 //! ([`Graph::resume`]) forward passes on any Burn device, trains with Burn's optimizers, and
 //! saves and loads itself with its structure.
 //!
+//! Every layer kind is one file under `src/kinds/` implementing the traits of [`kind`] and
+//! one line in the registry; the other xprune crates reach kinds only through those traits.
+//!
 //! ```ignore
 //! use burn::tensor::Device;
 //! use xprune_graph::{Conv2dSpec, FeatureShape, GraphBuilder};
@@ -29,10 +32,10 @@ mod error;
 mod forward;
 mod graph;
 mod init;
-mod layer;
+pub mod kind;
+pub mod kinds;
 mod mask;
-mod op;
-mod ops;
+mod registry;
 mod shape;
 mod spec;
 mod store;
@@ -45,11 +48,18 @@ pub use error::{GraphError, Result};
 pub use forward::{Mode, OutputHook, Recording, Run};
 pub use graph::{Graph, NodeDef, NodeId, NodeInfo, Topology};
 pub use init::Initializer;
-pub use layer::{Layer, batch_norm, concat_channels, resolve_padding};
+pub use kind::{ChannelFlow, Counts, Kind, KindSpec, LrpView, RuleClass};
+pub use kinds::add::Add;
+pub use kinds::batch_norm::{AffineChannels, batch_norm};
+pub use kinds::concat::Concat;
+pub use kinds::flatten::Flatten;
+pub use kinds::input::Input;
+pub use kinds::util::resolve_padding;
 pub use mask::ChannelMasks;
-pub use op::{OpSpec, Padding2d};
-pub use ops::{Add, Concat, Flatten, Input};
-pub use shape::{FeatureShape, window_output_len};
+pub use registry::{KIND_NAMES, Layer, OpSpec, fusions, import_node, onnx_ops};
+pub use shape::{
+    FeatureShape, Layout, Padding2d, same_padding, window_output_hw, window_output_len,
+};
 pub use spec::{GraphSpec, NodeSpec, SPEC_FORMAT};
 pub use store::STRUCTURE_KEY;
 

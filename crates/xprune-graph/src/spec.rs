@@ -3,8 +3,8 @@
 use crate::error::{GraphError, Result};
 use crate::graph::{Graph, NodeDef};
 use crate::init::Initializer;
-use crate::layer::Layer;
-use crate::op::OpSpec;
+use crate::kinds::input::InputOp;
+use crate::registry::OpSpec;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -57,6 +57,58 @@ impl GraphSpec {
     }
 }
 
+impl GraphSpec {
+    /// The per-sample shapes of every node, inferred from the structure alone (no weights are
+    /// created); an error names the first node that does not fit.
+    pub fn shapes(&self) -> Result<Vec<crate::FeatureShape>> {
+        let mut ids: HashMap<&str, usize> = HashMap::new();
+        let mut shapes = Vec::with_capacity(self.nodes.len());
+        for (id, node) in self.nodes.iter().enumerate() {
+            let input_shapes = node
+                .inputs
+                .iter()
+                .map(|name| {
+                    ids.get(name.as_str()).map(|&i| shapes[i]).ok_or_else(|| {
+                        GraphError::Spec(format!(
+                            "node `{}` reads `{name}`, which is not defined before it",
+                            node.name
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let s = node
+                .op
+                .infer_shape(&input_shapes)
+                .map_err(|message| GraphError::Shape {
+                    node: node.name.clone(),
+                    message,
+                })?;
+            ids.insert(node.name.as_str(), id);
+            shapes.push(s);
+        }
+        Ok(shapes)
+    }
+
+    /// The number of tensor values (parameters and state) a graph of this structure holds,
+    /// computed from the structure alone.
+    pub fn values(&self) -> Result<u64> {
+        let shapes = self.shapes()?;
+        let mut ids: HashMap<&str, usize> = HashMap::new();
+        let mut total = 0u64;
+        for (id, node) in self.nodes.iter().enumerate() {
+            let inputs: Vec<_> = node
+                .inputs
+                .iter()
+                .filter_map(|n| ids.get(n.as_str()).map(|&i| shapes[i]))
+                .collect();
+            let c = node.op.counts(&inputs, shapes[id]);
+            total = total.saturating_add(c.params).saturating_add(c.buffers);
+            ids.insert(node.name.as_str(), id);
+        }
+        Ok(total)
+    }
+}
+
 impl Graph {
     /// The structure of this graph.
     pub fn spec(&self) -> GraphSpec {
@@ -80,7 +132,7 @@ impl Graph {
         let Some(first) = spec.nodes.first() else {
             return Err(GraphError::Spec("no nodes".into()));
         };
-        let OpSpec::Input { shape } = first.op else {
+        let OpSpec::Input(InputOp { shape }) = first.op else {
             return Err(GraphError::Spec(format!(
                 "the first node `{}` must be the input, found {}",
                 first.name,
@@ -128,11 +180,7 @@ impl Graph {
         let defs = defs
             .into_iter()
             .map(|(node, inputs)| {
-                NodeDef::new(
-                    node.name.clone(),
-                    Layer::from_op(&node.op, &mut init, device),
-                    inputs,
-                )
+                NodeDef::new(node.name.clone(), node.op.init(&mut init, device), inputs)
             })
             .collect();
         Graph::from_nodes(shape, defs, output)

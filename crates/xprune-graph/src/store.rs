@@ -19,8 +19,8 @@ impl Graph {
     pub fn named_tensors(&self) -> Vec<(String, TensorData)> {
         let mut out = Vec::new();
         for (info, layer) in self.nodes().iter().zip(self.layers()) {
-            for (role, data) in layer.tensors() {
-                out.push((format!("{}.{role}", info.name), data.convert::<f32>()));
+            for p in layer.params() {
+                out.push((format!("{}.{}", info.name, p.role), p.data.convert::<f32>()));
             }
         }
         out
@@ -90,6 +90,19 @@ impl Graph {
         let spec = GraphSpec::from_json(json)?;
         let tensors = SafeTensors::deserialize(&bytes)
             .map_err(|e| werr(format!("not a valid safetensors file: {e}")))?;
+        // The structure may not ask for more values than the file holds (a hostile structure
+        // could otherwise make the initial weights allocate without bound).
+        let needed = spec.values()?;
+        let held: u64 = tensors
+            .tensors()
+            .iter()
+            .map(|(_, v)| v.shape().iter().map(|&d| d as u64).product::<u64>())
+            .sum();
+        if needed > held {
+            return Err(werr(format!(
+                "the structure needs {needed} values but the file holds {held}"
+            )));
+        }
         let graph = Graph::from_spec(&spec, device, 0)?;
         graph.with_tensors(
             |name| {
@@ -125,9 +138,9 @@ impl Graph {
         for def in defs.iter_mut() {
             let roles: Vec<(&'static str, Vec<usize>)> = def
                 .layer
-                .tensors()
+                .params()
                 .into_iter()
-                .map(|(r, d)| (r, d.shape().as_slice().to_vec()))
+                .map(|p| (p.role, p.dims()))
                 .collect();
             for (role, dims) in roles {
                 let name = format!("{}.{role}", def.name);
@@ -141,16 +154,12 @@ impl Graph {
                         ),
                     });
                 }
-                let layer = std::mem::replace(
-                    &mut def.layer,
-                    crate::layer::Layer::Identity(burn::nn::Identity),
-                );
-                def.layer = layer.with_tensor(role, data, device).map_err(|message| {
-                    GraphError::Weights {
+                def.layer
+                    .set_param(role, data, device)
+                    .map_err(|message| GraphError::Weights {
                         path: path.to_path_buf(),
-                        message,
-                    }
-                })?;
+                        message: format!("tensor `{name}`: {message}"),
+                    })?;
             }
         }
         Graph::from_nodes(input, defs, output)

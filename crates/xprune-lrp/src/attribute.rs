@@ -3,16 +3,13 @@
 
 use crate::canonize::canonize;
 use crate::composite::Composite;
-use crate::engine::{Hints, propagate};
+use crate::engine::{Hints, modified_params, propagate, sum_relevance};
 use crate::error::{LrpError, Result, shape_err};
-use crate::layers::{
-    AffineChannels, CachedConv, ConvParamCache, concat_relevance, max_pool_relevance,
-    sum_relevance_with,
-};
-use crate::rule::{Propagation, Rule, SharedRule};
+use crate::rule::{Rule, SharedRule};
 use burn::tensor::{Int, Tensor, TensorData};
+use xprune_graph::kind::Modified;
 use xprune_graph::tensor_util::to_vec_int;
-use xprune_graph::{Activation, Graph, Layer, NodeId, OpSpec, Recording};
+use xprune_graph::{Activation, Graph, LrpView, NodeId, Recording};
 
 /// The initial relevance at the model output.
 #[derive(Clone, Debug)]
@@ -76,8 +73,9 @@ pub struct Attributor {
     graph: Graph,
     rules: Vec<Option<SharedRule>>,
     nonnegative: Vec<bool>,
-    /// Per convolution node, the modified weights and biases its rule needs, computed once.
-    conv_params: Vec<Option<ConvParamCache>>,
+    /// Per node with a linear view, the modified parameters of every term of its rule,
+    /// computed once (the graph's parameters do not change between batches).
+    params: Vec<Option<Vec<Modified>>>,
     keep_nodes: bool,
 }
 
@@ -92,22 +90,12 @@ impl Attributor {
         };
         let rules = composite.resolve(&graph)?;
         let nonnegative = nonnegative_nodes(&graph);
-        let conv_params = graph
+        let params = graph
             .layers()
             .iter()
             .zip(&rules)
-            .map(|(layer, rule)| match (layer, rule) {
-                (Layer::Conv2d(conv), Some(rule)) => match rule.propagation() {
-                    Propagation::Terms { groups, .. } => {
-                        let terms: Vec<_> = groups.iter().flat_map(|g| &g.terms).collect();
-                        Some(ConvParamCache::new(
-                            conv,
-                            terms.iter().map(|t| &t.weight),
-                            terms.iter().map(|t| &t.bias),
-                        ))
-                    }
-                    Propagation::Pass => None,
-                },
+            .map(|(layer, rule)| match (layer.lrp(), rule) {
+                (LrpView::Linear { map, .. }, Some(rule)) => Some(modified_params(&*map, &**rule)),
                 _ => None,
             })
             .collect();
@@ -115,7 +103,7 @@ impl Attributor {
             graph,
             rules,
             nonnegative,
-            conv_params,
+            params,
             keep_nodes: true,
         })
     }
@@ -185,6 +173,7 @@ impl Attributor {
                 .collect::<Result<_>>()?;
             let contributions = self.node_relevance(id, &inputs, value(id)?, r)?;
             for (&i, c) in info.inputs.iter().zip(contributions) {
+                let Some(c) = c else { continue };
                 rel[i] = Some(match rel[i].take() {
                     Some(acc) => acc.checked_add(c).ok_or_else(|| {
                         shape_err(
@@ -198,9 +187,7 @@ impl Attributor {
         }
         let input = match &rel[0] {
             Some(r) => r.clone(),
-            None => value(0)?
-                .clone()
-                .map(|t| t.zeros_like(), |t| t.zeros_like()),
+            None => value(0)?.zeros_like(),
         };
         Ok(Attribution {
             input,
@@ -210,14 +197,15 @@ impl Attributor {
         })
     }
 
-    /// The relevance of each input of node `id`, given the relevance of its output.
+    /// The relevance of each input of node `id`, given the relevance of its output (`None`
+    /// for inputs that receive none).
     fn node_relevance(
         &self,
         id: NodeId,
         inputs: &[&Activation],
         output: &Activation,
         r: Activation,
-    ) -> Result<Vec<Activation>> {
+    ) -> Result<Vec<Option<Activation>>> {
         let g = &self.graph;
         let name = g.name(id);
         let rule = || -> Result<&dyn Rule> {
@@ -229,121 +217,46 @@ impl Attributor {
             .inputs
             .first()
             .is_some_and(|&i| self.nonnegative[i]);
-        let hints = |out| node_hints(out, nonnegative, name);
-        let hints2 = |out| node_hints(out, nonnegative, name);
-        let one = |a: Activation| Ok(vec![a]);
-        match &g.layers()[id] {
-            Layer::Input(_) => Ok(Vec::new()),
-            Layer::Relu(_) | Layer::Dropout(_) | Layer::Identity(_) => one(r),
-            Layer::Conv2d(conv) => {
-                let x = spatial(inputs[0], name)?;
-                let out = spatial(output, name)?.clone();
-                let r = into_spatial(r, name)?;
-                let r = match &self.conv_params[id] {
-                    Some(cache) => {
-                        let layer = CachedConv { conv, cache };
-                        propagate(&layer, x, r, rule()?, hints(Some(out)))?
-                    }
-                    None => propagate(conv, x, r, rule()?, hints(Some(out)))?,
-                };
-                one(Activation::Spatial(r))
-            }
-            Layer::Linear(linear) => {
-                let x = inputs[0].clone().flatten();
-                let out = output.clone().flatten();
-                let r = propagate(linear, &x, r.flatten(), rule()?, hints2(Some(out)))?;
-                one(inputs[0].unflatten_like(r))
-            }
-            Layer::BatchNorm(bn) => {
-                let affine = AffineChannels::from_batch_norm(bn);
-                match (inputs[0], output) {
-                    (Activation::Spatial(x), Activation::Spatial(o)) => {
-                        let r = propagate(
-                            &affine,
-                            x,
-                            into_spatial(r, name)?,
-                            rule()?,
-                            hints(Some(o.clone())),
-                        )?;
-                        one(Activation::Spatial(r))
-                    }
-                    (x, o) => {
-                        let x = x.clone().flatten();
-                        let r = propagate(
-                            &affine,
-                            &x,
-                            r.flatten(),
-                            rule()?,
-                            hints2(Some(o.clone().flatten())),
-                        )?;
-                        one(Activation::Flat(r))
-                    }
-                }
-            }
-            Layer::AvgPool2d(pool) => {
-                let x = spatial(inputs[0], name)?;
-                let out = spatial(output, name)?.clone();
-                let r = propagate(pool, x, into_spatial(r, name)?, rule()?, hints(Some(out)))?;
-                one(Activation::Spatial(r))
-            }
-            Layer::AdaptiveAvgPool2d(pool) => {
-                let x = spatial(inputs[0], name)?;
-                let out = spatial(output, name)?.clone();
-                let r = propagate(pool, x, into_spatial(r, name)?, rule()?, hints(Some(out)))?;
-                one(Activation::Spatial(r))
-            }
-            Layer::MaxPool2d(pool) => {
-                let x = spatial(inputs[0], name)?;
-                one(Activation::Spatial(max_pool_relevance(
-                    pool,
-                    x,
-                    into_spatial(r, name)?,
-                    name,
-                )?))
-            }
-            Layer::Flatten(_) => one(inputs[0].unflatten_like(r.flatten())),
-            Layer::Add(_) => match output {
-                Activation::Spatial(o) => {
-                    let xs: Vec<Tensor<4>> = inputs
-                        .iter()
-                        .map(|a| spatial(a, name).cloned())
-                        .collect::<Result<_>>()?;
-                    let rs = sum_relevance_with(
-                        &xs,
-                        into_spatial(r, name)?,
-                        rule()?,
-                        Some(o.clone()),
+        match g.layers()[id].lrp() {
+            LrpView::Source => Ok(Vec::new()),
+            LrpView::Pass => {
+                let x = inputs
+                    .first()
+                    .ok_or_else(|| shape_err(name, "a pass-through node has no input"))?;
+                if r.dims() != x.dims() {
+                    return Err(shape_err(
                         name,
-                    )?;
-                    Ok(rs.into_iter().map(Activation::Spatial).collect())
+                        format!(
+                            "relevance has shape {:?}, the input {:?}",
+                            r.dims(),
+                            x.dims()
+                        ),
+                    ));
                 }
-                Activation::Flat(o) => {
-                    let xs: Vec<Tensor<2>> =
-                        inputs.iter().map(|a| (*a).clone().flatten()).collect();
-                    let rs = sum_relevance_with(&xs, r.flatten(), rule()?, Some(o.clone()), name)?;
-                    Ok(rs.into_iter().map(Activation::Flat).collect())
-                }
-            },
-            Layer::Concat(_) => match r {
-                Activation::Spatial(r) => {
-                    let xs: Vec<Tensor<4>> = inputs
-                        .iter()
-                        .map(|a| spatial(a, name).cloned())
-                        .collect::<Result<_>>()?;
-                    Ok(concat_relevance(&xs, r)?
-                        .into_iter()
-                        .map(Activation::Spatial)
-                        .collect())
-                }
-                Activation::Flat(r) => {
-                    let xs: Vec<Tensor<2>> =
-                        inputs.iter().map(|a| (*a).clone().flatten()).collect();
-                    Ok(concat_relevance(&xs, r)?
-                        .into_iter()
-                        .map(Activation::Flat)
-                        .collect())
-                }
-            },
+                let r = r.with_layout(x.layout()).ok_or_else(|| {
+                    shape_err(name, "relevance and input have different layouts")
+                })?;
+                Ok(vec![Some(r)])
+            }
+            LrpView::Linear { map, .. } => {
+                let x = inputs
+                    .first()
+                    .ok_or_else(|| shape_err(name, "a linear node has no input"))?;
+                let hints = Hints {
+                    output: Some(output.clone()),
+                    nonnegative_input: nonnegative,
+                    name: Some(name.to_string()),
+                    params: self.params[id].as_deref(),
+                };
+                Ok(vec![Some(propagate(&*map, x, r, rule()?, hints)?)])
+            }
+            LrpView::Sum => Ok(sum_relevance(inputs, r, rule()?, Some(output), name)?
+                .into_iter()
+                .map(Some)
+                .collect()),
+            LrpView::Redistribute(d) => d
+                .redistribute(inputs, output, r)
+                .map_err(|m| shape_err(name, m)),
         }
     }
 }
@@ -359,61 +272,13 @@ pub fn attribute(
     Attributor::new(graph, composite)?.attribute(input, target)
 }
 
-fn node_hints<const D: usize>(
-    output: Option<Tensor<D>>,
-    nonnegative_input: bool,
-    name: &str,
-) -> Hints<D> {
-    Hints {
-        output,
-        nonnegative_input,
-        name: Some(name.to_string()),
-    }
-}
-
-fn spatial<'a>(a: &'a Activation, name: &str) -> Result<&'a Tensor<4>> {
-    a.as_spatial().ok_or_else(|| {
-        shape_err(
-            name,
-            format!(
-                "expected a feature map, got a flat activation {:?}",
-                a.dims()
-            ),
-        )
-    })
-}
-
-fn into_spatial(a: Activation, name: &str) -> Result<Tensor<4>> {
-    match a {
-        Activation::Spatial(t) => Ok(t),
-        Activation::Flat(t) => Err(shape_err(
-            name,
-            format!(
-                "expected feature-map relevance, got a flat tensor {:?}",
-                t.dims()
-            ),
-        )),
-    }
-}
-
 /// Which node outputs are non-negative by construction (ReLU outputs, and pooling, flattening,
-/// sums and concatenations of non-negative values).
+/// sums and concatenations of non-negative values), as each kind says.
 fn nonnegative_nodes(graph: &Graph) -> Vec<bool> {
     let mut nonneg = vec![false; graph.len()];
     for (id, node) in graph.nodes().iter().enumerate() {
-        let all_inputs = !node.inputs.is_empty() && node.inputs.iter().all(|&i| nonneg[i]);
-        nonneg[id] = match node.op {
-            OpSpec::Relu => true,
-            OpSpec::MaxPool2d { .. }
-            | OpSpec::AvgPool2d { .. }
-            | OpSpec::AdaptiveAvgPool2d { .. }
-            | OpSpec::Flatten
-            | OpSpec::Dropout { .. }
-            | OpSpec::Identity
-            | OpSpec::Add
-            | OpSpec::Concat => all_inputs,
-            _ => false,
-        };
+        let inputs: Vec<bool> = node.inputs.iter().map(|&i| nonneg[i]).collect();
+        nonneg[id] = graph.layers()[id].nonnegative(&inputs);
     }
     nonneg
 }

@@ -1,11 +1,32 @@
-//! The canonizer: batch norms folded into the convolution or fully connected layer before them.
+//! The canonizer: batch norms folded into the convolution or fully connected layer before
+//! them.
+//!
+//! A layer can take a batch norm when it is a convolution or a dense layer (its
+//! [`RuleClass`]), its weight's output-channel axis is known ([`ParamInfo::out_axis`]) and it
+//! can hold a bias: then `w' = w * s` along that axis and `b' = (b - mean) * s + beta` with
+//! `s = gamma / sqrt(var + eps)`. This holds for every such kind without a list of kinds.
 
-use crate::error::Result;
-use burn::module::Param;
+use crate::composite::rule_class;
+use crate::error::{LrpError, Result};
 use burn::nn::{BatchNorm, Identity};
-use burn::tensor::{Tensor, TensorData};
-use xprune_graph::tensor_util::to_vec;
-use xprune_graph::{Graph, Layer, NodeId};
+use burn::tensor::TensorData;
+use xprune_graph::kind::ParamInfo;
+use xprune_graph::tensor_util::{data_to_f32, to_vec};
+use xprune_graph::{Graph, Layer, NodeId, RuleClass};
+
+/// The weight of a layer that a batch norm can fold into: its data and output axis.
+fn foldable_weight(layer: &Layer) -> Option<ParamInfo> {
+    if !matches!(
+        rule_class(layer),
+        Some(RuleClass::Convolution | RuleClass::Dense)
+    ) {
+        return None;
+    }
+    layer
+        .params()
+        .into_iter()
+        .find(|p| p.role == "weight" && p.out_axis.is_some())
+}
 
 /// The `(layer, batch_norm)` node pairs that [`canonize`] folds: a batch norm whose input is a
 /// convolution or fully connected layer that feeds only this batch norm (and is not the graph
@@ -20,8 +41,8 @@ pub fn foldable_batch_norms(graph: &Graph) -> Vec<(NodeId, NodeId)> {
         let Some(&src) = nodes[id].inputs.first() else {
             continue;
         };
-        let foldable_kind = matches!(graph.layers()[src], Layer::Conv2d(_) | Layer::Linear(_));
-        if foldable_kind && nodes[src].consumers == [id] && src != graph.output() {
+        let foldable = foldable_weight(&graph.layers()[src]).is_some();
+        if foldable && nodes[src].consumers == [id] && src != graph.output() {
             pairs.push((src, id));
         }
     }
@@ -36,62 +57,47 @@ pub fn foldable_batch_norms(graph: &Graph) -> Vec<(NodeId, NodeId)> {
 ///
 /// The outputs equal the original's up to float rounding (inference mode); the original graph
 /// is not modified. Batch norms that cannot be folded are kept (attribution gives them the
-/// composite's batch-norm rule).
+/// composite's rule for affine maps).
 pub fn canonize(graph: &Graph) -> Result<Graph> {
     let pairs = foldable_batch_norms(graph);
     let (input, mut defs, output) = graph.to_node_defs();
     for (src, bn_id) in pairs {
         let Layer::BatchNorm(bn) = &defs[bn_id].layer else {
-            unreachable!("foldable pairs end in a batch norm")
+            continue;
         };
         let (scale, shift) = bn_affine(bn);
-        let folded = match &defs[src].layer {
-            Layer::Conv2d(conv) => {
-                let mut conv = conv.clone();
-                let dims = conv.weight.dims();
-                let device = conv.weight.val().device();
-                let per_out = dims[1] * dims[2] * dims[3];
-                let w: Vec<f32> = to_vec(&conv.weight.val())
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| (*v as f64 * scale[i / per_out]) as f32)
-                    .collect();
-                let bias =
-                    folded_bias(conv.bias.as_ref().map(|b| to_vec(&b.val())), &scale, &shift);
-                conv.weight =
-                    Param::from_tensor(Tensor::from_data(TensorData::new(w, dims), &device));
-                conv.bias = Some(Param::from_tensor(Tensor::from_data(
-                    TensorData::new(bias, [dims[0]]),
-                    &device,
-                )));
-                Layer::Conv2d(conv)
-            }
-            Layer::Linear(linear) => {
-                let mut linear = linear.clone();
-                let dims = linear.weight.dims();
-                let device = linear.weight.val().device();
-                let outs = dims[1];
-                let w: Vec<f32> = to_vec(&linear.weight.val())
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| (*v as f64 * scale[i % outs]) as f32)
-                    .collect();
-                let bias = folded_bias(
-                    linear.bias.as_ref().map(|b| to_vec(&b.val())),
-                    &scale,
-                    &shift,
-                );
-                linear.weight =
-                    Param::from_tensor(Tensor::from_data(TensorData::new(w, dims), &device));
-                linear.bias = Some(Param::from_tensor(Tensor::from_data(
-                    TensorData::new(bias, [outs]),
-                    &device,
-                )));
-                Layer::Linear(linear)
-            }
-            _ => unreachable!("foldable pairs start at a conv or linear layer"),
+        let node_name = defs[src].name.clone();
+        let layer = &mut defs[src].layer;
+        let weight = foldable_weight(layer).ok_or_else(|| {
+            LrpError::Composite(format!("node `{node_name}` cannot take a batch norm"))
+        })?;
+        let dims = weight.dims();
+        let axis = weight.out_axis.expect("checked by foldable_weight");
+        let inner: usize = dims[axis + 1..].iter().product();
+        let outs = dims[axis];
+        let values: Vec<f32> = data_to_f32(weight.data)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (*v as f64 * scale[(i / inner) % outs]) as f32)
+            .collect();
+        let bias = layer
+            .params()
+            .into_iter()
+            .find(|p| p.role == "bias")
+            .map(|p| data_to_f32(p.data));
+        let bias: Vec<f32> = (0..outs)
+            .map(|j| {
+                let b = bias.as_ref().map_or(0.0, |b| b[j] as f64);
+                (b * scale[j] + shift[j]) as f32
+            })
+            .collect();
+        let device = graph.device();
+        let fold = |layer: &mut Layer| -> std::result::Result<(), String> {
+            layer.set_param("weight", TensorData::new(values, dims), &device)?;
+            layer.set_param("bias", TensorData::new(bias, [outs]), &device)
         };
-        defs[src].layer = folded;
+        fold(layer)
+            .map_err(|m| LrpError::Composite(format!("folding into node `{node_name}`: {m}")))?;
         defs[bn_id].layer = Layer::Identity(Identity);
     }
     Ok(Graph::from_nodes(input, defs, output)?)
@@ -115,13 +121,4 @@ fn bn_affine(bn: &BatchNorm) -> (Vec<f64>, Vec<f64>) {
         .map(|((b, m), s)| *b as f64 - *m as f64 * s)
         .collect();
     (scale, shift)
-}
-
-fn folded_bias(bias: Option<Vec<f32>>, scale: &[f64], shift: &[f64]) -> Vec<f32> {
-    (0..scale.len())
-        .map(|j| {
-            let b = bias.as_ref().map_or(0.0, |b| b[j] as f64);
-            (b * scale[j] + shift[j]) as f32
-        })
-        .collect()
 }

@@ -1,5 +1,6 @@
-//! [`Composite`]: which rule each layer of a graph gets — by layer kind, for the first layer,
-//! and by node name — with Zennit's named composites.
+//! [`Composite`]: which rule each layer of a graph gets — by class of layer (Zennit's abstract
+//! layer types), by kind name, for the first layer, and by node name — with Zennit's named
+//! composites.
 
 use crate::error::{LrpError, Result};
 use crate::modifier::Bound;
@@ -10,68 +11,10 @@ use crate::rules::{
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use xprune_graph::{Graph, OpSpec};
+use xprune_graph::{Graph, LrpView, RuleClass};
 
-/// The layer kinds that take a rule. (ReLU, dropout and identity pass relevance, max pooling
-/// gives it to the winner, flatten and concatenation rearrange it.)
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum LayerKind {
-    /// 2-D convolution.
-    Conv2d,
-    /// Fully connected layer.
-    Linear,
-    /// Batch norm that was not folded into the layer before it.
-    BatchNorm,
-    /// Average pooling.
-    AvgPool2d,
-    /// Adaptive (and global) average pooling.
-    AdaptiveAvgPool2d,
-    /// Element-wise sum (residual connection).
-    Add,
-}
-
-impl LayerKind {
-    /// Every kind.
-    pub const ALL: [LayerKind; 6] = [
-        Self::Conv2d,
-        Self::Linear,
-        Self::BatchNorm,
-        Self::AvgPool2d,
-        Self::AdaptiveAvgPool2d,
-        Self::Add,
-    ];
-
-    /// The kind of a graph op, if it takes a rule.
-    pub fn of(op: &OpSpec) -> Option<Self> {
-        Some(match op {
-            OpSpec::Conv2d { .. } => Self::Conv2d,
-            OpSpec::Linear { .. } => Self::Linear,
-            OpSpec::BatchNorm { .. } => Self::BatchNorm,
-            OpSpec::AvgPool2d { .. } => Self::AvgPool2d,
-            OpSpec::AdaptiveAvgPool2d { .. } => Self::AdaptiveAvgPool2d,
-            OpSpec::Add => Self::Add,
-            _ => return None,
-        })
-    }
-
-    /// The graph's name of the kind (`conv2d`, `linear`, ...).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Conv2d => "conv2d",
-            Self::Linear => "linear",
-            Self::BatchNorm => "batch_norm",
-            Self::AvgPool2d => "avg_pool2d",
-            Self::AdaptiveAvgPool2d => "adaptive_avg_pool2d",
-            Self::Add => "add",
-        }
-    }
-}
-
-impl fmt::Display for LayerKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+/// The classes of layers that take a rule (see [`RuleClass`]; the old name of this type).
+pub type LayerKind = RuleClass;
 
 /// The names of the built-in composites (hyphens; underscores are accepted too).
 pub const COMPOSITE_NAMES: [&str; 6] = [
@@ -85,17 +28,21 @@ pub const COMPOSITE_NAMES: [&str; 6] = [
 
 /// A mapping from the layers of a graph to rules.
 ///
-/// A node's rule is, in order of precedence: the rule given for its name, the first-layer rule
-/// if it is the first node (in forward order) of one of the first-layer kinds, the rule of its
-/// kind. Every composite starts from Zennit's base map: the norm rule for sums and average
-/// pooling, and pass for batch norm that was not folded. By default the attributor
-/// folds batch norms into the layer before them first ([`Composite::canonize`]), as Zennit's
-/// canonizers do.
+/// A node takes a rule when its kind is a linear map or a sum (see
+/// [`LrpView`](xprune_graph::LrpView)); its rule is, in order of precedence: the rule given for
+/// its name, the first-layer rule if it is the first node (in forward order) of one of the
+/// first-layer classes, the rule of its kind name (`conv2d`, `linear`, `layer_norm`, ...), the
+/// rule of its class ([`RuleClass`]). Every composite starts from Zennit's base map: the norm
+/// rule for sums and average pooling, pass for per-channel affine maps (batch norm that was not
+/// folded, layer scale), and epsilon for layer norm (its standard deviation held constant, as
+/// AttnLRP does). By default the attributor folds batch norms into the layer before them first
+/// ([`Composite::canonize`]), as Zennit's canonizers do.
 #[derive(Clone)]
 pub struct Composite {
     name: String,
-    kinds: HashMap<LayerKind, SharedRule>,
-    first: Option<(Vec<LayerKind>, SharedRule)>,
+    kinds: HashMap<RuleClass, SharedRule>,
+    kind_names: Vec<(String, SharedRule)>,
+    first: Option<(Vec<RuleClass>, SharedRule)>,
     names: Vec<(String, SharedRule)>,
     ignore_bias: bool,
     stabilizer: Option<f64>,
@@ -109,6 +56,14 @@ impl fmt::Debug for Composite {
         f.debug_struct("Composite")
             .field("name", &self.name)
             .field("kinds", &kinds)
+            .field(
+                "kind_names",
+                &self
+                    .kind_names
+                    .iter()
+                    .map(|(n, r)| (n, r.name()))
+                    .collect::<Vec<_>>(),
+            )
             .field("first", &self.first.as_ref().map(|(k, r)| (k, r.name())))
             .field(
                 "names",
@@ -127,16 +82,18 @@ impl fmt::Debug for Composite {
 
 impl Composite {
     /// A user composite called `name` with Zennit's base map only (norm for sums and average
-    /// pooling, pass for unfolded batch norm); add rules with the builder methods.
+    /// pooling, pass for unfolded batch norm and layer scale, epsilon for layer norm); add
+    /// rules with the builder methods.
     pub fn new(name: impl Into<String>) -> Self {
-        let mut kinds: HashMap<LayerKind, SharedRule> = HashMap::new();
-        kinds.insert(LayerKind::Add, Arc::new(Norm));
-        kinds.insert(LayerKind::AvgPool2d, Arc::new(Norm));
-        kinds.insert(LayerKind::AdaptiveAvgPool2d, Arc::new(Norm));
-        kinds.insert(LayerKind::BatchNorm, Arc::new(Pass));
+        let mut kinds: HashMap<RuleClass, SharedRule> = HashMap::new();
+        kinds.insert(RuleClass::Sum, Arc::new(Norm));
+        kinds.insert(RuleClass::Pool, Arc::new(Norm));
+        kinds.insert(RuleClass::Affine, Arc::new(Pass));
+        kinds.insert(RuleClass::Norm, Arc::new(Epsilon::default()));
         Self {
             name: name.into(),
             kinds,
+            kind_names: Vec::new(),
             first: None,
             names: Vec::new(),
             ignore_bias: false,
@@ -172,22 +129,22 @@ impl Composite {
     /// `epsilon`: the epsilon rule on every convolution and fully connected layer.
     pub fn epsilon(epsilon: Epsilon) -> Self {
         Self::new("epsilon")
-            .rule_for_kind(LayerKind::Conv2d, epsilon)
-            .rule_for_kind(LayerKind::Linear, epsilon)
+            .rule_for_kind(RuleClass::Convolution, epsilon)
+            .rule_for_kind(RuleClass::Dense, epsilon)
     }
 
     /// `epsilon-plus`: z+ on convolutions, epsilon on fully connected layers.
     pub fn epsilon_plus(epsilon: Epsilon) -> Self {
         Self::new("epsilon-plus")
-            .rule_for_kind(LayerKind::Conv2d, ZPlus)
-            .rule_for_kind(LayerKind::Linear, epsilon)
+            .rule_for_kind(RuleClass::Convolution, ZPlus)
+            .rule_for_kind(RuleClass::Dense, epsilon)
     }
 
     /// `epsilon-plus-flat`: as `epsilon-plus`, with the flat rule on the first convolution or
     /// fully connected layer.
     pub fn epsilon_plus_flat(epsilon: Epsilon) -> Self {
         let mut c =
-            Self::epsilon_plus(epsilon).first_layer(&[LayerKind::Conv2d, LayerKind::Linear], Flat);
+            Self::epsilon_plus(epsilon).first_layer(&[RuleClass::Convolution, RuleClass::Dense], Flat);
         c.name = "epsilon-plus-flat".into();
         c
     }
@@ -196,9 +153,9 @@ impl Composite {
     /// epsilon on fully connected layers.
     pub fn epsilon_gamma_box(epsilon: Epsilon, gamma: Gamma, zbox: ZBox) -> Self {
         Self::new("epsilon-gamma-box")
-            .rule_for_kind(LayerKind::Conv2d, gamma)
-            .rule_for_kind(LayerKind::Linear, epsilon)
-            .first_layer(&[LayerKind::Conv2d], zbox)
+            .rule_for_kind(RuleClass::Convolution, gamma)
+            .rule_for_kind(RuleClass::Dense, epsilon)
+            .first_layer(&[RuleClass::Convolution], zbox)
     }
 
     /// `epsilon-gamma-box` with input bounds (scalars, per channel or per element) and
@@ -215,28 +172,43 @@ impl Composite {
     /// layers.
     pub fn epsilon_alpha2_beta1(epsilon: Epsilon) -> Self {
         Self::new("epsilon-alpha2-beta1")
-            .rule_for_kind(LayerKind::Conv2d, AlphaBeta::alpha2_beta1())
-            .rule_for_kind(LayerKind::Linear, epsilon)
+            .rule_for_kind(RuleClass::Convolution, AlphaBeta::alpha2_beta1())
+            .rule_for_kind(RuleClass::Dense, epsilon)
     }
 
     /// `epsilon-alpha2-beta1-flat`: as `epsilon-alpha2-beta1`, with the flat rule on the first
     /// convolution or fully connected layer.
     pub fn epsilon_alpha2_beta1_flat(epsilon: Epsilon) -> Self {
         let mut c = Self::epsilon_alpha2_beta1(epsilon)
-            .first_layer(&[LayerKind::Conv2d, LayerKind::Linear], Flat);
+            .first_layer(&[RuleClass::Convolution, RuleClass::Dense], Flat);
         c.name = "epsilon-alpha2-beta1-flat".into();
         c
     }
 
-    /// Sets the rule of every layer of `kind` (replacing an earlier one).
-    pub fn rule_for_kind(mut self, kind: LayerKind, rule: impl Rule + 'static) -> Self {
-        self.kinds.insert(kind, Arc::new(rule));
+    /// Sets the rule of every layer of `class` (replacing an earlier one).
+    pub fn rule_for_kind(mut self, class: RuleClass, rule: impl Rule + 'static) -> Self {
+        self.kinds.insert(class, Arc::new(rule));
         self
     }
 
-    /// Sets the rule of the first node (in forward order) whose kind is one of `kinds`.
-    pub fn first_layer(mut self, kinds: &[LayerKind], rule: impl Rule + 'static) -> Self {
-        self.first = Some((kinds.to_vec(), Arc::new(rule)));
+    /// Sets the rule of every layer of the kind called `kind` (`conv2d`, `linear`,
+    /// `layer_norm`, ...; see [`xprune_graph::KIND_NAMES`]), which takes precedence over its
+    /// class's rule. An error for a name that is not a kind.
+    pub fn rule_for_kind_name(mut self, kind: &str, rule: impl Rule + 'static) -> Result<Self> {
+        if !xprune_graph::KIND_NAMES.contains(&kind) {
+            return Err(LrpError::Composite(format!(
+                "unknown layer kind `{kind}` (kinds: {})",
+                xprune_graph::KIND_NAMES.join(", ")
+            )));
+        }
+        self.kind_names.retain(|(n, _)| n != kind);
+        self.kind_names.push((kind.to_string(), Arc::new(rule)));
+        Ok(self)
+    }
+
+    /// Sets the rule of the first node (in forward order) whose class is one of `classes`.
+    pub fn first_layer(mut self, classes: &[RuleClass], rule: impl Rule + 'static) -> Self {
+        self.first = Some((classes.to_vec(), Arc::new(rule)));
         self
     }
 
@@ -294,9 +266,9 @@ impl Composite {
         self.canonize
     }
 
-    /// The rule of a layer kind, if any.
-    pub fn kind_rule(&self, kind: LayerKind) -> Option<&SharedRule> {
-        self.kinds.get(&kind)
+    /// The rule of a class of layers, if any.
+    pub fn kind_rule(&self, class: RuleClass) -> Option<&SharedRule> {
+        self.kinds.get(&class)
     }
 
     /// The rule of every node of `graph` (by node id; `None` for nodes that take no rule).
@@ -312,28 +284,31 @@ impl Composite {
                 ))
             })?;
         }
-        let first = self.first.as_ref().and_then(|(kinds, rule)| {
-            graph
-                .nodes()
+        let classes: Vec<Option<RuleClass>> = graph.layers().iter().map(rule_class).collect();
+        let first = self.first.as_ref().and_then(|(wanted, rule)| {
+            classes
                 .iter()
-                .position(|n| LayerKind::of(&n.op).is_some_and(|k| kinds.contains(&k)))
+                .position(|c| c.is_some_and(|c| wanted.contains(&c)))
                 .map(|id| (id, rule.clone()))
         });
         let mut out = Vec::with_capacity(graph.len());
         for (id, node) in graph.nodes().iter().enumerate() {
-            let Some(kind) = LayerKind::of(&node.op) else {
+            let Some(class) = classes[id] else {
                 out.push(None);
                 continue;
             };
+            let kind_name = node.op.kind_name();
             let rule = if let Some((_, r)) = self.names.iter().find(|(n, _)| *n == node.name) {
                 r.clone()
             } else if let Some((_, r)) = first.as_ref().filter(|(f, _)| *f == id) {
                 r.clone()
-            } else if let Some(r) = self.kinds.get(&kind) {
+            } else if let Some((_, r)) = self.kind_names.iter().find(|(k, _)| k == kind_name) {
+                r.clone()
+            } else if let Some(r) = self.kinds.get(&class) {
                 r.clone()
             } else {
                 return Err(LrpError::Composite(format!(
-                    "composite `{}` has no rule for {kind} node `{}`; add one with rule_for_kind or rule_for_node",
+                    "composite `{}` has no rule for {kind_name} node `{}` (class {class}); add one with rule_for_kind, rule_for_kind_name or rule_for_node",
                     self.name, node.name
                 )));
             };
@@ -349,5 +324,14 @@ impl Composite {
             out.push(Some(rule));
         }
         Ok(out)
+    }
+}
+
+/// The class of rules a layer takes, `None` for layers that take no rule.
+pub fn rule_class(layer: &xprune_graph::Layer) -> Option<RuleClass> {
+    match layer.lrp() {
+        LrpView::Linear { class, .. } => Some(class),
+        LrpView::Sum => Some(RuleClass::Sum),
+        LrpView::Source | LrpView::Pass | LrpView::Redistribute(_) => None,
     }
 }

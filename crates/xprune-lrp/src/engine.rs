@@ -1,190 +1,208 @@
-//! The layer arithmetic ([`LinearLayer`]: a modified forward pass and its transpose, written
-//! once per layer kind) and the one function that applies any [`Rule`] over it
-//! ([`propagate`]).
+//! The one function that applies any [`Rule`] to any layer kind that is linear in its input
+//! ([`propagate`], over a kind's [`LinearMap`]), and the rule for sums ([`sum_relevance`]).
+//!
+//! The layer arithmetic (modified forward pass and transpose) lives with each kind in
+//! `xprune-graph` ([`LinearMap`]); rules are data ([`crate::rule`]). This engine combines them,
+//! on activations of any layout, without autodiff.
 
 use crate::error::{LrpError, Result, shape_err};
 use crate::modifier::{InputMod, ParamMod};
 use crate::rule::{Gate, Group, Propagation, Rule, Term};
-use burn::tensor::Tensor;
-
-/// A layer that is linear in its input plus a bias, `y = f(x; w) + b`, seen through what LRP
-/// needs: a forward pass with modified weights, the bias with a modified value, and the
-/// transposed map.
-///
-/// Implemented for Burn's `Linear`, `Conv2d` (every stride, padding, dilation and groups),
-/// batch norm in inference ([`crate::AffineChannels`]), average and adaptive average pooling
-/// and sums ([`crate::layers::Sum`]). Implement it to give a new layer kind every rule.
-pub trait LinearLayer<const DI: usize, const DO: usize> {
-    /// A short description for error messages (`conv2d 3->8 [3, 3]`, ...).
-    fn describe(&self) -> String;
-
-    /// The output dimensions for an input of dimensions `input`, or why the input does not fit.
-    fn output_dims(&self, input: [usize; DI]) -> std::result::Result<[usize; DO], String>;
-
-    /// Whether the layer has a weight (parameter-free layers ignore weight modifiers).
-    fn has_weight(&self) -> bool;
-
-    /// Whether the layer has a bias.
-    fn has_bias(&self) -> bool;
-
-    /// `f(x; weight(w))`, without the bias. `x` may have batch size 1 (constant inputs).
-    fn forward(&self, x: Tensor<DI>, weight: &ParamMod) -> Tensor<DO>;
-
-    /// The modified bias `bias(b)` as a tensor that broadcasts against the output (`[1, C]`,
-    /// `[1, C, 1, 1]`), or `None` without a bias.
-    fn bias(&self, bias: &ParamMod) -> Option<Tensor<DO>>;
-
-    /// The transposed map with weight `weight(w)` applied to `s` (output-shaped), giving a
-    /// tensor of dimensions `input`.
-    fn transpose(&self, s: Tensor<DO>, weight: &ParamMod, input: [usize; DI]) -> Tensor<DI>;
-
-    /// `f(x; weight(w)) + bias(b)`: the modified forward pass with its bias (none when `bias`
-    /// is [`ParamMod::Zero`] or the layer has none). The default adds [`LinearLayer::bias`] to
-    /// [`LinearLayer::forward`]; layers whose kernel adds a bias itself (convolutions) override
-    /// it to save a pass over the output.
-    fn forward_biased(&self, x: Tensor<DI>, weight: &ParamMod, bias: &ParamMod) -> Tensor<DO> {
-        let out = self.forward(x, weight);
-        if bias.is_zero() {
-            return out;
-        }
-        match self.bias(bias) {
-            Some(b) => out + b,
-            None => out,
-        }
-    }
-}
+use xprune_graph::kind::{LinearMap, Modified};
+use xprune_graph::{Activation, map_activation, zip_activation};
 
 /// What the caller knows about a layer call beyond its input, to save work.
-#[derive(Clone, Debug, Default)]
-pub struct Hints<const DO: usize> {
+#[derive(Clone, Default)]
+pub struct Hints<'a> {
     /// The layer's unmodified output `f(x; w) + b` (e.g. from a recorded forward pass); it is
     /// reused instead of recomputed.
-    pub output: Option<Tensor<DO>>,
+    pub output: Option<Activation>,
     /// The input is known to be non-negative (it comes from a ReLU), so terms that read only
     /// its negative part vanish and are skipped.
     pub nonnegative_input: bool,
-    /// A name for error messages (the graph node), instead of the layer description.
+    /// A name for error messages (the graph node), instead of the layer kind.
     pub name: Option<String>,
+    /// The modified parameters of every term of the rule, in group and term order, computed
+    /// once by the caller (see [`modified_params`]); computed on the fly when absent.
+    pub params: Option<&'a [Modified]>,
+}
+
+impl std::fmt::Debug for Hints<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hints")
+            .field("output", &self.output.as_ref().map(|o| o.dims()))
+            .field("nonnegative_input", &self.nonnegative_input)
+            .field("name", &self.name)
+            .field("params", &self.params.map(|p| p.len()))
+            .finish()
+    }
+}
+
+fn zip(a: Activation, b: Activation, what: &str, name: &str) -> Result<(Activation, Activation)> {
+    if a.layout() != b.layout() {
+        return Err(shape_err(
+            name,
+            format!("{what}: layouts {} and {} differ", a.layout().name(), b.layout().name()),
+        ));
+    }
+    Ok((a, b))
+}
+
+fn add(a: Activation, b: Activation) -> Activation {
+    zip_activation!(a, b, x, y => x + y).expect("same layout")
+}
+
+fn mul(a: Activation, b: Activation) -> Activation {
+    zip_activation!(a, b, x, y => x * y).expect("same layout")
+}
+
+fn scale(a: Activation, f: f32) -> Activation {
+    if f == 1.0 {
+        a
+    } else {
+        map_activation!(a, t => t.mul_scalar(f))
+    }
 }
 
 /// `z + eps * sign0(z)` with `sign0(0) = 1` (Zennit's stabiliser).
-pub fn stabilize<const D: usize>(z: Tensor<D>, epsilon: f64) -> Tensor<D> {
+pub fn stabilize(z: Activation, epsilon: f64) -> Activation {
     if epsilon == 0.0 {
         return z;
     }
     // eps * sign0(z) = 2 eps [z >= 0] - eps, computed without a branch per element (a select
     // on mixed signs is several times slower on CPU backends); both steps are exact in f32, so
     // the result equals `z + eps` or `z - eps` exactly.
-    let shift = z
-        .clone()
-        .greater_equal_elem(0.0)
-        .float()
-        .mul_scalar(2.0 * epsilon)
-        .sub_scalar(epsilon);
-    z + shift
+    map_activation!(z, t => {
+        let shift = t
+            .clone()
+            .greater_equal_elem(0.0)
+            .float()
+            .mul_scalar(2.0 * epsilon)
+            .sub_scalar(epsilon);
+        t + shift
+    })
 }
 
 /// [`stabilize`] for a `z` known to have no negative values: `z + eps` (one pass instead of
 /// four; equal to [`stabilize`] on such tensors, `-0.0` included).
-fn stabilize_nonnegative<const D: usize>(z: Tensor<D>, epsilon: f64) -> Tensor<D> {
+fn stabilize_nonnegative(z: Activation, epsilon: f64) -> Activation {
     if epsilon == 0.0 {
         z
     } else {
-        z.add_scalar(epsilon)
+        map_activation!(z, t => t.add_scalar(epsilon))
     }
 }
 
-/// Propagates `relevance` (output-shaped) through `layer` on `input` with `rule`, returning
-/// the relevance of the input.
-///
-/// Every shape is checked first; a rule that cannot apply (e.g. [`crate::Pass`] on a layer that
-/// changes shape) is an error naming the rule and the layer.
-pub fn propagate<const DI: usize, const DO: usize, L>(
-    layer: &L,
-    input: &Tensor<DI>,
-    relevance: Tensor<DO>,
-    rule: &dyn Rule,
-    hints: Hints<DO>,
-) -> Result<Tensor<DI>>
-where
-    L: LinearLayer<DI, DO> + ?Sized,
-{
-    let name = hints.name.clone().unwrap_or_else(|| layer.describe());
-    let in_dims = input.dims();
-    let out_dims = layer
-        .output_dims(in_dims)
-        .map_err(|m| shape_err(&name, m))?;
-    if relevance.dims() != out_dims {
-        return Err(shape_err(
-            &name,
-            format!(
-                "relevance has shape {:?}, the layer's output for input {in_dims:?} has {out_dims:?}",
-                relevance.dims()
-            ),
-        ));
+/// The modified parameters of every term of `rule` on `map`, in group and term order (the
+/// order [`Hints::params`] expects). Compute them once per layer and rule and pass them to
+/// every [`propagate`] call: the layer's parameters do not change between batches.
+pub fn modified_params(map: &dyn LinearMap, rule: &dyn Rule) -> Vec<Modified> {
+    match rule.propagation() {
+        Propagation::Pass => Vec::new(),
+        Propagation::Terms { groups, .. } => groups
+            .iter()
+            .flat_map(|g| &g.terms)
+            .map(|t| map.modify(&t.weight, &t.bias))
+            .collect(),
     }
+}
+
+/// Propagates `relevance` (output-shaped) through the linear map `map` on `input` with `rule`,
+/// returning the relevance of the input.
+///
+/// A relevance whose shape is not the layer's output shape, or a rule that cannot apply (e.g.
+/// [`crate::Pass`] on a layer that changes shape), is an error naming the rule and the layer.
+pub fn propagate(
+    map: &dyn LinearMap,
+    input: &Activation,
+    relevance: Activation,
+    rule: &dyn Rule,
+    hints: Hints<'_>,
+) -> Result<Activation> {
+    let name = hints.name.clone().unwrap_or_else(|| "layer".to_string());
+    let in_dims = input.dims();
     if let Some(o) = &hints.output
-        && o.dims() != out_dims
+        && o.dims() != relevance.dims()
     {
         return Err(shape_err(
             &name,
             format!(
-                "given output has shape {:?}, expected {out_dims:?}",
+                "relevance has shape {:?}, the layer's output has {:?}",
+                relevance.dims(),
                 o.dims()
             ),
         ));
     }
     let (groups, epsilon) = match rule.propagation() {
         Propagation::Pass => {
-            if in_dims.as_slice() != out_dims.as_slice() {
+            if relevance.dims() != in_dims || relevance.layout() != input.layout() {
                 return Err(LrpError::RuleNotApplicable {
                     rule: rule.name(),
                     layer: name,
                     message: format!(
-                        "it passes relevance unchanged, but the input {in_dims:?} and output {out_dims:?} shapes differ"
+                        "it passes relevance unchanged, but the input {in_dims:?} and output {:?} shapes differ",
+                        relevance.dims()
                     ),
                 });
             }
-            return Ok(relevance.reshape(in_dims));
+            return Ok(relevance);
         }
         Propagation::Terms { groups, epsilon } => (groups, epsilon),
     };
+    let owned;
+    let params: &[Modified] = match hints.params {
+        Some(p) => p,
+        None => {
+            owned = groups
+                .iter()
+                .flat_map(|g| &g.terms)
+                .map(|t| map.modify(&t.weight, &t.bias))
+                .collect::<Vec<_>>();
+            &owned
+        }
+    };
+    let term_count: usize = groups.iter().map(|g| g.terms.len()).sum();
+    if params.len() != term_count {
+        return Err(LrpError::Composite(format!(
+            "{name}: {} cached parameter sets for a rule of {term_count} terms",
+            params.len()
+        )));
+    }
 
     let mut original = hints.output.clone();
-    let mut total: Option<Tensor<DI>> = None;
-    // The groups that contribute, with their non-vanishing terms.
-    let active: Vec<(&Group, Vec<&Term>)> = groups
-        .iter()
-        .filter(|g| g.coefficient != 0.0)
-        .map(|g| {
-            let terms = g
-                .terms
-                .iter()
-                .filter(|t| !vanishes(layer, t, hints.nonnegative_input))
-                .collect::<Vec<_>>();
-            (g, terms)
-        })
-        .filter(|(_, terms)| !terms.is_empty())
-        .collect();
+    let mut total: Option<Activation> = None;
+    // The groups that contribute, with their non-vanishing terms (and each term's index into
+    // `params`).
+    let mut offset = 0;
+    let mut active: Vec<(&Group, Vec<(&Term, &Modified)>)> = Vec::new();
+    for g in &groups {
+        let terms: Vec<(&Term, &Modified)> = g
+            .terms
+            .iter()
+            .zip(&params[offset..offset + g.terms.len()])
+            .filter(|(t, _)| !vanishes(map, t, hints.nonnegative_input))
+            .collect();
+        offset += g.terms.len();
+        if g.coefficient != 0.0 && !terms.is_empty() {
+            active.push((g, terms));
+        }
+    }
     let mut relevance = Some(relevance);
     let last = active.len().saturating_sub(1);
+    let mut checked = hints.output.is_some();
     for (index, (group, terms)) in active.into_iter().enumerate() {
         let mut inputs = Vec::with_capacity(terms.len());
-        let mut z: Option<Tensor<DO>> = None;
-        for t in &terms {
+        let mut z: Option<Activation> = None;
+        for (t, p) in &terms {
             let x = match t.input {
                 // the positive part of a non-negative input is the input
                 InputMod::Positive if hints.nonnegative_input => input.clone(),
                 _ => t.input.apply(input).map_err(|m| shape_err(&name, m))?,
             };
-            let zk = term_output(layer, t, x.clone(), hints.output.as_ref());
-            let zk = if t.sign == 1.0 {
-                zk
-            } else {
-                zk.mul_scalar(t.sign)
-            };
+            let zk = term_output(map, t, p, &x, input, hints.output.as_ref());
+            let zk = scale(zk, t.sign);
             z = Some(match z {
-                Some(acc) => acc + zk,
+                Some(acc) => add(acc, zk),
                 None => zk,
             });
             inputs.push(x);
@@ -192,7 +210,7 @@ where
         let z = z.expect("a group with terms has an output");
         let z = if terms
             .iter()
-            .all(|t| term_nonnegative(layer, t, hints.nonnegative_input))
+            .all(|(t, _)| term_nonnegative(map, t, hints.nonnegative_input))
         {
             stabilize_nonnegative(z, epsilon)
         } else {
@@ -204,57 +222,59 @@ where
         } else {
             relevance.clone().expect("taken by the last group only")
         };
-        let mut s = r / z;
+        if !checked {
+            let (zd, rd) = (z.dims(), r.dims());
+            let batch_ok = zd[0] == rd[0] || zd[0] == 1;
+            if !batch_ok || zd[1..] != rd[1..] || z.layout() != r.layout() {
+                return Err(shape_err(
+                    &name,
+                    format!(
+                        "relevance has shape {rd:?}, the layer's output for input {in_dims:?} has {zd:?}"
+                    ),
+                ));
+            }
+            checked = true;
+        }
+        let (r, z) = zip(r, z, "relevance and output", &name)?;
+        let mut s = zip_activation!(r, z, a, b => a / b).expect("same layout");
         if group.gate != Gate::All {
             let o = original
                 .get_or_insert_with(|| {
-                    let out = layer.forward(input.clone(), &ParamMod::Identity);
-                    match layer.bias(&ParamMod::Identity) {
-                        Some(b) => out + b,
-                        None => out,
-                    }
+                    let id = map.modify(&ParamMod::Identity, &ParamMod::Identity);
+                    map.forward(input, input, &id)
                 })
                 .clone();
             let mask = match group.gate {
-                Gate::PositiveOutput => o.greater_elem(0.0),
-                Gate::NegativeOutput => o.lower_elem(0.0),
+                Gate::PositiveOutput => map_activation!(o, t => t.greater_elem(0.0).float()),
+                Gate::NegativeOutput => map_activation!(o, t => t.lower_elem(0.0).float()),
                 Gate::All => unreachable!("handled above"),
             };
-            s = s * mask.float();
+            s = mul(s, mask);
         }
-        let mut acc: Option<Tensor<DI>> = None;
+        let mut acc: Option<Activation> = None;
         let mut s = Some(s);
         let count = terms.len();
-        for (k, (t, x)) in terms.iter().zip(inputs).enumerate() {
+        for (k, ((t, p), x)) in terms.iter().zip(inputs).enumerate() {
             // The last term takes `s` itself.
             let sk = if k + 1 == count {
                 s.take().expect("taken by the last term only")
             } else {
                 s.clone().expect("taken by the last term only")
             };
-            let g = layer.transpose(sk, &t.weight, in_dims);
+            let g = map.transpose(sk, input, p);
             let r = match t.input {
                 InputMod::Ones => g,
-                _ => x * g,
+                _ => mul(x, g),
             };
-            let r = if t.sign == 1.0 {
-                r
-            } else {
-                r.mul_scalar(t.sign)
-            };
+            let r = scale(r, t.sign);
             acc = Some(match acc {
-                Some(a) => a + r,
+                Some(a) => add(a, r),
                 None => r,
             });
         }
-        let acc = acc.expect("a group with terms has relevance");
-        let acc = if group.coefficient == 1.0 {
-            acc
-        } else {
-            acc.mul_scalar(group.coefficient)
-        };
+        let acc = scale(acc.expect("a group with terms has relevance"), group.coefficient);
         total = Some(match total {
-            Some(t) => t + acc,
+            Some(t) => add(t, acc),
             None => acc,
         });
     }
@@ -263,41 +283,39 @@ where
 
 /// Whether a term contributes nothing: its input vanishes (negative part of a non-negative
 /// input) and so does its bias, or its weight is zero and so is its bias.
-fn vanishes<const DI: usize, const DO: usize, L>(layer: &L, t: &Term, nonnegative: bool) -> bool
-where
-    L: LinearLayer<DI, DO> + ?Sized,
-{
-    let no_bias = !layer.has_bias() || t.bias.is_zero();
+fn vanishes(map: &dyn LinearMap, t: &Term, nonnegative: bool) -> bool {
+    let no_bias = !map.has_bias() || t.bias.is_zero();
     let zero_input = nonnegative && t.input.vanishes_on_nonnegative();
-    let zero_weight = layer.has_weight() && t.weight.is_zero();
+    let zero_weight = map.has_weight() && t.weight.is_zero();
     no_bias && (zero_input || zero_weight)
 }
 
-/// The output of one term, reusing the unmodified output when input and weight are unmodified.
-fn term_output<const DI: usize, const DO: usize, L>(
-    layer: &L,
+/// The output of one term, reusing the unmodified output when input and weight are
+/// unmodified.
+fn term_output(
+    map: &dyn LinearMap,
     t: &Term,
-    x: Tensor<DI>,
-    output: Option<&Tensor<DO>>,
-) -> Tensor<DO>
-where
-    L: LinearLayer<DI, DO> + ?Sized,
-{
-    let weight_unmodified = !layer.has_weight() || t.weight.is_identity();
+    p: &Modified,
+    x: &Activation,
+    at: &Activation,
+    output: Option<&Activation>,
+) -> Activation {
+    let weight_unmodified = !map.has_weight() || t.weight.is_identity();
     if let (Some(out), InputMod::Identity, true) = (output, &t.input, weight_unmodified) {
-        if !layer.has_bias() || t.bias.is_identity() {
+        if !map.has_bias() || t.bias.is_identity() {
             return out.clone();
         }
-        let original = layer
-            .bias(&ParamMod::Identity)
-            .expect("the layer has a bias");
-        let out = out.clone() - original;
-        return match (t.bias.is_zero(), layer.bias(&t.bias)) {
-            (false, Some(b)) => out + b,
-            _ => out,
-        };
+        let id = map.modify(&ParamMod::Identity, &ParamMod::Identity);
+        let mut out = out.clone();
+        if let Some(b) = map.bias(&id, at) {
+            out = zip_activation!(out, b, o, b => o - b).expect("same layout");
+        }
+        if let Some(b) = map.bias(p, at) {
+            out = add(out, b);
+        }
+        return out;
     }
-    layer.forward_biased(x, &t.weight, &t.bias)
+    map.forward(x, at, p)
 }
 
 /// Whether a term's output `f(x'; w') + b'` has no negative values whatever the layer's
@@ -305,27 +323,20 @@ where
 /// non-negative) with a non-negative weight (`w+`, ones, `w^2`, or any parameter-free layer,
 /// whose fixed weights are non-negative), or `x-` with `w-`; and a non-negative bias (none,
 /// zero, `b+` or `b^2`); with sign `+1`.
-fn term_nonnegative<const DI: usize, const DO: usize, L>(
-    layer: &L,
-    t: &Term,
-    nonnegative_input: bool,
-) -> bool
-where
-    L: LinearLayer<DI, DO> + ?Sized,
-{
-    let positive_weight = !layer.has_weight()
+fn term_nonnegative(map: &dyn LinearMap, t: &Term, nonnegative_input: bool) -> bool {
+    let positive_weight = !map.has_weight()
         || matches!(
             t.weight,
             ParamMod::Positive | ParamMod::Ones | ParamMod::Square
         );
-    let negative_weight = layer.has_weight() && matches!(t.weight, ParamMod::Negative);
+    let negative_weight = map.has_weight() && matches!(t.weight, ParamMod::Negative);
     let product = match t.input {
         InputMod::Positive | InputMod::Ones => positive_weight,
         InputMod::Identity => nonnegative_input && positive_weight,
         InputMod::Negative => negative_weight,
         _ => false,
     };
-    let bias = !layer.has_bias()
+    let bias = !map.has_bias()
         || matches!(
             t.bias,
             ParamMod::Zero | ParamMod::Positive | ParamMod::Square
@@ -333,18 +344,137 @@ where
     t.sign == 1.0 && product && bias
 }
 
+/// Relevance of the inputs of an element-wise sum `y = x_1 + ... + x_k` with `rule` (usually
+/// [`crate::Norm`]: in proportion to each input's contribution), as Zennit's `Sum` layer
+/// does: a parameter-free linear map over the inputs stacked along a new axis, whose
+/// transpose copies `s` to every input.
+///
+/// For every group `g` of terms `k` with input modifiers `x'_{k,i}` of input `i`:
+/// `R_i = sum_g alpha_g sum_k c_k x'_{k,i} * s_g`, `s_g = gate_g * R / stab(sum_k c_k sum_i
+/// x'_{k,i})`. `output` is the sum itself when the caller has it.
+pub fn sum_relevance(
+    inputs: &[&Activation],
+    relevance: Activation,
+    rule: &dyn Rule,
+    output: Option<&Activation>,
+    name: &str,
+) -> Result<Vec<Activation>> {
+    let Some(first) = inputs.first() else {
+        return Err(shape_err(name, "a sum needs at least one input"));
+    };
+    let dims = first.dims();
+    if let Some(bad) = inputs.iter().find(|t| t.dims() != dims || t.layout() != first.layout()) {
+        return Err(shape_err(
+            name,
+            format!(
+                "summed inputs have different shapes {dims:?} and {:?}",
+                bad.dims()
+            ),
+        ));
+    }
+    if relevance.dims() != dims || relevance.layout() != first.layout() {
+        return Err(shape_err(
+            name,
+            format!(
+                "relevance has shape {:?}, the summed inputs have {dims:?}",
+                relevance.dims()
+            ),
+        ));
+    }
+    if let Some(o) = output
+        && o.dims() != dims
+    {
+        return Err(shape_err(
+            name,
+            format!("given output has shape {:?}, expected {dims:?}", o.dims()),
+        ));
+    }
+    let (groups, epsilon) = match rule.propagation() {
+        Propagation::Pass => {
+            return Err(LrpError::RuleNotApplicable {
+                rule: rule.name(),
+                layer: name.to_string(),
+                message: "a sum of several inputs cannot pass its relevance unchanged".into(),
+            });
+        }
+        Propagation::Terms { groups, epsilon } => (groups, epsilon),
+    };
+    let sum = |xs: &[Activation]| -> Activation {
+        xs.iter()
+            .cloned()
+            .reduce(add)
+            .expect("at least one input")
+    };
+    let mut total: Vec<Option<Activation>> = vec![None; inputs.len()];
+    let mut original = output.cloned();
+    for group in groups
+        .iter()
+        .filter(|g| g.coefficient != 0.0 && !g.terms.is_empty())
+    {
+        let mut z: Option<Activation> = None;
+        let mut modified_inputs = Vec::with_capacity(group.terms.len());
+        for t in &group.terms {
+            let xs: Vec<Activation> = inputs
+                .iter()
+                .map(|x| t.input.apply(x).map_err(|m| shape_err(name, m)))
+                .collect::<Result<_>>()?;
+            let zk = match (&t.input, &output) {
+                (InputMod::Identity, Some(o)) => (*o).clone(),
+                _ => sum(&xs),
+            };
+            let zk = scale(zk, t.sign);
+            z = Some(match z {
+                Some(acc) => add(acc, zk),
+                None => zk,
+            });
+            modified_inputs.push(xs);
+        }
+        let z = stabilize(z.expect("a group with terms has an output"), epsilon);
+        let mut s = zip_activation!(relevance.clone(), z, a, b => a / b).expect("same layout");
+        if group.gate != Gate::All {
+            let o = original
+                .get_or_insert_with(|| {
+                    let xs: Vec<Activation> = inputs.iter().map(|x| (*x).clone()).collect();
+                    sum(&xs)
+                })
+                .clone();
+            let mask = match group.gate {
+                Gate::PositiveOutput => map_activation!(o, t => t.greater_elem(0.0).float()),
+                Gate::NegativeOutput => map_activation!(o, t => t.lower_elem(0.0).float()),
+                Gate::All => unreachable!("handled above"),
+            };
+            s = mul(s, mask);
+        }
+        for (t, xs) in group.terms.iter().zip(modified_inputs) {
+            let f = group.coefficient * t.sign;
+            for (acc, x) in total.iter_mut().zip(xs) {
+                let r = scale(mul(x, s.clone()), f);
+                *acc = Some(match acc.take() {
+                    Some(a) => add(a, r),
+                    None => r,
+                });
+            }
+        }
+    }
+    Ok(total
+        .into_iter()
+        .zip(inputs)
+        .map(|(r, x)| r.unwrap_or_else(|| x.zeros_like()))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::{Device, TensorData};
+    use burn::tensor::{Device, Tensor, TensorData};
 
     #[test]
     fn stabilizer_shifts_away_from_zero_with_sign0_of_zero_positive() {
         let d = Device::flex();
-        let z = Tensor::<1>::from_data(TensorData::new(vec![0.0f32, -0.0, 2.0, -3.0], [4]), &d);
-        let s = xprune_graph::tensor_util::to_vec(&stabilize(z.clone(), 0.5));
+        let z = Tensor::<2>::from_data(TensorData::new(vec![0.0f32, -0.0, 2.0, -3.0], [1, 4]), &d);
+        let s = stabilize(Activation::Flat(z.clone()), 0.5).to_vec();
         assert_eq!(s, vec![0.5, 0.5, 2.5, -3.5]);
-        let s = xprune_graph::tensor_util::to_vec(&stabilize(z, 0.0));
+        let s = stabilize(Activation::Flat(z), 0.0).to_vec();
         assert_eq!(s, vec![0.0, -0.0, 2.0, -3.0]);
     }
 }

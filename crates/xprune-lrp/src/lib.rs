@@ -5,8 +5,9 @@
 //! - **Rules** ([`Rule`]): [`Epsilon`], [`ZPlus`], [`AlphaBeta`], [`Gamma`], [`ZBox`],
 //!   [`Flat`], [`WSquare`], [`Pass`], [`Norm`], and [`IgnoreBias`] for any of them. A rule is
 //!   data (input, weight and bias modifiers grouped into terms, see [`rule`]) over the layer
-//!   arithmetic, which is written once per layer kind ([`LinearLayer`]); users add rules by
-//!   implementing [`Rule`], and layer kinds by implementing [`LinearLayer`].
+//!   arithmetic, which each layer kind of `xprune-graph` provides once
+//!   ([`LinearMap`](xprune_graph::kind::LinearMap)); users add rules by implementing [`Rule`],
+//!   and layer kinds in `xprune-graph`.
 //! - **Extension traits on Burn's layers** ([`LinearLrp`], [`Conv2dLrp`], [`BatchNormLrp`],
 //!   [`AvgPool2dLrp`], [`AdaptiveAvgPool2dLrp`], [`MaxPool2dLrp`], [`ReluLrp`], and
 //!   [`sum_relevance`] / [`concat_relevance`]): a hand-written Burn model propagates relevance
@@ -14,7 +15,7 @@
 //!   transposed operation, on any backend.
 //! - **Composites** ([`Composite`]): Zennit's `epsilon-plus`, `epsilon-plus-flat`,
 //!   `epsilon-gamma-box`, `epsilon-alpha2-beta1`, `epsilon-alpha2-beta1-flat`, plus `epsilon`,
-//!   and user composites by layer kind and node name.
+//!   and user composites by class of layer ([`RuleClass`]), kind name and node name.
 //! - **Canonizer** ([`canonize`]): batch norms folded into the layer before them.
 //! - **Attribution** ([`Attributor`], [`attribute`]) over an xprune [`Graph`](xprune_graph::Graph),
 //!   with the relevance at the input and at every node.
@@ -44,13 +45,14 @@ mod rules;
 
 pub use attribute::{Attribution, Attributor, Target, attribute};
 pub use canonize::{canonize, foldable_batch_norms};
-pub use composite::{COMPOSITE_NAMES, Composite, LayerKind};
-pub use engine::{Hints, LinearLayer, propagate, stabilize};
+pub use composite::{COMPOSITE_NAMES, Composite, LayerKind, rule_class};
+pub use engine::{Hints, modified_params, propagate, stabilize};
 pub use error::{LrpError, Result};
 pub use layers::{
     AdaptiveAvgPool2dLrp, AffineChannels, AvgPool2dLrp, BatchNormLrp, Conv2dLrp, LinearLrp,
-    MaxPool2dLrp, ReluLrp, Sum, concat_relevance, sum_relevance,
+    MaxPool2dLrp, ReluLrp, concat_relevance, sum_relevance,
 };
+pub use xprune_graph::RuleClass;
 pub use modifier::{Bound, CustomMod, ElementwiseFn, InputMod, ParamMod};
 pub use rule::{DEFAULT_STABILIZER, Gate, Group, Propagation, Rule, SharedRule, Term};
 pub use rules::{

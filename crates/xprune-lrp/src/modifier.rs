@@ -1,50 +1,11 @@
 //! The building blocks of rules: how a rule modifies a layer's input ([`InputMod`]) and its
-//! parameters ([`ParamMod`]) before the modified forward pass, and box bounds ([`Bound`]).
+//! parameters ([`ParamMod`], defined with the layer math in `xprune-graph`) before the
+//! modified forward pass, and box bounds ([`Bound`]).
 
 use burn::tensor::{Device, Tensor, TensorData};
-use std::fmt;
-use std::sync::Arc;
+use xprune_graph::{Activation, map_activation};
 
-/// An element-wise tensor function for custom modifiers. It receives the tensor flattened to
-/// one dimension and must return a tensor of the same length.
-pub type ElementwiseFn = Arc<dyn Fn(Tensor<1>) -> Tensor<1> + Send + Sync>;
-
-/// A named element-wise function, the custom case of [`InputMod`] and [`ParamMod`].
-#[derive(Clone)]
-pub struct CustomMod {
-    name: String,
-    f: ElementwiseFn,
-}
-
-impl CustomMod {
-    /// A custom element-wise modifier; `name` appears in debug output.
-    pub fn new(
-        name: impl Into<String>,
-        f: impl Fn(Tensor<1>) -> Tensor<1> + Send + Sync + 'static,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            f: Arc::new(f),
-        }
-    }
-
-    /// The modifier's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn apply<const D: usize>(&self, t: Tensor<D>) -> Tensor<D> {
-        let dims = t.dims();
-        let n = dims.iter().product::<usize>();
-        (self.f)(t.reshape([n])).reshape(dims)
-    }
-}
-
-impl fmt::Debug for CustomMod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Custom({})", self.name)
-    }
-}
+pub use xprune_graph::kind::{CustomMod, ElementwiseFn, ParamMod};
 
 /// A lower or upper bound of the input values, for the z-box rule.
 ///
@@ -104,6 +65,43 @@ impl Bound {
         }
     }
 
+    /// The bound as a batch-1 activation of the input's layout and dimensions (per-channel
+    /// bounds run along the layout's channel axis).
+    pub fn to_activation(&self, input: &Activation) -> Result<Activation, String> {
+        let mut one = input.dims();
+        one[0] = 1;
+        let device = input.device();
+        let per_sample: usize = one.iter().product();
+        let layout = input.layout();
+        let values = match self {
+            Self::Scalar(v) => vec![*v; per_sample],
+            Self::PerChannel(values) => {
+                let axis = layout.channel_axis();
+                let channels = one[axis];
+                if values.len() != channels {
+                    return Err(format!(
+                        "a per-channel bound has {} values, the input has {channels} channels",
+                        values.len()
+                    ));
+                }
+                let inner: usize = one[axis + 1..].iter().product();
+                (0..per_sample).map(|i| values[(i / inner) % channels]).collect()
+            }
+            Self::PerElement(values) => {
+                if values.len() != per_sample {
+                    return Err(format!(
+                        "a per-element bound has {} values, one input sample has {per_sample}",
+                        values.len()
+                    ));
+                }
+                values.clone()
+            }
+        };
+        let shape = input.feature_shape();
+        Activation::from_vec_in(values, 1, shape, &device)
+            .ok_or_else(|| "the bound does not fit the input".to_string())
+    }
+
     /// The bound's values (one for a scalar).
     pub fn values(&self) -> Vec<f32> {
         match self {
@@ -148,73 +146,15 @@ impl InputMod {
     }
 
     /// Applies the modifier. Constant modifiers return a batch of one sample (it broadcasts).
-    pub fn apply<const D: usize>(&self, x: &Tensor<D>) -> Result<Tensor<D>, String> {
+    pub fn apply(&self, x: &Activation) -> Result<Activation, String> {
         Ok(match self {
             Self::Identity => x.clone(),
-            Self::Positive => x.clone().clamp_min(0.0),
-            Self::Negative => x.clone().clamp_max(0.0),
-            Self::Ones => {
-                let mut one = x.dims();
-                one[0] = 1;
-                Tensor::<D>::ones(one, &x.device())
-            }
-            Self::Bound(b) => b.to_tensor(x.dims(), &x.device())?,
-            Self::Custom(c) => c.apply(x.clone()),
+            Self::Positive => map_activation!(x.clone(), t => t.clamp_min(0.0)),
+            Self::Negative => map_activation!(x.clone(), t => t.clamp_max(0.0)),
+            Self::Ones => map_activation!(x.clone(), t => t.narrow(0, 0, 1).ones_like()),
+            Self::Bound(b) => b.to_activation(x)?,
+            Self::Custom(c) => map_activation!(x.clone(), t => c.apply(t)),
         })
     }
 }
 
-/// How a rule term modifies a layer parameter (weight or bias) before the modified forward
-/// pass.
-#[derive(Clone, Debug)]
-pub enum ParamMod {
-    /// The parameter as it is.
-    Identity,
-    /// The positive part `max(p, 0)`.
-    Positive,
-    /// The negative part `min(p, 0)`.
-    Negative,
-    /// Zero (e.g. a bias ignored by the rule).
-    Zero,
-    /// All ones (flat rule).
-    Ones,
-    /// The square `p^2` (w-square rule).
-    Square,
-    /// `p + gamma * max(p, 0)` (gamma rule).
-    AddPositive(f32),
-    /// `p + gamma * min(p, 0)` (gamma rule, negative side).
-    AddNegative(f32),
-    /// A custom element-wise function of the parameter.
-    Custom(CustomMod),
-}
-
-impl ParamMod {
-    /// Whether the modifier leaves the parameter unchanged.
-    pub fn is_identity(&self) -> bool {
-        match self {
-            Self::Identity => true,
-            Self::AddPositive(g) | Self::AddNegative(g) => *g == 0.0,
-            _ => false,
-        }
-    }
-
-    /// Whether the modified parameter is zero whatever the parameter.
-    pub fn is_zero(&self) -> bool {
-        matches!(self, Self::Zero)
-    }
-
-    /// Applies the modifier to a parameter tensor of any rank.
-    pub fn apply<const D: usize>(&self, p: Tensor<D>) -> Tensor<D> {
-        match self {
-            Self::Identity => p,
-            Self::Positive => p.clamp_min(0.0),
-            Self::Negative => p.clamp_max(0.0),
-            Self::Zero => p.zeros_like(),
-            Self::Ones => p.ones_like(),
-            Self::Square => p.square(),
-            Self::AddPositive(g) => p.clone() + p.clamp_min(0.0).mul_scalar(*g),
-            Self::AddNegative(g) => p.clone() + p.clamp_max(0.0).mul_scalar(*g),
-            Self::Custom(c) => c.apply(p),
-        }
-    }
-}

@@ -7,13 +7,20 @@
 //! - **buffers** are the batch norm running means and variances (Burn's `num_params()` counts
 //!   them too: it equals `params + buffers`);
 //! - **MACs** are the multiply-accumulates of convolutions (`output values x in/groups x kh x
-//!   kw`) and linear layers (`in x out`) for one sample. Bias additions, batch norm,
-//!   activations, pooling, adds and concats are not counted, following the convention of the
-//!   pruning literature (ResNet-56 on CIFAR-10: 125 M MACs).
+//!   kw`) and linear layers (`in x out` per position) for one sample. Bias additions, batch
+//!   norm, activations, pooling, adds and concats are not counted, following the convention of
+//!   the pruning literature (ResNet-56 on CIFAR-10: 125 M MACs).
+//!
+//! Every number comes from one function per kind
+//! ([`KindSpec::counts`](xprune_graph::KindSpec::counts)), which the graph's own MAC count and
+//! the selection's budget estimates ([`count_after`]) call too.
 
 use crate::error::Result;
 use std::fmt;
-use xprune_graph::{FeatureShape, Graph, GraphError, NodeId, OpSpec};
+use crate::group::ChannelGroups;
+use crate::plan::ResolvedPlan;
+use crate::removal::NodeRemovals;
+use xprune_graph::{FeatureShape, Graph, GraphError, NodeId};
 
 /// The parameters and MACs of one node.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,20 +113,38 @@ pub fn count_for_input(graph: &Graph, input: FeatureShape) -> Result<Counts> {
     Ok(count_with_shapes(graph, &shapes))
 }
 
+/// Parameters and MACs the graph would have after `plan`, computed from the structure alone
+/// (no weights are sliced): every node's counts for its shapes with the planned channels
+/// removed. Equal to `count(&prune(graph, groups, plan)?)`.
+pub fn count_after(graph: &Graph, groups: &ChannelGroups, plan: &ResolvedPlan) -> Counts {
+    let removals = NodeRemovals::new(graph, groups, plan);
+    let shapes: Vec<FeatureShape> = graph
+        .nodes()
+        .iter()
+        .enumerate()
+        .map(|(id, n)| {
+            let c = n.shape.channels();
+            n.shape.with_channels(c - removals.output(id).len().min(c))
+        })
+        .collect();
+    count_with_shapes(graph, &shapes)
+}
+
 fn count_with_shapes(graph: &Graph, shapes: &[FeatureShape]) -> Counts {
     let nodes: Vec<NodeCount> = graph
         .nodes()
         .iter()
         .enumerate()
         .map(|(id, n)| {
-            let (params, buffers, macs) = node_counts(&n.op, shapes[id]);
+            let ins: Vec<FeatureShape> = n.inputs.iter().map(|&i| shapes[i]).collect();
+            let c = n.op.counts(&ins, shapes[id]);
             NodeCount {
                 node: id,
                 name: n.name.clone(),
                 kind: n.op.kind_name(),
-                params,
-                buffers,
-                macs,
+                params: c.params,
+                buffers: c.buffers,
+                macs: c.macs,
             }
         })
         .collect();
@@ -128,35 +153,5 @@ fn count_with_shapes(graph: &Graph, shapes: &[FeatureShape]) -> Counts {
         buffers: nodes.iter().map(|n| n.buffers).sum(),
         macs: nodes.iter().map(|n| n.macs).sum(),
         nodes,
-    }
-}
-
-/// `(params, buffers, macs)` of one node.
-fn node_counts(op: &OpSpec, output: FeatureShape) -> (u64, u64, u64) {
-    match *op {
-        OpSpec::Conv2d {
-            in_channels,
-            out_channels,
-            kernel,
-            groups,
-            bias,
-            ..
-        } => {
-            let per_output = (in_channels / groups * kernel[0] * kernel[1]) as u64;
-            let params =
-                out_channels as u64 * per_output + if bias { out_channels as u64 } else { 0 };
-            (params, 0, output.numel() as u64 * per_output)
-        }
-        OpSpec::Linear {
-            in_features,
-            out_features,
-            bias,
-        } => {
-            let weights = (in_features * out_features) as u64;
-            let params = weights + if bias { out_features as u64 } else { 0 };
-            (params, 0, weights)
-        }
-        OpSpec::BatchNorm { features, .. } => (2 * features as u64, 2 * features as u64, 0),
-        _ => (0, 0, 0),
     }
 }

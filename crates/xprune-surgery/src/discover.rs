@@ -1,27 +1,20 @@
-//! Finding channel groups: every convolution and linear layer opens a new channel space, the
-//! other layers carry (and concat and flatten re-index) the channel spaces of their inputs,
-//! and an add ties the spaces of its inputs together.
+//! Finding channel groups from the kinds' channel flows.
 //!
-//! Each node's output is described as a list of segments `(space, offset, block)`: channel
-//! `k` of `space` is at the node's output indices `offset + k * block ..`. Spaces tied by an
-//! add are merged with a union-find; a group is one merged set of spaces.
+//! Every channel a `Source` or `Mix` node creates is an *element*. Each node's output is
+//! described as the element at every index of its channel axis, following the flows: element-
+//! wise kinds carry their input's elements (and tie the elements of several inputs, index by
+//! index), routes pick elements from their inputs, mixes create new ones. Elements that must be
+//! removed together (tied by an add or a product, or one group of a grouped convolution) are
+//! merged with a union-find; each merged set is one prunable channel. A group is a set of
+//! channels connected through the nodes that created them, so that a residual stream or a
+//! convolution's outputs stay one group however they are split, shuffled and recombined.
 
-use crate::group::{ChannelGroup, ChannelGroups, Member, PinReason};
-use xprune_graph::{FeatureShape, Graph, NodeId, OpSpec};
-
-/// A channel space opened by one node (a producer, or a fixed node such as the input).
-struct Space {
-    node: NodeId,
-    channels: usize,
-}
-
-/// A space's channels inside a node's output.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Segment {
-    space: usize,
-    offset: usize,
-    block: usize,
-}
+use crate::group::{
+    ChannelGroup, ChannelGroups, ChannelSlot, GroupOptions, Member, PinReason, Positions, Role,
+};
+use std::collections::BTreeMap;
+use xprune_graph::kind::{ChannelFlow, Pin};
+use xprune_graph::{FeatureShape, Graph, NodeId};
 
 struct UnionFind {
     parent: Vec<usize>,
@@ -41,7 +34,7 @@ impl UnionFind {
         x
     }
 
-    /// Merges two sets; the smaller root (the earlier space) stays the root.
+    /// Merges two sets; the smaller root (the earlier element) stays the root.
     fn union(&mut self, a: usize, b: usize) {
         let (ra, rb) = (self.root(a), self.root(b));
         if ra != rb {
@@ -51,16 +44,21 @@ impl UnionFind {
     }
 }
 
+/// Where the elements of one node came from: the node that created them.
 struct Discovery<'a> {
     graph: &'a Graph,
-    spaces: Vec<Space>,
-    sets: UnionFind,
-    /// `(space, member)` for every role found.
-    members: Vec<(usize, Member)>,
-    /// `(space, reason)` for every pin found.
+    options: &'a GroupOptions,
+    /// The node that created each element.
+    origin: Vec<NodeId>,
+    elements: UnionFind,
+    /// The element at every output index of every node processed so far.
+    outputs: Vec<Vec<usize>>,
+    /// `(element, reason)` for every pin found.
     pins: Vec<(usize, PinReason)>,
-    /// Output segments of every node processed so far.
-    segments: Vec<Vec<Segment>>,
+    /// Nodes whose output elements they created, with whether those are fixed.
+    creators: Vec<Option<bool>>,
+    /// `(node, input)` pairs that read their input's elements (consumers).
+    reads: Vec<(NodeId, usize)>,
 }
 
 impl Discovery<'_> {
@@ -68,222 +66,229 @@ impl Discovery<'_> {
         self.graph.name(id).to_string()
     }
 
-    fn open(&mut self, node: NodeId, channels: usize, member: Member) -> Vec<Segment> {
-        let space = self.sets.push();
-        self.spaces.push(Space { node, channels });
-        self.members.push((space, member));
-        vec![Segment {
-            space,
-            offset: 0,
-            block: 1,
-        }]
+    fn create(&mut self, node: NodeId, channels: usize) -> Vec<usize> {
+        (0..channels)
+            .map(|_| {
+                self.origin.push(node);
+                self.elements.push()
+            })
+            .collect()
     }
 
-    fn consume(&mut self, node: NodeId, input: NodeId) {
-        for s in self.segments[input].clone() {
-            self.members.push((
-                s.space,
-                Member::Consumer {
-                    node,
-                    offset: s.offset,
-                    block: s.block,
-                },
-            ));
+    fn pin_elements(&mut self, elements: &[usize], reason: PinReason) {
+        // One pin per distinct element is enough; reasons are deduplicated per group.
+        for &e in elements {
+            self.pins.push((e, reason.clone()));
         }
     }
 
-    fn pin_all(&mut self, node: NodeId, reason: impl Fn(String) -> PinReason) {
-        for s in self.segments[node].clone() {
-            self.pins.push((s.space, reason(self.name(node))));
-        }
-    }
-
-    /// The output segments of node `id`; records its roles.
-    fn visit(&mut self, id: NodeId) -> Vec<Segment> {
+    fn visit(&mut self, id: NodeId) -> Vec<usize> {
         let graph = self.graph;
         let info = &graph.nodes()[id];
         let channels = info.shape.channels();
-        let first = info.inputs.first().copied();
-        match &info.op {
-            OpSpec::Input { .. } => {
-                let out = self.open(id, channels, Member::Fixed { node: id });
-                self.pins
-                    .push((out[0].space, PinReason::Input(self.name(id))));
+        let input_shapes: Vec<FeatureShape> =
+            info.inputs.iter().map(|&i| graph.nodes()[i].shape).collect();
+        let input = |d: &Self, k: usize| -> Vec<usize> {
+            info.inputs.get(k).map(|&i| d.outputs[i].clone()).unwrap_or_default()
+        };
+        match info.op.flow(&input_shapes, info.shape) {
+            ChannelFlow::Source => {
+                let out = self.create(id, channels);
+                self.creators[id] = Some(true);
+                let reason = PinReason::Input { node: self.name(id) };
+                self.pin_elements(&out, reason);
                 out
             }
-            OpSpec::Conv2d {
-                in_channels,
-                out_channels,
-                groups,
-                ..
-            } => {
-                let input = first.expect("a conv2d has one input");
-                let depthwise = *groups > 1 && groups == in_channels && groups == out_channels;
-                if depthwise {
-                    self.carry(id, self.segments[input].clone())
-                } else if *groups > 1 {
-                    self.consume(id, input);
-                    let name = self.name(id);
-                    for s in self.segments[input].clone() {
-                        self.pins
-                            .push((s.space, PinReason::GroupedConvInput(name.clone())));
+            ChannelFlow::Mix { output, input: read } => {
+                for k in 0..info.inputs.len() {
+                    self.reads.push((id, k));
+                    if let Pin::Pinned(reason) = &read {
+                        let els = input(self, k);
+                        let reason = PinReason::Layer {
+                            node: self.name(id),
+                            reason: reason.clone(),
+                        };
+                        self.pin_elements(&els, reason);
                     }
-                    let out = self.open(id, channels, Member::Fixed { node: id });
-                    self.pins
-                        .push((out[0].space, PinReason::GroupedConvOutput(name)));
-                    out
-                } else {
-                    self.consume(id, input);
-                    self.open(id, channels, Member::Producer { node: id })
                 }
-            }
-            OpSpec::Linear { .. } => {
-                self.consume(id, first.expect("a linear layer has one input"));
-                self.open(id, channels, Member::Producer { node: id })
-            }
-            OpSpec::BatchNorm { .. }
-            | OpSpec::Relu
-            | OpSpec::MaxPool2d { .. }
-            | OpSpec::AvgPool2d { .. }
-            | OpSpec::AdaptiveAvgPool2d { .. }
-            | OpSpec::Dropout { .. }
-            | OpSpec::Identity => {
-                let input = first.expect("a single-input layer has one input");
-                self.carry(id, self.segments[input].clone())
-            }
-            OpSpec::Flatten => {
-                let input = first.expect("a flatten has one input");
-                let positions = match self.graph.nodes()[input].shape {
-                    FeatureShape::Spatial([_, h, w]) => h * w,
-                    FeatureShape::Flat(_) => 1,
-                };
-                let out = self.segments[input]
-                    .iter()
-                    .map(|s| Segment {
-                        space: s.space,
-                        offset: s.offset * positions,
-                        block: s.block * positions,
-                    })
-                    .collect();
-                self.carry(id, out)
-            }
-            OpSpec::Concat => {
-                let mut out = Vec::new();
-                let mut base = 0;
-                for &i in &info.inputs {
-                    out.extend(self.segments[i].iter().map(|s| Segment {
-                        offset: base + s.offset,
-                        ..*s
-                    }));
-                    base += self.graph.nodes()[i].shape.channels();
-                }
-                self.carry(id, out)
-            }
-            OpSpec::Add => {
-                let inputs = info.inputs.clone();
-                let reference = self.segments[inputs[0]].clone();
-                let aligned = inputs[1..].iter().all(|&i| {
-                    let other = &self.segments[i];
-                    other.len() == reference.len()
-                        && other.iter().zip(&reference).all(|(a, b)| {
-                            a.offset == b.offset
-                                && a.block == b.block
-                                && self.spaces[a.space].channels == self.spaces[b.space].channels
-                        })
-                });
-                if aligned {
-                    for &i in &inputs[1..] {
-                        for (a, b) in self.segments[i].clone().into_iter().zip(&reference) {
-                            self.sets.union(a.space, b.space);
-                        }
+                let out = self.create(id, channels);
+                match output {
+                    Pin::Free => self.creators[id] = Some(false),
+                    Pin::Pinned(reason) => {
+                        self.creators[id] = Some(true);
+                        let reason = PinReason::Layer {
+                            node: self.name(id),
+                            reason,
+                        };
+                        self.pin_elements(&out, reason);
                     }
-                } else {
-                    let name = self.name(id);
-                    for &i in &inputs {
-                        for s in self.segments[i].clone() {
-                            self.pins
-                                .push((s.space, PinReason::MisalignedAdd(name.clone())));
+                }
+                out
+            }
+            ChannelFlow::Elementwise { unit } => {
+                let out = input(self, 0);
+                for k in 1..info.inputs.len() {
+                    let other = input(self, k);
+                    for (&a, &b) in out.iter().zip(&other) {
+                        self.elements.union(a, b);
+                    }
+                }
+                if unit > 1 {
+                    for block in out.chunks(unit) {
+                        for &e in &block[1..] {
+                            self.elements.union(block[0], e);
                         }
                     }
                 }
-                self.carry(id, reference)
+                out
+            }
+            ChannelFlow::Route(route) => route
+                .iter()
+                .map(|&(k, c)| {
+                    let i = info.inputs[k];
+                    self.outputs[i][c]
+                })
+                .collect(),
+            ChannelFlow::Normalize => {
+                let out = input(self, 0);
+                if !self.options.prune_normalized {
+                    let reason = PinReason::Layer {
+                        node: self.name(id),
+                        reason: format!(
+                            "{} normalises across these channels, so removing some changes the others",
+                            info.op.kind_name()
+                        ),
+                    };
+                    self.pin_elements(&out, reason);
+                }
+                out
             }
         }
     }
-
-    fn carry(&mut self, node: NodeId, segments: Vec<Segment>) -> Vec<Segment> {
-        for s in &segments {
-            self.members.push((
-                s.space,
-                Member::Carrier {
-                    node,
-                    offset: s.offset,
-                    block: s.block,
-                },
-            ));
-        }
-        segments
-    }
 }
 
-fn role_rank(m: &Member) -> (NodeId, u8, usize) {
-    match *m {
-        Member::Producer { node } => (node, 0, 0),
-        Member::Fixed { node } => (node, 0, 0),
-        Member::Carrier { node, offset, .. } => (node, 1, offset),
-        Member::Consumer { node, offset, .. } => (node, 2, offset),
-    }
-}
-
-/// Finds the groups of `graph`, pinning the output node and the nodes in `pinned`.
-pub(crate) fn find_groups(graph: &Graph, pinned: &[NodeId]) -> ChannelGroups {
+/// Finds the groups of `graph` with `options`.
+pub(crate) fn find_groups(graph: &Graph, options: &GroupOptions) -> ChannelGroups {
+    let n = graph.len();
     let mut d = Discovery {
         graph,
-        spaces: Vec::new(),
-        sets: UnionFind { parent: Vec::new() },
-        members: Vec::new(),
+        options,
+        origin: Vec::new(),
+        elements: UnionFind { parent: Vec::new() },
+        outputs: Vec::with_capacity(n),
         pins: Vec::new(),
-        segments: Vec::with_capacity(graph.len()),
+        creators: vec![None; n],
+        reads: Vec::new(),
     };
-    for id in 0..graph.len() {
+    for id in 0..n {
         let out = d.visit(id);
-        d.segments.push(out);
+        d.outputs.push(out);
     }
-    d.pin_all(graph.output(), PinReason::Output);
-    for &node in pinned {
-        d.pin_all(node, PinReason::User);
+    let out_elements = d.outputs[graph.output()].clone();
+    d.pin_elements(
+        &out_elements,
+        PinReason::Output {
+            node: d.name(graph.output()),
+        },
+    );
+    for &node in &options.pinned {
+        if let Some(els) = d.outputs.get(node).cloned() {
+            let reason = PinReason::User { node: d.name(node) };
+            d.pin_elements(&els, reason);
+        }
     }
 
-    // One group per union-find root; roots are the earliest space of their set, so ordering
-    // groups by root orders them by their first producer's node.
-    let mut group_of_root = vec![usize::MAX; d.spaces.len()];
+    // Channels: one per union-find root. Groups: channels connected through the nodes that
+    // created their elements.
+    let total = d.origin.len();
+    let roots: Vec<usize> = (0..total).map(|e| d.elements.root(e)).collect();
+    let mut creators = UnionFind { parent: Vec::new() };
+    for _ in 0..n {
+        creators.push();
+    }
+    for e in 0..total {
+        creators.union(d.origin[e], d.origin[roots[e]]);
+    }
+    // Groups ordered by their first element (so by their first creator's node); channels
+    // within a group ordered by their first element.
+    let mut group_of_creator: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut channel_of_root: Vec<Option<(usize, usize)>> = vec![None; total];
     let mut groups: Vec<ChannelGroup> = Vec::new();
-    for space in 0..d.spaces.len() {
-        let root = d.sets.root(space);
-        if group_of_root[root] == usize::MAX {
-            group_of_root[root] = groups.len();
+    for e in 0..total {
+        let r = roots[e];
+        if channel_of_root[r].is_some() {
+            continue;
+        }
+        let c = creators.root(d.origin[r]);
+        let g = *group_of_creator.entry(c).or_insert_with(|| {
             groups.push(ChannelGroup {
                 id: groups.len(),
-                name: graph.name(d.spaces[root].node).to_string(),
-                channels: d.spaces[root].channels,
+                name: graph.name(d.origin[r]).to_string(),
+                channels: 0,
                 members: Vec::new(),
                 pins: Vec::new(),
             });
+            groups.len() - 1
+        });
+        channel_of_root[r] = Some((g, groups[g].channels));
+        groups[g].channels += 1;
+    }
+    let channel = |e: usize| channel_of_root[roots[e]].expect("every root has a channel");
+
+    // Members: where each group's channels sit in every node's output, and in the inputs of
+    // the nodes that read them.
+    let slots_of = |elements: &[usize]| -> BTreeMap<usize, Vec<Vec<usize>>> {
+        let mut per_group: BTreeMap<usize, Vec<Vec<usize>>> = BTreeMap::new();
+        for (index, &e) in elements.iter().enumerate() {
+            let (g, k) = channel(e);
+            let lists = per_group
+                .entry(g)
+                .or_insert_with(|| vec![Vec::new(); groups[g].channels]);
+            lists[k].push(index);
+        }
+        per_group
+    };
+    let mut members: Vec<Vec<Member>> = vec![Vec::new(); groups.len()];
+    for id in 0..n {
+        for (g, lists) in slots_of(&d.outputs[id]) {
+            let role = match d.creators[id] {
+                Some(false) => Role::Producer,
+                Some(true) => Role::Fixed,
+                None => Role::Carrier,
+            };
+            members[g].push(Member {
+                role,
+                input: 0,
+                slot: ChannelSlot {
+                    node: id,
+                    positions: Positions::from_lists(&lists),
+                },
+            });
         }
     }
-    for (space, member) in std::mem::take(&mut d.members) {
-        let g = group_of_root[d.sets.root(space)];
-        groups[g].members.push(member);
+    for &(node, k) in &d.reads {
+        let src = graph.nodes()[node].inputs[k];
+        for (g, lists) in slots_of(&d.outputs[src]) {
+            members[g].push(Member {
+                role: Role::Consumer,
+                input: k,
+                slot: ChannelSlot {
+                    node,
+                    positions: Positions::from_lists(&lists),
+                },
+            });
+        }
     }
-    for (space, reason) in std::mem::take(&mut d.pins) {
-        let g = group_of_root[d.sets.root(space)];
+    for (g, mut list) in members.into_iter().enumerate() {
+        list.sort_by_key(|m| (m.node(), m.role, m.input));
+        list.dedup();
+        groups[g].members = list;
+    }
+    for (e, reason) in std::mem::take(&mut d.pins) {
+        let (g, _) = channel(e);
         if !groups[g].pins.contains(&reason) {
             groups[g].pins.push(reason);
         }
-    }
-    for g in &mut groups {
-        g.members.sort_by_key(role_rank);
-        g.members.dedup();
     }
     ChannelGroups {
         groups,

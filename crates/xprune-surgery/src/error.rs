@@ -61,6 +61,15 @@ pub enum SurgeryError {
         /// Number of channels of the group.
         channels: usize,
     },
+    /// A plan that would remove every channel of one node (a concatenation input, a slice)
+    /// although its groups keep channels elsewhere.
+    #[error("the plan removes all {channels} channels of node `{node}`; at least one must remain")]
+    EmptyNode {
+        /// The node.
+        node: String,
+        /// Its number of channels.
+        channels: usize,
+    },
     /// A node name (for example a node to pin) that the graph does not contain.
     #[error("unknown node `{name}`{hint}")]
     UnknownNode {

@@ -1,160 +1,248 @@
-//! Channel groups: sets of coupled channel spaces that must lose the same channel indices
-//! together, with the role every node plays in a group.
+//! Channel groups: sets of coupled channels that must lose the same channel indices together,
+//! with the role every node plays in a group and where the group's channels sit in it.
 
 use crate::error::{Result, SurgeryError};
+use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::ops::Range;
 use xprune_graph::{FeatureShape, Graph, NodeId};
 
 /// Index of a group in [`ChannelGroups`].
 pub type GroupId = usize;
 
+/// Where each channel of a group sits along one node's channel axis: channel `k` occupies the
+/// indices [`Positions::of`]`(k)` (one index for most nodes, `H * W` consecutive features after
+/// a flatten, a whole convolution group's worth for grouped convolutions, none when the node
+/// does not hold that channel).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Positions {
+    starts: Vec<u32>,
+    indices: Vec<u32>,
+}
+
+impl Positions {
+    /// Positions from one list of indices per group channel.
+    pub fn from_lists(lists: &[Vec<usize>]) -> Self {
+        let mut starts = Vec::with_capacity(lists.len() + 1);
+        let mut indices = Vec::new();
+        starts.push(0);
+        for l in lists {
+            indices.extend(l.iter().map(|&i| i as u32));
+            starts.push(indices.len() as u32);
+        }
+        Self { starts, indices }
+    }
+
+    /// Number of group channels.
+    pub fn channels(&self) -> usize {
+        self.starts.len().saturating_sub(1)
+    }
+
+    /// The indices of group channel `k` (empty for a channel out of range).
+    pub fn of(&self, k: usize) -> &[u32] {
+        match (self.starts.get(k), self.starts.get(k + 1)) {
+            (Some(&a), Some(&b)) => &self.indices[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+
+    /// Every index, channel after channel.
+    pub fn all(&self) -> &[u32] {
+        &self.indices
+    }
+
+    /// `Some((offset, block))` when channel `k` occupies `offset + k * block .. + block` for
+    /// every `k` (the common, contiguous case).
+    pub fn strided(&self) -> Option<(usize, usize)> {
+        let block = self.uniform_width()?;
+        let offset = *self.indices.first()? as usize;
+        let contiguous = self
+            .indices
+            .iter()
+            .enumerate()
+            .all(|(i, &x)| x as usize == offset + i);
+        (contiguous && block > 0).then_some((offset, block))
+    }
+
+    /// The number of indices of every channel, when it is the same for all.
+    pub fn uniform_width(&self) -> Option<usize> {
+        let w = self.of(0).len();
+        (0..self.channels()).all(|k| self.of(k).len() == w).then_some(w)
+    }
+
+    /// The largest number of indices of a channel.
+    pub fn max_width(&self) -> usize {
+        (0..self.channels()).map(|k| self.of(k).len()).max().unwrap_or(0)
+    }
+}
+
+/// Where a group's channels sit in one node's output (or, for consumers, in the input they
+/// read): channel `k` is at [`ChannelSlot::indices`]`(k)` along the node's channel axis
+/// (features for flat values).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChannelSlot {
+    /// The node.
+    pub node: NodeId,
+    /// The indices of every group channel.
+    pub positions: Positions,
+}
+
+impl ChannelSlot {
+    /// The node indices that hold group channel `channel`.
+    pub fn indices(&self, channel: usize) -> impl Iterator<Item = usize> + '_ {
+        self.positions.of(channel).iter().map(|&i| i as usize)
+    }
+
+    /// The smallest index the group occupies (for ordering).
+    pub fn offset(&self) -> usize {
+        self.positions.all().iter().min().map_or(0, |&i| i as usize)
+    }
+
+    /// Indices per group channel (the largest, when they differ).
+    pub fn block(&self) -> usize {
+        self.positions.max_width()
+    }
+
+    /// Sums per group channel of per-index values `[batch, node channels]`: `[batch, group
+    /// channels]` (channels absent from this node sum to 0).
+    pub fn sum(&self, per_index: Tensor<2>) -> Tensor<2> {
+        let [b, _] = per_index.dims();
+        let k = self.positions.channels();
+        let device = per_index.device();
+        if let Some((offset, block)) = self.positions.strided() {
+            let span = per_index.narrow(1, offset, k * block);
+            return if block == 1 {
+                span
+            } else {
+                span.reshape([b, k, block]).sum_dim(2).reshape([b, k])
+            };
+        }
+        if let Some(w) = self.positions.uniform_width().filter(|&w| w > 0) {
+            let idx: Vec<i64> = self.positions.all().iter().map(|&i| i as i64).collect();
+            let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [k * w]), &device);
+            let picked = per_index.select(1, idx);
+            return if w == 1 {
+                picked
+            } else {
+                picked.reshape([b, k, w]).sum_dim(2).reshape([b, k])
+            };
+        }
+        // Channels with different numbers of indices: one-hot assignment matrix.
+        let [_, c] = per_index.dims();
+        let mut assign = vec![0.0f32; c * k];
+        for ch in 0..k {
+            for &i in self.positions.of(ch) {
+                assign[i as usize * k + ch] += 1.0;
+            }
+        }
+        let assign = Tensor::<2>::from_data(TensorData::new(assign, [c, k]), &device);
+        per_index.matmul(assign)
+    }
+}
+
 /// The role a node plays in a channel group.
-///
-/// Channel `k` of a group (`0 <= k < channels`) is the output channel `k` of each producer, the
-/// values `offset + k * block .. offset + (k + 1) * block` of each carrier's output, and the
-/// input channels (or features) `offset + k * block .. offset + (k + 1) * block` of each
-/// consumer. `block` is 1 except after a flatten, where it is the `H * W` positions of a
-/// channel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "role", rename_all = "snake_case")]
-pub enum Member {
-    /// A convolution or linear layer whose output channels are the group's channels; removing
-    /// channel `k` removes its output channel `k` (a weight row and a bias entry).
-    Producer {
-        /// The node.
-        node: NodeId,
-    },
-    /// A node that creates the group's channels but cannot lose them: the graph input or the
-    /// output of a grouped (not depthwise) convolution. A group with a fixed member is
-    /// pinned.
-    Fixed {
-        /// The node.
-        node: NodeId,
-    },
-    /// A node whose output carries the group's channels without mixing them: batch norm,
-    /// ReLU, pooling, dropout, identity, a depthwise convolution, an add, a concat or a
-    /// flatten.
-    Carrier {
-        /// The node.
-        node: NodeId,
-        /// First output index of the group's channels.
-        offset: usize,
-        /// Output values per group channel (`H * W` after a flatten, otherwise 1).
-        block: usize,
-    },
-    /// A convolution or linear layer that reads the group's channels; removing channel `k`
-    /// removes its input channels (features) `offset + k * block ..`.
-    Consumer {
-        /// The node.
-        node: NodeId,
-        /// First input index of the group's channels.
-        offset: usize,
-        /// Input values per group channel (`H * W` for a linear layer after a flatten).
-        block: usize,
-    },
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A node whose output channels are the group's (convolution, linear layer): removing
+    /// channel `k` removes its output rows.
+    Producer,
+    /// A node that creates the group's channels but cannot lose them (the graph input, a
+    /// layer whose outputs are pinned). A group with a fixed member is pinned.
+    Fixed,
+    /// A node whose output carries the group's channels without mixing them (batch norm,
+    /// activations, pooling, depthwise convolutions, adds, products, concatenations, slices,
+    /// permutations, flattens).
+    Carrier,
+    /// A layer that reads the group's channels and mixes them into its own: removing channel
+    /// `k` removes its input columns.
+    Consumer,
+}
+
+impl Role {
+    /// The role's name: `producer`, `fixed`, `carrier` or `consumer`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Producer => "producer",
+            Self::Fixed => "fixed",
+            Self::Carrier => "carrier",
+            Self::Consumer => "consumer",
+        }
+    }
+}
+
+/// One node's part in a group: its role and where the group's channels sit in its output
+/// (in the input it reads, for consumers).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Member {
+    /// The role.
+    pub role: Role,
+    /// For consumers, which of the node's inputs reads the group (0 otherwise).
+    pub input: usize,
+    /// The node and the positions of the group's channels.
+    pub slot: ChannelSlot,
 }
 
 impl Member {
     /// The node of this member.
     pub fn node(&self) -> NodeId {
-        match self {
-            Self::Producer { node }
-            | Self::Fixed { node }
-            | Self::Carrier { node, .. }
-            | Self::Consumer { node, .. } => *node,
-        }
+        self.slot.node
     }
 
     /// The role's name: `producer`, `fixed`, `carrier` or `consumer`.
     pub fn role_name(&self) -> &'static str {
-        match self {
-            Self::Producer { .. } => "producer",
-            Self::Fixed { .. } => "fixed",
-            Self::Carrier { .. } => "carrier",
-            Self::Consumer { .. } => "consumer",
-        }
+        self.role.name()
     }
 
     /// Where the group's channels sit in this member's output (producers, fixed members and
     /// carriers) or input (consumers).
     pub fn slot(&self) -> ChannelSlot {
-        match *self {
-            Self::Producer { node } | Self::Fixed { node } => ChannelSlot {
-                node,
-                offset: 0,
-                block: 1,
-            },
-            Self::Carrier {
-                node,
-                offset,
-                block,
-            }
-            | Self::Consumer {
-                node,
-                offset,
-                block,
-            } => ChannelSlot {
-                node,
-                offset,
-                block,
-            },
-        }
+        self.slot.clone()
     }
-}
 
-/// Where a group's channels sit in one node's output (or, for consumers, input): channel `k`
-/// is at indices `offset + k * block .. offset + (k + 1) * block` of the node's channels
-/// (features for flat values).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ChannelSlot {
-    /// The node.
-    pub node: NodeId,
-    /// First index of the group's channels.
-    pub offset: usize,
-    /// Indices per group channel.
-    pub block: usize,
-}
-
-impl ChannelSlot {
-    /// The node indices that hold group channel `channel`.
-    pub fn indices(&self, channel: usize) -> Range<usize> {
-        let start = self.offset + channel * self.block;
-        start..start + self.block
+    /// Whether the member reads the group (a consumer) rather than holding it in its output.
+    pub fn is_consumer(&self) -> bool {
+        self.role == Role::Consumer
     }
 }
 
 /// Why a group cannot be pruned.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "reason", content = "node", rename_all = "snake_case")]
+#[serde(tag = "pin", rename_all = "snake_case")]
 pub enum PinReason {
     /// The group holds the graph input's channels.
-    Input(String),
+    Input {
+        /// The input node.
+        node: String,
+    },
     /// The group's channels reach the graph output (the classes).
-    Output(String),
+    Output {
+        /// The output node.
+        node: String,
+    },
     /// The user asked not to prune this node.
-    User(String),
-    /// The group's channels are the output of a grouped (not depthwise) convolution.
-    GroupedConvOutput(String),
-    /// The group's channels are read by a grouped (not depthwise) convolution, whose channel
-    /// groups would be broken by removing single channels.
-    GroupedConvInput(String),
-    /// An add whose inputs are split into channel ranges of different sources that do not
-    /// line up (for example a concat added to a single convolution's output).
-    MisalignedAdd(String),
+    User {
+        /// The pinned node.
+        node: String,
+    },
+    /// A layer that cannot lose these channels, with its kind's reason (a grouped convolution
+    /// with uneven groups, a normalisation over channels, ...).
+    Layer {
+        /// The node.
+        node: String,
+        /// Why, as the kind says.
+        reason: String,
+    },
 }
 
 impl PinReason {
     /// The node the reason is about.
     pub fn node(&self) -> &str {
         match self {
-            Self::Input(n)
-            | Self::Output(n)
-            | Self::User(n)
-            | Self::GroupedConvOutput(n)
-            | Self::GroupedConvInput(n)
-            | Self::MisalignedAdd(n) => n,
+            Self::Input { node }
+            | Self::Output { node }
+            | Self::User { node }
+            | Self::Layer { node, .. } => node,
         }
     }
 }
@@ -162,24 +250,17 @@ impl PinReason {
 impl fmt::Display for PinReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Input(n) => write!(f, "it holds the channels of the graph input `{n}`"),
-            Self::Output(n) => write!(f, "its channels reach the graph output `{n}`"),
-            Self::User(n) => write!(f, "node `{n}` is pinned by the user"),
-            Self::GroupedConvOutput(n) => {
-                write!(f, "it is the output of the grouped convolution `{n}`")
-            }
-            Self::GroupedConvInput(n) => write!(f, "it is read by the grouped convolution `{n}`"),
-            Self::MisalignedAdd(n) => write!(
-                f,
-                "the inputs of the add `{n}` hold channel ranges of different sources that do not line up"
-            ),
+            Self::Input { node } => write!(f, "it holds the channels of the graph input `{node}`"),
+            Self::Output { node } => write!(f, "its channels reach the graph output `{node}`"),
+            Self::User { node } => write!(f, "node `{node}` is pinned by the user"),
+            Self::Layer { node, reason } => write!(f, "at `{node}`: {reason}"),
         }
     }
 }
 
-/// A set of coupled channel spaces of one size: removing group channel `k` removes channel
-/// `k` of every producer, the corresponding values of every carrier and the corresponding
-/// inputs of every consumer.
+/// A set of coupled channels: removing group channel `k` removes channel `k` of every
+/// producer, the corresponding values of every carrier and the corresponding inputs of every
+/// consumer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChannelGroup {
     pub(crate) id: GroupId,
@@ -200,13 +281,13 @@ impl ChannelGroup {
         &self.name
     }
 
-    /// Number of channels of the group.
+    /// Number of channels of the group (removable units: a grouped convolution's group of
+    /// channels counts as one).
     pub fn channels(&self) -> usize {
         self.channels
     }
 
-    /// All members, ordered by node id (a node may appear more than once, for example a
-    /// concat that holds the group at two offsets).
+    /// All members, ordered by node id.
     pub fn members(&self) -> &[Member] {
         &self.members
     }
@@ -221,45 +302,48 @@ impl ChannelGroup {
         &self.pins
     }
 
-    /// The convolution and linear nodes whose output channels are the group's channels.
+    fn with_role(&self, role: Role) -> impl Iterator<Item = &Member> {
+        self.members.iter().filter(move |m| m.role == role)
+    }
+
+    /// The nodes whose output channels are the group's channels (convolutions, linear
+    /// layers).
     pub fn producers(&self) -> Vec<NodeId> {
-        self.members
-            .iter()
-            .filter_map(|m| match m {
-                Member::Producer { node } => Some(*node),
-                _ => None,
-            })
-            .collect()
+        self.with_role(Role::Producer).map(|m| m.node()).collect()
     }
 
     /// Where the group's channels sit in the outputs of its carriers.
     pub fn carriers(&self) -> Vec<ChannelSlot> {
-        self.members
-            .iter()
-            .filter(|m| matches!(m, Member::Carrier { .. }))
-            .map(Member::slot)
-            .collect()
+        self.with_role(Role::Carrier).map(Member::slot).collect()
     }
 
     /// Where the group's channels sit in the inputs of its consumers.
     pub fn consumers(&self) -> Vec<ChannelSlot> {
-        self.members
-            .iter()
-            .filter(|m| matches!(m, Member::Consumer { .. }))
-            .map(Member::slot)
-            .collect()
+        self.with_role(Role::Consumer).map(Member::slot).collect()
     }
 
     /// Every node output that holds the group's channels (producers, fixed members and
-    /// carriers), with their position: masking these outputs at a channel is equivalent to
+    /// carriers), with their positions: masking these outputs at a channel is equivalent to
     /// removing it.
     pub fn mask_nodes(&self) -> Vec<ChannelSlot> {
         self.members
             .iter()
-            .filter(|m| !matches!(m, Member::Consumer { .. }))
+            .filter(|m| !m.is_consumer())
             .map(Member::slot)
             .collect()
     }
+}
+
+/// Options of group discovery.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupOptions {
+    /// Output channels of these nodes are pinned (their input channels may still shrink when
+    /// the groups they read are pruned).
+    pub pinned: Vec<NodeId>,
+    /// Allow pruning channels that a normalisation across channels reads (layer norm): the
+    /// pruned model then differs from the masked one, because the normalisation's statistics
+    /// change (Torch-Pruning's behaviour). Off by default.
+    pub prune_normalized: bool,
 }
 
 /// The channel groups of a graph, found by [`ChannelGroups::new`].
@@ -273,7 +357,12 @@ pub struct ChannelGroups {
 impl ChannelGroups {
     /// Finds the channel groups of `graph`; the output node's channels are pinned.
     pub fn new(graph: &Graph) -> Self {
-        crate::discover::find_groups(graph, &[])
+        crate::discover::find_groups(graph, &GroupOptions::default())
+    }
+
+    /// Finds the channel groups of `graph` with `options`.
+    pub fn with_options(graph: &Graph, options: &GroupOptions) -> Self {
+        crate::discover::find_groups(graph, options)
     }
 
     /// Finds the channel groups of `graph`, also pinning the output channels of the named
@@ -290,7 +379,13 @@ impl ChannelGroups {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(crate::discover::find_groups(graph, &ids))
+        Ok(crate::discover::find_groups(
+            graph,
+            &GroupOptions {
+                pinned: ids,
+                prune_normalized: false,
+            },
+        ))
     }
 
     /// Number of groups, pinned ones included.
@@ -334,27 +429,37 @@ impl ChannelGroups {
         self.groups.iter().find(|g| {
             g.members
                 .iter()
-                .any(|m| matches!(m, Member::Producer { node: n } | Member::Fixed { node: n } if *n == node))
+                .any(|m| matches!(m.role, Role::Producer | Role::Fixed) && m.node() == node)
         })
     }
 
-    /// The groups whose channels a node's output holds, with their position in it.
+    /// The groups whose channels a node's output holds, with their positions in it.
     pub fn groups_at(&self, node: NodeId) -> Vec<(GroupId, ChannelSlot)> {
         let mut out = Vec::new();
         for g in &self.groups {
             for m in &g.members {
-                if m.node() == node && !matches!(m, Member::Consumer { .. }) {
+                if m.node() == node && !m.is_consumer() {
                     out.push((g.id, m.slot()));
                 }
             }
         }
-        out.sort_by_key(|(_, s)| s.offset);
+        out.sort_by_key(|(_, s)| s.offset());
         out
     }
 
     /// Name of node `id` in the graph the groups were found on.
     pub fn node_name(&self, id: NodeId) -> &str {
         self.nodes.get(id).map(|(n, _)| n.as_str()).unwrap_or("")
+    }
+
+    /// Output shape of node `id` in the graph the groups were found on.
+    pub fn node_shape(&self, id: NodeId) -> Option<FeatureShape> {
+        self.nodes.get(id).map(|(_, s)| *s)
+    }
+
+    /// Number of nodes of the graph the groups were found on.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
     }
 
     /// Checks that the groups were found on `graph` (same node names and shapes).
@@ -386,14 +491,19 @@ impl ChannelGroups {
 
     fn member_label(&self, m: &Member) -> String {
         let name = self.node_name(m.node());
-        match *m {
-            Member::Producer { .. } | Member::Fixed { .. } => name.to_string(),
-            Member::Carrier { offset, block, .. } | Member::Consumer { offset, block, .. } => {
-                match (offset, block) {
-                    (0, 1) => name.to_string(),
-                    (o, 1) => format!("{name}@{o}"),
-                    (o, b) => format!("{name}@{o}x{b}"),
-                }
+        let p = &m.slot.positions;
+        match p.strided() {
+            Some((0, 1)) => name.to_string(),
+            Some((o, 1)) => format!("{name}@{o}"),
+            Some((o, b)) => format!("{name}@{o}x{b}"),
+            None => {
+                let shown: Vec<String> = (0..p.channels().min(4))
+                    .map(|k| p.of(k).first().map_or("-".into(), |i| i.to_string()))
+                    .collect();
+                let more = if p.channels() > 4 { ",..." } else { "" };
+                let width = p.max_width();
+                let block = if width > 1 { format!("x{width}") } else { String::new() };
+                format!("{name}@[{}{more}]{block}", shown.join(","))
             }
         }
     }
@@ -404,7 +514,7 @@ impl fmt::Display for ChannelGroups {
         let prunable = self.prunable().count();
         writeln!(
             f,
-            "{} channel groups ({prunable} prunable, {} pinned); `name@offset` = channels start at offset, `xB` = B values per channel",
+            "{} channel groups ({prunable} prunable, {} pinned); `name@offset` = channels start at offset, `xB` = B values per channel, `@[i,j,...]` = channels at scattered indices",
             self.len(),
             self.len() - prunable
         )?;
@@ -420,20 +530,20 @@ impl fmt::Display for ChannelGroups {
                 "#{:<3} {}  {} channels  {status}",
                 g.id, g.name, g.channels
             )?;
-            for (role, label) in [
-                ("producers", "producer"),
-                ("fixed", "fixed"),
-                ("carriers", "carrier"),
-                ("consumers", "consumer"),
+            for (label, role) in [
+                ("producers", Role::Producer),
+                ("fixed", Role::Fixed),
+                ("carriers", Role::Carrier),
+                ("consumers", Role::Consumer),
             ] {
                 let names: Vec<String> = g
                     .members
                     .iter()
-                    .filter(|m| m.role_name() == label)
+                    .filter(|m| m.role == role)
                     .map(|m| self.member_label(m))
                     .collect();
                 if !names.is_empty() {
-                    writeln!(f, "     {role:<10} {}", names.join(", "))?;
+                    writeln!(f, "     {label:<10} {}", names.join(", "))?;
                 }
             }
         }

@@ -37,9 +37,12 @@ mod plan;
 mod prune;
 mod removal;
 
-pub use count::{Counts, NodeCount, count, count_for_input};
+pub use count::{Counts, NodeCount, count, count_after, count_for_input};
 pub use error::{Result, SurgeryError};
-pub use group::{ChannelGroup, ChannelGroups, ChannelSlot, GroupId, Member, PinReason};
+pub use group::{
+    ChannelGroup, ChannelGroups, ChannelSlot, GroupId, GroupOptions, Member, PinReason, Positions,
+    Role,
+};
 pub use mask::masks_resolved;
 pub use plan::{GroupKey, PlanEntry, PrunePlan, ResolvedPlan};
 pub use prune::{prune, prune_resolved};

@@ -36,7 +36,7 @@ pub fn masks_resolved(
     device: &Device,
 ) -> Result<ChannelMasks> {
     groups.check(graph)?;
-    let removals = NodeRemovals::new(groups, plan);
+    let removals = NodeRemovals::new(graph, groups, plan);
     let mut masks = ChannelMasks::new();
     for (node, removed) in removals.changed_outputs() {
         let channels = graph.nodes()[node].shape.channels();

@@ -237,16 +237,4 @@ impl ResolvedPlan {
     }
 }
 
-/// The indices of `0..len` that are not in the sorted list `removed`.
-pub(crate) fn complement(removed: &[usize], len: usize) -> Vec<usize> {
-    let mut out = Vec::with_capacity(len.saturating_sub(removed.len()));
-    let mut r = removed.iter().peekable();
-    for i in 0..len {
-        if r.peek() == Some(&&i) {
-            r.next();
-        } else {
-            out.push(i);
-        }
-    }
-    out
-}
+pub(crate) use xprune_graph::kind::flow::complement;

@@ -1,43 +1,40 @@
-//! [`NodeRemovals`]: what a validated plan removes from every node's output and input.
+//! [`NodeRemovals`]: what a validated plan removes from every node's output and inputs.
 
 use crate::group::{ChannelGroups, Member};
-use crate::plan::{ResolvedPlan, complement};
-use xprune_graph::NodeId;
+use crate::plan::ResolvedPlan;
+use xprune_graph::kind::flow::complement;
+use xprune_graph::{Graph, NodeId};
 
-/// The indices a plan removes from each node: output channels (features for flat values) of
-/// producers and carriers, and input channels (features) of consumers. Sorted and unique.
+/// The channel indices a plan removes from each node's output (along its channel axis;
+/// features for flat values). A node's inputs lose what the nodes feeding them lose. Sorted
+/// and unique.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeRemovals {
     outputs: Vec<Vec<usize>>,
-    inputs: Vec<Vec<usize>>,
+    inputs: Vec<Vec<NodeId>>,
 }
 
 impl NodeRemovals {
-    /// Collects the removals of `plan` over the members of `groups` (found on a graph of
-    /// `groups`' node count).
-    pub fn new(groups: &ChannelGroups, plan: &ResolvedPlan) -> Self {
-        let n = groups.nodes.len();
+    /// Collects the removals of `plan` over the members of `groups` (found on `graph`).
+    pub fn new(graph: &Graph, groups: &ChannelGroups, plan: &ResolvedPlan) -> Self {
+        let n = groups.node_count();
         let mut outputs = vec![Vec::new(); n];
-        let mut inputs = vec![Vec::new(); n];
         for (id, removed) in plan.iter() {
             let Some(group) = groups.get(id) else {
                 continue;
             };
-            for m in group.members() {
-                let slot = m.slot();
-                let target: &mut Vec<usize> = match m {
-                    Member::Consumer { .. } => &mut inputs[slot.node],
-                    _ => &mut outputs[slot.node],
-                };
+            for m in group.members().iter().filter(|m: &&Member| !m.is_consumer()) {
+                let target = &mut outputs[m.node()];
                 for &k in removed {
-                    target.extend(slot.indices(k));
+                    target.extend(m.slot.indices(k));
                 }
             }
         }
-        for v in outputs.iter_mut().chain(inputs.iter_mut()) {
+        for v in outputs.iter_mut() {
             v.sort_unstable();
             v.dedup();
         }
+        let inputs = graph.nodes().iter().map(|n| n.inputs.clone()).collect();
         Self { outputs, inputs }
     }
 
@@ -46,9 +43,17 @@ impl NodeRemovals {
         self.outputs.get(node).map(Vec::as_slice).unwrap_or(&[])
     }
 
-    /// Removed input indices of a node (conv and linear consumers only).
+    /// Removed indices of input `k` of a node (what the node feeding it loses).
+    pub fn input_of(&self, node: NodeId, k: usize) -> &[usize] {
+        self.inputs
+            .get(node)
+            .and_then(|ins| ins.get(k))
+            .map_or(&[], |&src| self.output(src))
+    }
+
+    /// Removed indices of the first input of a node.
     pub fn input(&self, node: NodeId) -> &[usize] {
-        self.inputs.get(node).map(Vec::as_slice).unwrap_or(&[])
+        self.input_of(node, 0)
     }
 
     /// Kept output indices of a node with `len` outputs.
@@ -56,9 +61,15 @@ impl NodeRemovals {
         complement(self.output(node), len)
     }
 
-    /// Kept input indices of a node with `len` inputs.
+    /// Kept indices of the first input of a node with `len` inputs.
     pub fn kept_input(&self, node: NodeId, len: usize) -> Vec<usize> {
         complement(self.input(node), len)
+    }
+
+    /// Whether a node's output or any of its inputs loses channels.
+    pub fn touches(&self, node: NodeId) -> bool {
+        !self.output(node).is_empty()
+            || (0..self.inputs.get(node).map_or(0, Vec::len)).any(|k| !self.input_of(node, k).is_empty())
     }
 
     /// Nodes whose output loses at least one index.

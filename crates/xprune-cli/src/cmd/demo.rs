@@ -19,7 +19,8 @@ use xprune::criteria::{
     Criterion, FeatureRelevance, Gradient, LrpCriterion, RandomCriterion, Shapley, Taylor,
     WeightNorm,
 };
-use xprune::graph::{Initializer, Layer, OpSpec};
+use xprune::graph::kinds::linear::LinearOp;
+use xprune::graph::{Initializer, OpSpec};
 use xprune::io::data::synthetic::{SHAPES10_CLASSES, shapes10};
 use xprune::train::{LrSchedule, Optimizer, ScheduleUnit, TrainConfig, evaluate, train};
 use xprune::{
@@ -53,20 +54,20 @@ pub fn demo_cnn(classes: usize, device: &Device, seed: u64) -> Result<Graph> {
 /// outputs.
 pub fn new_head(graph: &Graph, classes: usize, seed: u64) -> Result<Graph> {
     let (input, mut defs, out) = graph.to_node_defs();
-    let in_features = match graph.nodes()[out].op {
-        OpSpec::Linear { in_features, .. } => in_features,
-        ref other => {
+    let in_features = match &graph.nodes()[out].op {
+        OpSpec::Linear(l) => l.in_features,
+        other => {
             return Err(crate::error::CliError::Usage(format!(
                 "the demo needs a graph ending in a linear layer, found {other:?}"
             )));
         }
     };
-    let op = OpSpec::Linear {
+    let op = OpSpec::Linear(LinearOp {
         in_features,
         out_features: classes,
         bias: true,
-    };
-    defs[out].layer = Layer::from_op(&op, &mut Initializer::new(seed), &graph.device());
+    });
+    defs[out].layer = op.init(&mut Initializer::new(seed), &graph.device());
     Ok(Graph::from_nodes(input, defs, out)?)
 }
 

@@ -23,12 +23,23 @@ pub fn groups_json(graph: &Graph, groups: &ChannelGroups) -> serde_json::Value {
                 .iter()
                 .map(|m| {
                     let slot = m.slot();
-                    json!({
+                    let mut entry = json!({
                         "role": m.role_name(),
                         "node": nodes[slot.node].name,
-                        "offset": slot.offset,
-                        "block": slot.block,
-                    })
+                    });
+                    match slot.positions.strided() {
+                        Some((offset, block)) => {
+                            entry["offset"] = json!(offset);
+                            entry["block"] = json!(block);
+                        }
+                        None => {
+                            let indices: Vec<Vec<u32>> = (0..slot.positions.channels())
+                                .map(|k| slot.positions.of(k).to_vec())
+                                .collect();
+                            entry["indices"] = json!(indices);
+                        }
+                    }
+                    entry
                 })
                 .collect();
             let pins: Vec<String> = g.pins().iter().map(|p| p.to_string()).collect();

@@ -6,6 +6,7 @@ use crate::error::{CliError, Result, io};
 use crate::load;
 use crate::progress::bar;
 use serde_json::json;
+use xprune::graph::ChannelFlow;
 use xprune::criteria::Needs;
 use xprune::prune::PruneProgress;
 use xprune::surgery::{ChannelGroups, NodeRemovals};
@@ -20,10 +21,14 @@ pub fn plan_json(
 ) -> Result<serde_json::Value> {
     let groups = ChannelGroups::new(graph);
     let resolved = outcome.original_plan().resolve(&groups)?;
-    let removals = NodeRemovals::new(&groups, &resolved);
+    let removals = NodeRemovals::new(graph, &groups, &resolved);
     let mut layers = serde_json::Map::new();
     for (id, info) in graph.nodes().iter().enumerate() {
-        let (out, inp) = (removals.output(id), removals.input(id));
+        let inputs: Vec<_> = info.inputs.iter().map(|&i| graph.nodes()[i].shape).collect();
+        // Input columns are removed from the layers that mix their inputs (the others lose
+        // their inputs' channels with their outputs).
+        let mixes = matches!(info.op.flow(&inputs, info.shape), ChannelFlow::Mix { .. });
+        let (out, inp) = (removals.output(id), if mixes { removals.input(id) } else { &[][..] });
         if out.is_empty() && inp.is_empty() {
             continue;
         }

@@ -155,7 +155,7 @@ impl Rule for AuthorsZPlus {
 /// the authors' code: LRP and weight normalised by the layer's sum, gradient and Taylor by the
 /// L2 norm of absolute values and measured at the linear layers' outputs (before the ReLU).
 fn criteria() -> Vec<(&'static str, Box<dyn Criterion>, Normalization)> {
-    let zplus = Composite::new("z-plus-authors").rule_for_kind(LayerKind::Linear, AuthorsZPlus);
+    let zplus = Composite::new("z-plus-authors").rule_for_kind(LayerKind::Dense, AuthorsZPlus);
     vec![
         (
             "lrp",

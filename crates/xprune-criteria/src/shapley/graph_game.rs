@@ -9,7 +9,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use std::collections::BTreeMap;
 use xprune_graph::tensor_util::to_vec;
 use xprune_graph::{ChannelMasks, Dataset, Graph, NodeId, Recording};
-use xprune_surgery::{ChannelGroup, ChannelSlot, Member};
+use xprune_surgery::{ChannelGroup, ChannelSlot};
 
 /// Slots grouped by node, each node with its channel count.
 pub type NodeSlots = BTreeMap<NodeId, (usize, Vec<ChannelSlot>)>;
@@ -35,7 +35,7 @@ pub fn mask_slots(graph: &Graph, group: &ChannelGroup) -> Result<NodeSlots> {
     by_node(
         graph,
         members
-            .filter(|m| !matches!(m, Member::Consumer { .. }))
+            .filter(|m| !m.is_consumer())
             .map(|m| m.slot()),
     )
 }

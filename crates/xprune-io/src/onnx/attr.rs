@@ -1,7 +1,12 @@
-//! Typed, checked access to the attributes of an ONNX node.
+//! ONNX attributes as neutral [`OpAttrs`], and the identity of the node being converted for
+//! error messages.
 
 use super::error::OnnxError;
+use super::tensor::decode_tensor;
 use onnx_ir::{AttributeProto, AttributeType};
+use std::sync::Arc;
+use xprune_graph::kind::onnx::ImportError;
+use xprune_graph::kind::{Attr, OpAttrs};
 
 /// The identity of the ONNX node being converted, for error messages.
 #[derive(Clone, Copy, Debug)]
@@ -37,127 +42,16 @@ impl NodeCtx<'_> {
             supported: supported.into(),
         }
     }
-}
 
-/// The attributes of one node, checked against the list of attributes its converter reads.
-pub(crate) struct Attrs<'a> {
-    ctx: NodeCtx<'a>,
-    list: &'a [AttributeProto],
-}
-
-impl<'a> Attrs<'a> {
-    /// Checks that every attribute is one of `allowed` (each at most once, none referring to a
-    /// function attribute) and gives access to them.
-    pub fn new(
-        ctx: NodeCtx<'a>,
-        list: &'a [AttributeProto],
-        allowed: &[&str],
-    ) -> Result<Self, OnnxError> {
-        for (i, a) in list.iter().enumerate() {
-            if !allowed.contains(&a.name.as_str()) {
-                let supported = if allowed.is_empty() {
-                    format!("{} takes no attributes", ctx.op)
-                } else {
-                    format!("{} supports the attributes {}", ctx.op, allowed.join(", "))
-                };
-                return Err(ctx.unsupported(&a.name, describe(a), supported));
-            }
-            if !a.ref_attr_name.is_empty() {
-                return Err(ctx.unsupported(
-                    &a.name,
-                    format!("a reference to `{}`", a.ref_attr_name),
-                    "attribute references are only valid inside ONNX functions",
-                ));
-            }
-            if list[..i].iter().any(|b| b.name == a.name) {
-                return Err(ctx.error(format!("attribute `{}` is given twice", a.name)));
-            }
-        }
-        Ok(Self { ctx, list })
-    }
-
-    /// The raw attribute called `name`, if present.
-    pub fn get(&self, name: &str) -> Option<&'a AttributeProto> {
-        self.list.iter().find(|a| a.name == name)
-    }
-
-    fn check_type(&self, a: &AttributeProto, want: AttributeType) -> Result<(), OnnxError> {
-        match a.type_.enum_value() {
-            Ok(t) if t == want || t == AttributeType::UNDEFINED => Ok(()),
-            _ => Err(self.ctx.unsupported(
-                &a.name,
-                describe(a),
-                format!("it must be of type {want:?}"),
-            )),
-        }
-    }
-
-    /// An integer attribute, or `default` when absent.
-    pub fn int(&self, name: &str, default: i64) -> Result<i64, OnnxError> {
-        match self.get(name) {
-            None => Ok(default),
-            Some(a) => {
-                self.check_type(a, AttributeType::INT)?;
-                Ok(a.i)
-            }
-        }
-    }
-
-    /// A float attribute, or `default` when absent.
-    pub fn float(&self, name: &str, default: f32) -> Result<f32, OnnxError> {
-        match self.get(name) {
-            None => Ok(default),
-            Some(a) => {
-                self.check_type(a, AttributeType::FLOAT)?;
-                Ok(a.f)
-            }
-        }
-    }
-
-    /// An integer list attribute, if present.
-    pub fn ints(&self, name: &str) -> Result<Option<Vec<i64>>, OnnxError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(a) => {
-                self.check_type(a, AttributeType::INTS)?;
-                Ok(Some(a.ints.clone()))
-            }
-        }
-    }
-
-    /// A string attribute, if present.
-    pub fn string(&self, name: &str) -> Result<Option<String>, OnnxError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(a) => {
-                self.check_type(a, AttributeType::STRING)?;
-                String::from_utf8(a.s.to_vec()).map(Some).map_err(|_| {
-                    self.ctx
-                        .unsupported(&a.name, "non-UTF-8 bytes", "it must be a UTF-8 string")
-                })
-            }
-        }
-    }
-
-    /// A list of `N` positive integers (`kernel_shape`, `strides`, `dilations`), if present.
-    pub fn positive_ints<const N: usize>(
-        &self,
-        name: &str,
-    ) -> Result<Option<[usize; N]>, OnnxError> {
-        let Some(values) = self.ints(name)? else {
-            return Ok(None);
-        };
-        let parsed: Option<Vec<usize>> = values
-            .iter()
-            .map(|&v| usize::try_from(v).ok().filter(|&v| v > 0))
-            .collect();
-        match parsed {
-            Some(v) if v.len() == N => Ok(Some(v.try_into().expect("length checked"))),
-            _ => Err(self.ctx.unsupported(
+    /// The error of a kind's import, with this node's name and op.
+    pub fn import_error(&self, e: ImportError) -> OnnxError {
+        match e {
+            ImportError::Attribute {
                 name,
-                format!("{values:?}"),
-                format!("it must hold {N} positive integers (2-D windows only)"),
-            )),
+                value,
+                supported,
+            } => self.unsupported(&name, value, supported),
+            ImportError::Invalid(m) => self.error(m),
         }
     }
 }
@@ -173,4 +67,57 @@ pub(crate) fn describe(a: &AttributeProto) -> String {
         Ok(t) => format!("<{t:?} attribute>"),
         Err(code) => format!("<attribute of unknown type {code}>"),
     }
+}
+
+/// Converts a node's attributes, checking that none is given twice or refers to a function
+/// attribute.
+pub(crate) fn convert(ctx: NodeCtx<'_>, list: &[AttributeProto]) -> Result<OpAttrs, OnnxError> {
+    let mut out: Vec<(String, Attr)> = Vec::with_capacity(list.len());
+    for a in list {
+        if !a.ref_attr_name.is_empty() {
+            return Err(ctx.unsupported(
+                &a.name,
+                format!("a reference to `{}`", a.ref_attr_name),
+                "attribute references are only valid inside ONNX functions",
+            ));
+        }
+        if out.iter().any(|(n, _)| *n == a.name) {
+            return Err(ctx.error(format!("attribute `{}` is given twice", a.name)));
+        }
+        let value = match a.type_.enum_value() {
+            Ok(AttributeType::INT) => Attr::Int(a.i),
+            Ok(AttributeType::FLOAT) => Attr::Float(a.f),
+            Ok(AttributeType::INTS) => Attr::Ints(a.ints.clone()),
+            Ok(AttributeType::FLOATS) => Attr::Floats(a.floats.clone()),
+            Ok(AttributeType::STRING) => match String::from_utf8(a.s.to_vec()) {
+                Ok(s) => Attr::Str(s),
+                Err(_) => {
+                    return Err(ctx.unsupported(&a.name, "non-UTF-8 bytes", "it must be a UTF-8 string"));
+                }
+            },
+            Ok(AttributeType::TENSOR) => match a.t.as_ref() {
+                Some(t) => Attr::Tensor(Arc::new(
+                    decode_tensor(t).map_err(|m| ctx.error(format!("attribute `{}`: {m}", a.name)))?,
+                )),
+                None => return Err(ctx.error(format!("attribute `{}` holds no tensor", a.name))),
+            },
+            // Untyped attributes (old files) carry their value in whichever field is set.
+            Ok(AttributeType::UNDEFINED) => {
+                if !a.ints.is_empty() {
+                    Attr::Ints(a.ints.clone())
+                } else if !a.floats.is_empty() {
+                    Attr::Floats(a.floats.clone())
+                } else if !a.s.is_empty() {
+                    Attr::Str(String::from_utf8_lossy(&a.s).into_owned())
+                } else if a.f != 0.0 {
+                    Attr::Float(a.f)
+                } else {
+                    Attr::Int(a.i)
+                }
+            }
+            _ => Attr::Other(describe(a)),
+        };
+        out.push((a.name.clone(), value));
+    }
+    Ok(OpAttrs::from_list(out))
 }

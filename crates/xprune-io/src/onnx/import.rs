@@ -5,54 +5,21 @@
 //! the model is then also parsed by `onnx-ir`'s typed pipeline, whose inferred output shape
 //! must agree with the converted graph (see `docs/onnx.md`).
 
-use super::attr::NodeCtx;
+use super::attr::{NodeCtx, convert as convert_attrs};
 use super::error::{OnnxError, Result};
 use super::names::NameTable;
-use super::tensor::{HostTensor, decode_tensor, dtype, dtype_name};
+use super::tensor::{decode_tensor, dtype, dtype_name};
 use burn::tensor::Device;
-use onnx_ir::{Message, ModelProto, NodeProto, ValueInfoProto};
-use std::collections::{HashMap, HashSet};
+use onnx_ir::{Message, ModelProto, ValueInfoProto};
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
-use xprune_graph::{FeatureShape, Graph, Layer, NodeDef, NodeId};
+use xprune_graph::kind::{Imported, OpGraph, OpImport, OpNode, OpValue};
+use xprune_graph::{FeatureShape, Graph, Input, Layer, NodeDef, NodeId};
 
 /// The oldest default-domain opset the importer accepts.
 pub const MIN_OPSET: i64 = 11;
-
-/// One dimension of a shape computed inside the model (`Shape` -> `Gather` -> ... chains).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Dim {
-    /// The batch dimension, whose size is only known at run time.
-    Batch,
-    /// A known size (or a `Reshape` code such as `-1` or `0`).
-    Known(i64),
-}
-
-impl std::fmt::Display for Dim {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Dim::Batch => write!(f, "N"),
-            Dim::Known(v) => write!(f, "{v}"),
-        }
-    }
-}
-
-/// What an ONNX value name stands for during the conversion.
-#[derive(Clone, Debug)]
-pub(crate) enum Value {
-    /// The output of an xprune node (a batch of activations).
-    Act(NodeId),
-    /// A constant tensor (an initializer, a `Constant` node, or folded from them).
-    Const(Arc<HostTensor>),
-    /// A small integer vector (or scalar) computed from activation shapes.
-    Dims {
-        /// The entries.
-        dims: Vec<Dim>,
-        /// Whether the value is a scalar (rank 0) rather than a vector.
-        scalar: bool,
-    },
-}
 
 /// The conversion state: values by ONNX name and the xprune nodes built so far.
 pub(crate) struct Importer {
@@ -60,13 +27,41 @@ pub(crate) struct Importer {
     pub opset: i64,
     /// Static batch size of the graph input, when the model fixes it.
     pub batch: Option<i64>,
-    pub values: HashMap<String, Value>,
-    /// How many times each value is read (by nodes and as a graph output).
-    pub uses: HashMap<String, usize>,
+    pub values: HashMap<String, OpValue>,
     pub defs: Vec<NodeDef>,
     pub shapes: Vec<FeatureShape>,
-    /// Bias-less linear and conv nodes whose only reader may add a constant bias to them.
-    pub fusable: HashSet<NodeId>,
+}
+
+/// The op types folded by the importer itself (on constants and shapes), for messages.
+pub const SHAPE_OPS: &[&str] = &[
+    "Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Cast", "Concat", "Add", "Sub", "Mul",
+    "Div", "Identity",
+];
+
+/// The op types the importer converts, for error messages and the documentation: every op a
+/// layer kind imports, and (on constants and shapes only) the folded ops.
+pub fn supported_ops() -> String {
+    let mut kinds = xprune_graph::onnx_ops();
+    kinds.retain(|op| !op.contains("::"));
+    format!(
+        "{}, and on constants and shapes only {}",
+        kinds.join(", "),
+        SHAPE_OPS.join(", ")
+    )
+}
+
+/// The most rewrites applied to one model (every fusion removes at least one node, so a
+/// model of `n` nodes needs at most `n`).
+fn fuse_all(g: &mut OpGraph) {
+    let fusions = xprune_graph::fusions();
+    let mut budget = g.nodes.len() + 1;
+    loop {
+        let applied: usize = fusions.iter().map(|f| f(g)).sum();
+        if applied == 0 || budget <= applied {
+            break;
+        }
+        budget -= applied;
+    }
 }
 
 /// Imports an ONNX file as a [`Graph`] on `device`.
@@ -210,7 +205,7 @@ pub(crate) fn convert(model: &ModelProto, device: &Device) -> Result<Graph> {
         }
         let t = decode_tensor(init)
             .map_err(|m| OnnxError::Invalid(format!("initializer `{}`: {m}", init.name)))?;
-        values.insert(init.name.clone(), Value::Const(Arc::new(t)));
+        values.insert(init.name.clone(), OpValue::Const(Arc::new(t)));
     }
 
     // The one graph input that is not an initializer (IR < 4 lists initializers as inputs).
@@ -233,37 +228,63 @@ pub(crate) fn convert(model: &ModelProto, device: &Device) -> Result<Graph> {
     };
     let (input_shape, batch) = input_shape(input)?;
 
-    let mut uses: HashMap<String, usize> = HashMap::new();
-    for node in &g.node {
-        for i in node.input.iter().filter(|i| !i.is_empty()) {
-            *uses.entry(i.clone()).or_default() += 1;
-        }
-    }
-    for o in &g.output {
-        *uses.entry(o.name.clone()).or_default() += 1;
-    }
-
     let mut names = NameTable::new();
     let input_name = names.assign(&input.name, "input", 0);
-    values.insert(input.name.clone(), Value::Act(0));
+    values.insert(
+        input.name.clone(),
+        OpValue::Act {
+            node: 0,
+            shape: input_shape,
+        },
+    );
+
+    // The neutral graph, with xprune names, on which kinds' fusions run.
+    let mut og = OpGraph {
+        nodes: Vec::with_capacity(g.node.len()),
+        consts: HashMap::new(),
+        outputs: g.output.iter().map(|o| o.name.clone()).collect(),
+    };
+    for (k, v) in &values {
+        if let OpValue::Const(t) = v {
+            og.consts.insert(k.clone(), t.clone());
+        }
+    }
+    for (index, node) in g.node.iter().enumerate() {
+        let name = names.assign(&node.name, &node.op_type, index);
+        let op = if node.domain.is_empty() || node.domain == "ai.onnx" {
+            node.op_type.clone()
+        } else {
+            format!("{}::{}", node.domain, node.op_type)
+        };
+        let ctx = NodeCtx {
+            name: &name,
+            op: &node.op_type,
+        };
+        let attrs = convert_attrs(ctx, &node.attribute)?;
+        og.nodes.push(OpNode {
+            name,
+            op,
+            inputs: node.input.to_vec(),
+            outputs: node.output.to_vec(),
+            attrs,
+        });
+    }
+    fuse_all(&mut og);
+
     let mut imp = Importer {
         device: device.clone(),
         opset,
         batch,
         values,
-        uses,
         defs: vec![NodeDef::new(
             input_name,
-            Layer::Input(xprune_graph::Input),
+            Layer::Input(Input::new(input_shape)),
             Vec::new(),
         )],
         shapes: vec![input_shape],
-        fusable: HashSet::new(),
     };
-
-    for (index, node) in g.node.iter().enumerate() {
-        let name = names.assign(&node.name, &node.op_type, index);
-        imp.node(node, &name)?;
+    for node in &og.nodes {
+        imp.node(node, &og)?;
     }
 
     let output = match g.output.as_slice() {
@@ -279,7 +300,7 @@ pub(crate) fn convert(model: &ModelProto, device: &Device) -> Result<Graph> {
         }
     };
     let out_id = match imp.values.get(&output.name) {
-        Some(Value::Act(id)) => *id,
+        Some(OpValue::Act { node, .. }) => *node,
         Some(_) => {
             return Err(OnnxError::Invalid(format!(
                 "the graph output `{}` is a constant, not computed from the input",
@@ -296,8 +317,8 @@ pub(crate) fn convert(model: &ModelProto, device: &Device) -> Result<Graph> {
 
     // Shapes the model declares must agree with the ones xprune computed.
     for vi in g.value_info.iter().chain(g.output.iter()) {
-        if let Some(Value::Act(id)) = imp.values.get(&vi.name) {
-            check_declared_shape(vi, imp.shapes[*id])?;
+        if let Some(OpValue::Act { node, .. }) = imp.values.get(&vi.name) {
+            check_declared_shape(vi, imp.shapes[*node])?;
         }
     }
 
@@ -440,27 +461,27 @@ fn validate_with_onnx_ir(bytes: &[u8], graph: &Graph) -> Result<()> {
 }
 
 impl Importer {
-    /// Converts one ONNX node.
-    fn node(&mut self, node: &NodeProto, name: &str) -> Result<()> {
+    /// Converts one node of the neutral graph.
+    fn node(&mut self, node: &OpNode, og: &OpGraph) -> Result<()> {
         let ctx = NodeCtx {
-            name,
-            op: &node.op_type,
+            name: &node.name,
+            op: &node.op,
         };
-        if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+        if node.op.contains("::") {
             return Err(OnnxError::UnsupportedOp {
-                node: name.to_string(),
-                op: format!("{}::{}", node.domain, node.op_type),
-                supported: format!("{} (default ONNX domain only)", super::ops::SUPPORTED_OPS),
+                node: node.name.clone(),
+                op: node.op.clone(),
+                supported: format!("{} (default ONNX domain only)", supported_ops()),
             });
         }
-        let mut inputs = Vec::with_capacity(node.input.len());
-        for i in &node.input {
+        let mut inputs = Vec::with_capacity(node.inputs.len());
+        for i in &node.inputs {
             if i.is_empty() {
-                inputs.push(None);
+                inputs.push(OpValue::Absent);
                 continue;
             }
             match self.values.get(i) {
-                Some(v) => inputs.push(Some(v.clone())),
+                Some(v) => inputs.push(v.clone()),
                 None => {
                     return Err(ctx.error(format!(
                         "input `{i}` is not defined before this node (not a graph input, an \
@@ -469,32 +490,66 @@ impl Importer {
                 }
             }
         }
-        if node.output.is_empty() || node.output[0].is_empty() {
+        if node.outputs.is_empty() || node.outputs[0].is_empty() {
             return Err(ctx.error("the node has no output"));
         }
-        for (k, o) in node.output.iter().enumerate().skip(1) {
-            if !o.is_empty() && self.uses.get(o).copied().unwrap_or(0) > 0 {
+        for (k, o) in node.outputs.iter().enumerate().skip(1) {
+            if !o.is_empty() && og.uses(o) > 0 {
                 return Err(ctx.error(format!(
                     "output {k} (`{o}`) is used; only the first output of {} is supported",
-                    node.op_type
+                    node.op
                 )));
             }
         }
-        let value = self.convert_op(ctx, node, &inputs)?;
-        self.values.insert(node.output[0].clone(), value);
+        let value = match super::shape_ops::fold(ctx, &node.attrs, &inputs, self.opset, self.batch)? {
+            Some(v) => v,
+            None => self.import(ctx, node, &inputs)?,
+        };
+        self.values.insert(node.outputs[0].clone(), value);
         Ok(())
     }
 
-    /// How many times a value is read.
-    pub fn uses_of(&self, value: &str) -> usize {
-        self.uses.get(value).copied().unwrap_or(0)
+    /// Offers a node to the kinds.
+    fn import(&mut self, ctx: NodeCtx<'_>, node: &OpNode, inputs: &[OpValue]) -> Result<OpValue> {
+        let request = OpImport {
+            op: &node.op,
+            name: &node.name,
+            opset: self.opset,
+            batch: self.batch,
+            attrs: &node.attrs,
+            inputs,
+            device: &self.device,
+        };
+        match xprune_graph::import_node(&request) {
+            None => Err(OnnxError::UnsupportedOp {
+                node: node.name.clone(),
+                op: node.op.clone(),
+                supported: supported_ops(),
+            }),
+            Some(Err(e)) => Err(ctx.import_error(e)),
+            Some(Ok(Imported::Const(t))) => Ok(OpValue::Const(t)),
+            Some(Ok(Imported::Alias(id))) => Ok(OpValue::Act {
+                node: id,
+                shape: self.shapes[id],
+            }),
+            Some(Ok(Imported::Node { layer, inputs })) => {
+                let id = self.push(ctx, layer, inputs)?;
+                Ok(OpValue::Act {
+                    node: id,
+                    shape: self.shapes[id],
+                })
+            }
+        }
     }
 
     /// Adds an xprune node, checking its input shapes; errors name the ONNX node.
-    pub fn push(&mut self, ctx: NodeCtx<'_>, layer: Layer, inputs: Vec<NodeId>) -> Result<NodeId> {
+    fn push(&mut self, ctx: NodeCtx<'_>, mut layer: Layer, inputs: Vec<NodeId>) -> Result<NodeId> {
         let input_shapes: Vec<FeatureShape> = inputs.iter().map(|&i| self.shapes[i]).collect();
-        let op = layer.op_spec(input_shapes.first().copied());
-        let shape = op.infer_shape(&input_shapes).map_err(|m| ctx.error(m))?;
+        layer.normalize(&input_shapes);
+        let shape = layer
+            .spec()
+            .infer_shape(&input_shapes)
+            .map_err(|m| ctx.error(m))?;
         self.defs.push(NodeDef::new(ctx.name, layer, inputs));
         self.shapes.push(shape);
         Ok(self.defs.len() - 1)

@@ -27,7 +27,6 @@ mod error;
 mod export;
 mod import;
 mod names;
-mod ops;
 mod shape_ops;
 mod tensor;
 #[cfg(test)]
@@ -35,5 +34,4 @@ mod tests;
 
 pub use error::{OnnxError, Result};
 pub use export::{BATCH_DIM, EXPORT_IR_VERSION, EXPORT_OPSET, export_onnx, export_onnx_bytes};
-pub use import::{MIN_OPSET, import_onnx, import_onnx_bytes};
-pub use ops::SUPPORTED_OPS;
+pub use import::{MIN_OPSET, SHAPE_OPS, import_onnx, import_onnx_bytes, supported_ops};

@@ -40,62 +40,8 @@ pub(crate) fn dtype_name(code: i32) -> &'static str {
     }
 }
 
-/// Values of a host tensor.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum HostData {
-    /// Floating-point values (ONNX FLOAT, or DOUBLE narrowed to `f32`).
-    F32(Vec<f32>),
-    /// Integer values (ONNX INT64, INT32, or BOOL as 0/1).
-    I64(Vec<i64>),
-}
-
 /// A constant tensor of the model (an initializer or a `Constant` node's value).
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct HostTensor {
-    /// Dimensions (empty for a scalar).
-    pub dims: Vec<usize>,
-    /// Values in row-major order.
-    pub data: HostData,
-}
-
-impl HostTensor {
-    /// An `f32` tensor.
-    pub fn f32(dims: Vec<usize>, values: Vec<f32>) -> Self {
-        Self {
-            dims,
-            data: HostData::F32(values),
-        }
-    }
-
-    /// An `i64` tensor.
-    pub fn i64(dims: Vec<usize>, values: Vec<i64>) -> Self {
-        Self {
-            dims,
-            data: HostData::I64(values),
-        }
-    }
-
-    /// The values as `f32` (integers are converted).
-    pub fn to_f32(&self) -> Vec<f32> {
-        match &self.data {
-            HostData::F32(v) => v.clone(),
-            HostData::I64(v) => v.iter().map(|&x| x as f32).collect(),
-        }
-    }
-
-    /// The values as integers, if the tensor holds integers.
-    pub fn as_i64(&self) -> Option<&[i64]> {
-        match &self.data {
-            HostData::I64(v) => Some(v),
-            HostData::F32(_) => None,
-        }
-    }
-
-    /// `[d0, d1, ...]` for messages.
-    pub fn dims_string(&self) -> String {
-        format!("{:?}", self.dims)
-    }
-}
+pub(crate) type HostTensor = xprune_graph::kind::ConstTensor;
 
 /// Decodes a `TensorProto` held in the model file.
 ///
