@@ -322,11 +322,10 @@ impl Criterion for MeanActivation {
         for g in ctx.groups.prunable() {
             let mut s = vec![0.0; g.channels()];
             for slot in sites::consumer_sites(ctx.graph, g) {
-                let a = rec
-                    .get(slot.node)
-                    .expect("recorded")
-                    .clone()
-                    .map(|t| t.abs(), |t| t.abs());
+                let a = xprune_graph::map_activation!(
+                    rec.get(slot.node).expect("recorded").clone(),
+                    t => t.abs()
+                );
                 let sums = sites::channel_sums(&a, &slot, g.channels()).sum_dim(0);
                 for (acc, v) in s.iter_mut().zip(xprune_graph::tensor_util::to_vec(&sums)) {
                     *acc += v as f64;

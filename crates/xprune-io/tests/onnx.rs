@@ -9,6 +9,7 @@ use burn::tensor::Device;
 use safetensors::SafeTensors;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use xprune_graph::kinds::{batch_norm::BatchNormOp, conv2d::Conv2dOp, dropout::DropoutOp, linear::LinearOp};
 use xprune_graph::{Activation, Graph, OpSpec};
 use xprune_io::onnx::{OnnxError, export_onnx_bytes, import_onnx, import_onnx_bytes};
 
@@ -167,15 +168,15 @@ fn every_fixture_matches_onnxruntime_and_round_trips() {
 fn onnx_node_names_are_kept() {
     let g = import_onnx(fixtures().join("resnet18_cifar_opset13.onnx"), &device()).unwrap();
     let conv = g.find("/layer1/layer1.0/conv1/Conv").unwrap();
-    assert!(matches!(g.nodes()[conv].op, OpSpec::Conv2d { .. }));
+    assert!(matches!(g.nodes()[conv].op, OpSpec::Conv2d(_)));
     let shortcut = g.find("/layer2/layer2.0/shortcut/shortcut.0/Conv").unwrap();
     assert!(matches!(
         g.nodes()[shortcut].op,
-        OpSpec::Conv2d {
+        OpSpec::Conv2d(Conv2dOp {
             kernel: [1, 1],
             stride: [2, 2],
             ..
-        }
+        })
     ));
     assert_eq!(g.name(0), "input");
     assert_eq!(g.name(g.output()), "/fc/Gemm");
@@ -185,49 +186,49 @@ fn onnx_node_names_are_kept() {
     let conv = g.find("conv_same_upper").unwrap();
     assert!(matches!(
         g.nodes()[conv].op,
-        OpSpec::Conv2d {
+        OpSpec::Conv2d(Conv2dOp {
             padding: [0, 0, 1, 1],
             ..
-        }
+        })
     ));
     // SAME_LOWER with a 2x2 kernel pads 1 before and 0 after.
     let conv = g.find("conv_same_lower").unwrap();
     assert!(matches!(
         g.nodes()[conv].op,
-        OpSpec::Conv2d {
+        OpSpec::Conv2d(Conv2dOp {
             padding: [1, 1, 0, 0],
             ..
-        }
+        })
     ));
     // MatMul + (later) Add is one linear layer with a bias, named after the MatMul.
     let mm = g.find("matmul").unwrap();
     assert!(matches!(
         g.nodes()[mm].op,
-        OpSpec::Linear { bias: true, .. }
+        OpSpec::Linear(LinearOp { bias: true, .. })
     ));
     assert!(g.find("matmul_bias").is_err());
     let bn = g.find("bn_vector").unwrap();
-    let OpSpec::BatchNorm {
+    let OpSpec::BatchNorm(BatchNormOp {
         epsilon, momentum, ..
-    } = g.nodes()[bn].op
+    }) = g.nodes()[bn].op
     else {
         panic!()
     };
     assert_eq!((epsilon, momentum), (1e-3, 0.2));
     let drop = g.find("dropout").unwrap();
-    assert_eq!(g.nodes()[drop].op, OpSpec::Dropout { prob: 0.25 });
+    assert_eq!(g.nodes()[drop].op, OpSpec::Dropout(DropoutOp { prob: 0.25 }));
 
     let g = import_onnx(fixtures().join("depthwise_block_opset13.onnx"), &device()).unwrap();
     let dw = g.find("/dw/Conv").unwrap();
-    assert!(matches!(g.nodes()[dw].op, OpSpec::Conv2d { groups: 8, .. }));
+    assert!(matches!(g.nodes()[dw].op, OpSpec::Conv2d(Conv2dOp { groups: 8, .. })));
     // padding="same" with a 4x4 kernel: PyTorch exports SAME_UPPER, i.e. pads 1 and 2.
     let same = g.find("/same/Conv").unwrap();
     assert!(matches!(
         g.nodes()[same].op,
-        OpSpec::Conv2d {
+        OpSpec::Conv2d(Conv2dOp {
             padding: [1, 1, 2, 2],
             ..
-        }
+        })
     ));
 }
 

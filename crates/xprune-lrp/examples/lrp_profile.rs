@@ -14,8 +14,10 @@ use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Distribution, Tensor};
 use std::collections::BTreeMap;
 use std::time::Instant;
-use xprune_graph::{FeatureShape, Layer, OpSpec};
-use xprune_lrp::{Attributor, Composite, Hints, Target, propagate, sum_relevance};
+use xprune_graph::{Activation, FeatureShape, Layer, LrpView};
+use xprune_lrp::{
+    Attributor, Composite, Hints, Target, modified_params, propagate, sum_relevance,
+};
 use xprune_models::{ResNetStem, VggDepth, resnet18, vgg};
 
 fn sync(d: &Device) {
@@ -73,19 +75,8 @@ fn main() {
     let mut nonneg = vec![false; g.len()];
     let mut by_kind: BTreeMap<String, [f64; 4]> = BTreeMap::new();
     for (id, node) in g.nodes().iter().enumerate() {
-        let all = !node.inputs.is_empty() && node.inputs.iter().all(|&i| nonneg[i]);
-        nonneg[id] = match node.op {
-            OpSpec::Relu => true,
-            OpSpec::MaxPool2d { .. }
-            | OpSpec::AvgPool2d { .. }
-            | OpSpec::AdaptiveAvgPool2d { .. }
-            | OpSpec::Flatten
-            | OpSpec::Dropout { .. }
-            | OpSpec::Identity
-            | OpSpec::Add
-            | OpSpec::Concat => all,
-            _ => false,
-        };
+        let inputs: Vec<bool> = node.inputs.iter().map(|&i| nonneg[i]).collect();
+        nonneg[id] = g.layers()[id].nonnegative(&inputs);
         let rule = att.rules()[id].clone();
         let time = |f: &mut dyn FnMut()| {
             f();
@@ -109,13 +100,21 @@ fn main() {
                 let r = out.random_like(Distribution::Normal(0.0, 1.0));
                 let hint_nonneg = nonneg[node.inputs[0]];
                 let rule = rule.expect("rule");
+                let layer = g.layer(id).expect("layer");
+                let LrpView::Linear { map, .. } = layer.lrp() else {
+                    panic!("a convolution is a linear map");
+                };
+                let params = modified_params(&*map, &*rule);
+                let (xa, oa) = (Activation::Spatial(xin.clone()), Activation::Spatial(out.clone()));
+                let ra = Activation::Spatial(r.clone());
                 let t_lrp = time(&mut || {
                     let h = Hints {
-                        output: Some(out.clone()),
+                        output: Some(oa.clone()),
                         nonnegative_input: hint_nonneg,
                         name: None,
+                        params: Some(&params),
                     };
-                    let _ = propagate(conv, &xin, r.clone(), &*rule, h).unwrap();
+                    let _ = propagate(&*map, &xa, ra.clone(), &*rule, h).unwrap();
                 });
                 let [_, _, hh, ww] = xin.dims();
                 let p = xprune_graph::resolve_padding(

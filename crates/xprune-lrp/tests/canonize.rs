@@ -20,11 +20,12 @@ fn randomise_batch_norms(graph: &Graph, seed: u64) -> Graph {
             |name| {
                 let (node, role) = name.rsplit_once('.').unwrap();
                 let layer = graph.layer(graph.find(node).unwrap()).unwrap();
-                let (_, data) = layer
-                    .tensors()
+                let data = layer
+                    .params()
                     .into_iter()
-                    .find(|(r, _)| *r == role)
-                    .unwrap();
+                    .find(|p| p.role == role)
+                    .unwrap()
+                    .data;
                 let n = data.num_elements();
                 Ok(match role {
                     "gamma" => TensorData::new(rng.vec(n, -1.5, 1.5), [n]),

@@ -80,11 +80,12 @@ fn residual_with(seed: u64, d: &Device, relu_branch: bool) -> Graph {
             |name| {
                 let (node, role) = name.rsplit_once('.').unwrap();
                 let layer = graph.layer(graph.find(node).unwrap()).unwrap();
-                let (_, data) = layer
-                    .tensors()
+                let data = layer
+                    .params()
                     .into_iter()
-                    .find(|(r, _)| *r == role)
-                    .unwrap();
+                    .find(|p| p.role == role)
+                    .unwrap()
+                    .data;
                 let n = data.num_elements();
                 Ok(match role {
                     "gamma" | "running_var" => {
@@ -149,9 +150,9 @@ fn conserving_composites() -> Vec<Composite> {
         Composite::epsilon_plus_flat(eps0),
         Composite::epsilon_gamma_box(eps0, Gamma::default(), ZBox::new(-1.0, 1.0).unwrap()),
         Composite::new("w-square first")
-            .rule_for_kind(LayerKind::Conv2d, Gamma::new(0.5).unwrap())
-            .rule_for_kind(LayerKind::Linear, ZPlus)
-            .first_layer(&[LayerKind::Conv2d], WSquare),
+            .rule_for_kind(LayerKind::Convolution, Gamma::new(0.5).unwrap())
+            .rule_for_kind(LayerKind::Dense, ZPlus)
+            .first_layer(&[LayerKind::Convolution], WSquare),
     ]
 }
 
@@ -269,8 +270,8 @@ fn conservation_holds_for_the_target_logit_and_custom_relevance() {
 fn z_plus_relevance_is_non_negative_everywhere() {
     let d = device();
     let composite = Composite::new("z-plus everywhere")
-        .rule_for_kind(LayerKind::Conv2d, ZPlus)
-        .rule_for_kind(LayerKind::Linear, ZPlus);
+        .rule_for_kind(LayerKind::Convolution, ZPlus)
+        .rule_for_kind(LayerKind::Dense, ZPlus);
     for (name, graph) in [
         ("chain", chain(4, &d)),
         ("residual", residual_with(5, &d, true)),
@@ -438,7 +439,7 @@ fn composites_resolve_by_kind_first_layer_and_name() {
     let custom = Composite::named("epsilon-plus")
         .unwrap()
         .rule_for_node("branch", WSquare)
-        .rule_for_kind(LayerKind::Add, Epsilon::new(0.1).unwrap())
+        .rule_for_kind(LayerKind::Sum, Epsilon::new(0.1).unwrap())
         .ignore_bias(true);
     let c = names(&custom);
     assert_eq!(rule_of(&c, "branch"), "w-square (no bias)");

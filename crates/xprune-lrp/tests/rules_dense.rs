@@ -212,7 +212,7 @@ fn batch_norm_every_rule_matches_dense_reference() {
     );
     let affine = AffineChannels::from_batch_norm(&bn);
     let scale = host(&affine.scale);
-    let shift = host(&affine.shift);
+    let shift = host(affine.shift.as_ref().expect("a batch norm has a shift"));
     // spatial input
     let batch = 2;
     let positions = 6;

@@ -14,7 +14,7 @@ fn trainable(g: &xprune_graph::Graph) -> usize {
         .nodes()
         .iter()
         .map(|n| match n.op {
-            xprune_graph::OpSpec::BatchNorm { features, .. } => 2 * features,
+            xprune_graph::OpSpec::BatchNorm(ref b) => 2 * b.features,
             _ => 0,
         })
         .sum();

@@ -168,6 +168,26 @@ impl PrunePlan {
             removed.insert(group.id(), indices);
         }
         removed.retain(|_, v| !v.is_empty());
+        // No node may lose all its channels (a part of a split group, a concatenation input).
+        let mut lost: BTreeMap<usize, std::collections::BTreeSet<usize>> = BTreeMap::new();
+        for (&g, indices) in &removed {
+            let group = &groups.groups()[g];
+            for m in group.members().iter().filter(|m| !m.is_consumer()) {
+                let set = lost.entry(m.node()).or_default();
+                for &k in indices {
+                    set.extend(m.slot.indices(k));
+                }
+            }
+        }
+        for (node, set) in lost {
+            let channels = groups.node_shape(node).map_or(0, |s| s.channels());
+            if !set.is_empty() && set.len() >= channels {
+                return Err(SurgeryError::EmptyNode {
+                    node: groups.node_name(node).to_string(),
+                    channels,
+                });
+            }
+        }
         Ok(ResolvedPlan { removed })
     }
 }

@@ -35,12 +35,6 @@ pub fn prune_resolved(graph: &Graph, groups: &ChannelGroups, plan: &ResolvedPlan
             continue;
         }
         let info = &graph.nodes()[id];
-        if removals.output(id).len() >= info.shape.channels() {
-            return Err(SurgeryError::EmptyNode {
-                node: info.name.clone(),
-                channels: info.shape.channels(),
-            });
-        }
         let input_shapes: Vec<FeatureShape> =
             info.inputs.iter().map(|&i| graph.nodes()[i].shape).collect();
         let cut = ChannelCut {

@@ -154,7 +154,7 @@ impl OpAttrs {
         match self.get(name) {
             None => Ok(default),
             Some(Attr::Int(v)) => Ok(*v),
-            Some(other) => Err(unsupported(name, other, "it must be an integer")),
+            Some(other) => Err(unsupported(name, other, "it must be of type INT")),
         }
     }
 
@@ -163,7 +163,7 @@ impl OpAttrs {
         match self.get(name) {
             None => Ok(default),
             Some(Attr::Float(v)) => Ok(*v),
-            Some(other) => Err(unsupported(name, other, "it must be a float")),
+            Some(other) => Err(unsupported(name, other, "it must be of type FLOAT")),
         }
     }
 
@@ -172,7 +172,7 @@ impl OpAttrs {
         match self.get(name) {
             None => Ok(None),
             Some(Attr::Ints(v)) => Ok(Some(v.clone())),
-            Some(other) => Err(unsupported(name, other, "it must be a list of integers")),
+            Some(other) => Err(unsupported(name, other, "it must be of type INTS")),
         }
     }
 
@@ -181,7 +181,7 @@ impl OpAttrs {
         match self.get(name) {
             None => Ok(None),
             Some(Attr::Str(v)) => Ok(Some(v.clone())),
-            Some(other) => Err(unsupported(name, other, "it must be a string")),
+            Some(other) => Err(unsupported(name, other, "it must be of type STRING")),
         }
     }
 

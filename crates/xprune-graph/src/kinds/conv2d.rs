@@ -127,7 +127,7 @@ impl KindSpec for Conv2dOp {
         let [c, h, w] = spatial_in(inputs[0], "conv2d")?;
         if c != in_channels {
             return Err(format!(
-                "conv2d expects {in_channels} input channels, its input has shape [{}]",
+                "conv2d expects {in_channels} input channels, its input has {c} channels (shape [{}])",
                 inputs[0]
             ));
         }

@@ -270,6 +270,11 @@ pub(crate) fn convert(model: &ModelProto, device: &Device) -> Result<Graph> {
         });
     }
     fuse_all(&mut og);
+    for (k, t) in &og.consts {
+        values
+            .entry(k.clone())
+            .or_insert_with(|| OpValue::Const(t.clone()));
+    }
 
     let mut imp = Importer {
         device: device.clone(),

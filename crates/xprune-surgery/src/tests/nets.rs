@@ -120,8 +120,29 @@ pub fn grouped_net(device: &Device, seed: u64) -> Graph {
     b.build(out).unwrap()
 }
 
-/// An add of a concat `[a (2), b (2)]` and a single conv `d (4)`: the channel ranges do not
-/// line up, so `a`, `b` and `d` are pinned; `e` stays prunable.
+/// RegNet's and ResNeXt's grouped convolution: as many inputs as outputs (12) in 3 groups of
+/// 4, between two plain convolutions, with batch norms.
+pub fn square_grouped_net(device: &Device, seed: u64) -> Graph {
+    let mut b = GraphBuilder::new(FeatureShape::spatial(4, 6, 6), device).seed(seed);
+    let x = b
+        .conv2d("c1", b.input(), Conv2dSpec::new(12, 1))
+        .unwrap();
+    let x = b.batch_norm("bn1", x).unwrap();
+    let x = b.relu("relu1", x).unwrap();
+    let x = b
+        .conv2d("g", x, Conv2dSpec::new(12, 3).padding(1).groups(3))
+        .unwrap();
+    let x = b.batch_norm("bn2", x).unwrap();
+    let x = b.relu("relu2", x).unwrap();
+    let x = b.conv2d("c2", x, Conv2dSpec::new(6, 1)).unwrap();
+    let x = b.global_avg_pool("gap", x).unwrap();
+    let x = b.flatten("flatten", x).unwrap();
+    let out = b.linear("fc", x, 2).unwrap();
+    b.build(out).unwrap()
+}
+
+/// An add of a concat `[a (2), b (2)]` and a single conv `d (4)`: the concat's parts tie
+/// with `d`'s channel ranges, so `a`, `b` and `d` form one group; `e` is another.
 pub fn misaligned_net(device: &Device, seed: u64) -> Graph {
     let mut b = GraphBuilder::new(FeatureShape::spatial(3, 5, 5), device).seed(seed);
     let x = b.input();

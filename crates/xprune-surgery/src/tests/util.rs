@@ -103,7 +103,17 @@ pub fn random_plan(groups: &ChannelGroups, seed: u64) -> PrunePlan {
     for g in groups.prunable() {
         if rng.unit() < 0.8 {
             let k = rng.below(g.channels());
-            plan.insert(g.name(), rng.choose(g.channels(), k));
+            let mut chosen = rng.choose(g.channels(), k);
+            // Keep a channel at every node (a group split across nodes could lose one part).
+            loop {
+                plan.insert(g.name(), chosen.clone());
+                match plan.resolve(groups) {
+                    Err(crate::SurgeryError::EmptyNode { .. }) if !chosen.is_empty() => {
+                        chosen.pop();
+                    }
+                    _ => break,
+                }
+            }
         }
     }
     plan

@@ -241,13 +241,41 @@ fn per_group_counts(cands: &[Candidate], ratio: f64, round_to: usize) -> Vec<usi
         .collect()
 }
 
-fn plan_of(cands: &[Candidate], counts: &[usize]) -> PrunePlan {
+/// The first `r` channels of a candidate's order that can go without leaving a node of the
+/// group with no channel (a group split across nodes, such as the halves of a channel split,
+/// may empty one part before the group reaches its floor).
+fn taken(groups: &ChannelGroups, c: &Candidate, r: usize) -> Vec<usize> {
+    let Some(group) = groups.get(c.id) else {
+        return Vec::new();
+    };
+    let holders: Vec<_> = group.members().iter().filter(|m| !m.is_consumer()).collect();
+    let mut remaining: Vec<usize> = holders
+        .iter()
+        .map(|m| groups.node_shape(m.node()).map_or(0, |s| s.channels()))
+        .collect();
+    let mut out = Vec::with_capacity(r);
+    for &k in &c.order {
+        if out.len() == r {
+            break;
+        }
+        let widths: Vec<usize> = holders.iter().map(|m| m.slot.indices(k).count()).collect();
+        if widths.iter().zip(&remaining).any(|(&w, &left)| w > 0 && w >= left) {
+            continue;
+        }
+        for (left, w) in remaining.iter_mut().zip(widths) {
+            *left -= w;
+        }
+        out.push(k);
+    }
+    out.sort_unstable();
+    out
+}
+
+fn plan_of(groups: &ChannelGroups, cands: &[Candidate], counts: &[usize]) -> PrunePlan {
     let mut plan = PrunePlan::new();
     for (c, &r) in cands.iter().zip(counts) {
         if r > 0 {
-            let mut idx: Vec<usize> = c.order[..r].to_vec();
-            idx.sort_unstable();
-            plan.insert(c.name.as_str(), idx);
+            plan.insert(c.name.as_str(), taken(groups, c, r));
         }
     }
     plan
@@ -263,7 +291,7 @@ fn cost(
     let mut plan = PrunePlan::new();
     for (c, &r) in cands.iter().zip(counts) {
         if r > 0 {
-            plan.insert(c.id, c.order[..r].iter().copied());
+            plan.insert(c.id, taken(groups, c, r));
         }
     }
     let resolved = plan.resolve(groups)?;
@@ -361,5 +389,5 @@ pub fn select(
             }
         }
     };
-    Ok(plan_of(&cands, &counts))
+    Ok(plan_of(groups, &cands, &counts))
 }
