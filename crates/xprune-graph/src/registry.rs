@@ -219,6 +219,52 @@ registry! {
     Dropout(burn::nn::Dropout),
     /// Identity.
     Identity(burn::nn::Identity),
+    /// `min(max(x, 0), 6)`.
+    Relu6(burn::nn::activation::Relu6),
+    /// Clamp to `[min, max]`.
+    Hardtanh(burn::nn::activation::Hardtanh),
+    /// Logistic sigmoid.
+    Sigmoid(burn::nn::Sigmoid),
+    /// `max(0, min(1, alpha * x + beta))`.
+    HardSigmoid(burn::nn::HardSigmoid),
+    /// `x * relu6(x + 3) / 6`.
+    HardSwish(burn::nn::activation::HardSwish),
+    /// `x * sigmoid(x)`.
+    Silu(burn::nn::activation::SiLU),
+    /// Gaussian error linear unit.
+    Gelu(burn::nn::Gelu),
+    /// Hyperbolic tangent.
+    Tanh(burn::nn::Tanh),
+    /// Leaky ReLU.
+    LeakyRelu(burn::nn::LeakyRelu),
+    /// Parametric ReLU.
+    PRelu(burn::nn::PRelu),
+    /// Softmax over channels.
+    Softmax(kinds::softmax::Softmax),
+    /// Element-wise product of a map and a gate (squeeze-and-excitation).
+    Mul(kinds::mul::Mul),
+    /// Per-channel constant factors (layer scale).
+    Scale(kinds::scale::Scale),
+    /// Global max pooling.
+    GlobalMaxPool(kinds::global_max_pool::GlobalMaxPool),
+    /// Mean over positions, to vectors.
+    Mean(kinds::mean::Mean),
+    /// A contiguous range of channels.
+    Slice(kinds::slice::Slice),
+    /// ShuffleNet's channel shuffle.
+    ChannelShuffle(kinds::channel_shuffle::ChannelShuffle),
+    /// Channels in a given order.
+    ChannelPermute(kinds::channel_permute::ChannelPermute),
+    /// Channels-first to channels-last maps and back.
+    Permute(kinds::permute::Permute),
+    /// Layer normalisation over channels.
+    LayerNorm(kinds::layer_norm::LayerNorm),
+    /// Constant padding of maps.
+    Pad(kinds::pad::Pad),
+    /// Nearest-neighbour upsampling by integer factors.
+    Upsample(kinds::upsample::Upsample),
+    /// Transposed 2-D convolution.
+    ConvTranspose2d(burn::nn::conv::ConvTranspose2d),
 }
 
 impl OpSpec {

@@ -22,6 +22,8 @@ macro_rules! activation_kind {
         forward |$t:ident| $fwd:expr,
         nonnegative |$nn:ident| $nonneg:expr,
         new $ctor:expr
+        $(, fusions [$($fuse:path),* $(,)?])?
+        $(, import |$in:ident| $import:expr)?
         $(, export |$es:ident, $ew:ident| $export:expr)?
     ) => {
         $(#[$doc])*
@@ -32,7 +34,7 @@ macro_rules! activation_kind {
             type Layer = $Layer;
             const NAME: &'static str = $name;
             const ONNX_OPS: &'static [&'static str] = &[$onnx];
-            const FUSIONS: &'static [$crate::kind::FuseFn] = &[];
+            const FUSIONS: &'static [$crate::kind::FuseFn] = &[$($($fuse),*)?];
 
             fn arity(&self) -> $crate::kind::Arity {
                 (1, 1)
@@ -55,14 +57,7 @@ macro_rules! activation_kind {
             }
 
             fn import(node: &$crate::kind::OpImport<'_>) -> Option<Result<$crate::kind::Imported, $crate::kind::ImportError>> {
-                Some((|| -> Result<$crate::kind::Imported, $crate::kind::ImportError> {
-                    node.check_attrs(&[])?;
-                    let (x, _) = node.act(0, "X")?;
-                    Ok($crate::kind::Imported::Node {
-                        layer: $crate::Layer::from($ctor),
-                        inputs: vec![x],
-                    })
-                })())
+                activation_kind!(@import node, $ctor $(, |$in| $import)?)
             }
         }
 
@@ -105,6 +100,20 @@ macro_rules! activation_kind {
             }
         }
     };
+    (@import $node:ident, $ctor:expr) => {
+        Some((|| -> Result<$crate::kind::Imported, $crate::kind::ImportError> {
+            $node.check_attrs(&[])?;
+            let (x, _) = $node.act(0, "X")?;
+            Ok($crate::kind::Imported::Node {
+                layer: $crate::Layer::from($ctor),
+                inputs: vec![x],
+            })
+        })())
+    };
+    (@import $node:ident, $ctor:expr, |$in:ident| $import:expr) => {{
+        let $in = $node;
+        $import
+    }};
     (@export $s:ident, $w:ident, $onnx:literal) => {{
         let _ = $s;
         let x = $w.input(0);
@@ -130,6 +139,29 @@ pub mod identity;
 pub mod input;
 pub mod linear;
 pub mod max_pool2d;
+pub mod mean;
+pub mod mul;
+pub mod pad;
+pub mod permute;
+pub mod channel_permute;
+pub mod channel_shuffle;
+pub mod conv_transpose2d;
+pub mod gelu;
+pub mod global_max_pool;
+pub mod hard_sigmoid;
+pub mod hard_swish;
+pub mod hardtanh;
+pub mod layer_norm;
+pub mod leaky_relu;
+pub mod prelu;
 pub mod relu;
+pub mod relu6;
+pub mod scale;
+pub mod sigmoid;
+pub mod silu;
+pub mod slice;
+pub mod softmax;
+pub mod tanh;
+pub mod upsample;
 
 pub(crate) mod util;
