@@ -9,3 +9,6 @@ mod readme;
 
 #[path = "integration/explain_backends.rs"]
 mod explain_backends;
+
+#[path = "integration/zoo.rs"]
+mod zoo;
