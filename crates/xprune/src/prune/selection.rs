@@ -241,41 +241,55 @@ fn per_group_counts(cands: &[Candidate], ratio: f64, round_to: usize) -> Vec<usi
         .collect()
 }
 
-/// The first `r` channels of a candidate's order that can go without leaving a node of the
-/// group with no channel (a group split across nodes, such as the halves of a channel split,
-/// may empty one part before the group reaches its floor).
-fn taken(groups: &ChannelGroups, c: &Candidate, r: usize) -> Vec<usize> {
-    let Some(group) = groups.get(c.id) else {
-        return Vec::new();
-    };
-    let holders: Vec<_> = group.members().iter().filter(|m| !m.is_consumer()).collect();
-    let mut remaining: Vec<usize> = holders
+/// The channels each candidate loses: the first `counts[c]` of its order that can go without
+/// leaving any node with no channel. Nodes are shared between groups (a concatenation, or the
+/// slices of a shuffled concatenation, hold channels of several), so what remains at each node
+/// is tracked across the candidates, in order.
+fn removals(groups: &ChannelGroups, cands: &[Candidate], counts: &[usize]) -> Vec<Vec<usize>> {
+    let mut remaining: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    cands
         .iter()
-        .map(|m| groups.node_shape(m.node()).map_or(0, |s| s.channels()))
-        .collect();
-    let mut out = Vec::with_capacity(r);
-    for &k in &c.order {
-        if out.len() == r {
-            break;
-        }
-        let widths: Vec<usize> = holders.iter().map(|m| m.slot.indices(k).count()).collect();
-        if widths.iter().zip(&remaining).any(|(&w, &left)| w > 0 && w >= left) {
-            continue;
-        }
-        for (left, w) in remaining.iter_mut().zip(widths) {
-            *left -= w;
-        }
-        out.push(k);
-    }
-    out.sort_unstable();
-    out
+        .zip(counts)
+        .map(|(c, &r)| {
+            let Some(group) = groups.get(c.id).filter(|_| r > 0) else {
+                return Vec::new();
+            };
+            let holders: Vec<_> = group.members().iter().filter(|m| !m.is_consumer()).collect();
+            let mut out = Vec::with_capacity(r);
+            for &k in &c.order {
+                if out.len() == r {
+                    break;
+                }
+                let widths: Vec<(usize, usize)> = holders
+                    .iter()
+                    .map(|m| (m.node(), m.slot.indices(k).count()))
+                    .filter(|&(_, w)| w > 0)
+                    .collect();
+                let fits = widths.iter().all(|&(node, w)| {
+                    let left = *remaining
+                        .entry(node)
+                        .or_insert_with(|| groups.node_shape(node).map_or(0, |s| s.channels()));
+                    w < left
+                });
+                if !fits {
+                    continue;
+                }
+                for (node, w) in widths {
+                    *remaining.get_mut(&node).expect("inserted above") -= w;
+                }
+                out.push(k);
+            }
+            out.sort_unstable();
+            out
+        })
+        .collect()
 }
 
 fn plan_of(groups: &ChannelGroups, cands: &[Candidate], counts: &[usize]) -> PrunePlan {
     let mut plan = PrunePlan::new();
-    for (c, &r) in cands.iter().zip(counts) {
-        if r > 0 {
-            plan.insert(c.name.as_str(), taken(groups, c, r));
+    for (c, removed) in cands.iter().zip(removals(groups, cands, counts)) {
+        if !removed.is_empty() {
+            plan.insert(c.name.as_str(), removed);
         }
     }
     plan
@@ -289,9 +303,9 @@ fn cost(
     params: bool,
 ) -> Result<u64> {
     let mut plan = PrunePlan::new();
-    for (c, &r) in cands.iter().zip(counts) {
-        if r > 0 {
-            plan.insert(c.id, taken(groups, c, r));
+    for (c, removed) in cands.iter().zip(removals(groups, cands, counts)) {
+        if !removed.is_empty() {
+            plan.insert(c.id, removed);
         }
     }
     let resolved = plan.resolve(groups)?;
