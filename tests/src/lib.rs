@@ -116,6 +116,10 @@ pub fn assert_close(got: &[f32], want: &[f32], rel: f32, floor: f32, what: &str)
 /// If the lengths differ.
 pub fn rel_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "compared slices differ in length");
-    let diff = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+    let diff = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
     diff / max_abs(b).max(1.0)
 }

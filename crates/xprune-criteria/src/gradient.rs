@@ -36,14 +36,7 @@ fn probe(ctx: &ScoringContext<'_>, name: &str, policy: SitePolicy) -> Result<Pro
             site_nodes.insert(slot.node, shape.channels());
             let c = group.channels();
             let per_channel = values_per_channel(ctx.graph, &slot);
-            entries.push((
-                group.id(),
-                slot,
-                c,
-                per_channel,
-                vec![0.0; c],
-                vec![0.0; c],
-            ));
+            entries.push((group.id(), slot, c, per_channel, vec![0.0; c], vec![0.0; c]));
         }
     }
     for idx in data.batch_indices(ctx.batch_size) {

@@ -83,6 +83,9 @@ pub fn channel_sums(value: &Activation, slot: &ChannelSlot, channels: usize) -> 
 /// The number of values per group channel at a site (positions times indices per channel),
 /// for averaging.
 pub fn values_per_channel(graph: &Graph, slot: &ChannelSlot) -> usize {
-    let positions = graph.nodes().get(slot.node).map_or(1, |n| n.shape.positions());
+    let positions = graph
+        .nodes()
+        .get(slot.node)
+        .map_or(1, |n| n.shape.positions());
     (positions * slot.block()).max(1)
 }

@@ -332,7 +332,10 @@ impl Activation {
                 axis,
             )),
             Layout::Spatial => Self::Spatial(Tensor::cat(
-                inputs.into_iter().filter_map(|a| a.into_spatial()).collect(),
+                inputs
+                    .into_iter()
+                    .filter_map(|a| a.into_spatial())
+                    .collect(),
                 axis,
             )),
             Layout::SpatialLast => Self::SpatialLast(Tensor::cat(
@@ -461,7 +464,9 @@ impl Activation {
     pub fn to_layout(self, layout: Layout) -> Option<Self> {
         match (self, layout) {
             (a, l) if a.layout() == l => Some(a),
-            (Self::Spatial(t), Layout::SpatialLast) => Some(Self::SpatialLast(t.permute([0, 2, 3, 1]))),
+            (Self::Spatial(t), Layout::SpatialLast) => {
+                Some(Self::SpatialLast(t.permute([0, 2, 3, 1])))
+            }
             (Self::SpatialLast(t), Layout::Spatial) => Some(Self::Spatial(t.permute([0, 3, 1, 2]))),
             _ => None,
         }

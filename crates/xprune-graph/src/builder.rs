@@ -154,7 +154,11 @@ impl GraphBuilder {
     pub fn new(input: FeatureShape, device: &Device) -> Self {
         Self {
             input,
-            defs: vec![NodeDef::new("input", Layer::Input(Input::new(input)), vec![])],
+            defs: vec![NodeDef::new(
+                "input",
+                Layer::Input(Input::new(input)),
+                vec![],
+            )],
             shapes: vec![input],
             init: Initializer::new(0),
             device: device.clone(),

@@ -228,9 +228,9 @@ impl<'a> Run<'a> {
                     })
                 })
                 .collect::<Result<_>>()?;
-            let out = g.layers[id].forward(inputs, training).map_err(|e| {
-                GraphError::Execution(format!("node `{}`: {e}", info.name))
-            })?;
+            let out = g.layers[id]
+                .forward(inputs, training)
+                .map_err(|e| GraphError::Execution(format!("node `{}`: {e}", info.name)))?;
             let out = self.apply_mask(id, out, batch)?;
             values[id] = Some(self.apply_hook(id, out)?);
             if !self.record {

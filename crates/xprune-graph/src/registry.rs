@@ -302,7 +302,10 @@ impl Serialize for OpSpec {
             )));
         };
         let mut out = serde_json::Map::new();
-        out.insert("op".into(), serde_json::Value::String(self.kind_name().into()));
+        out.insert(
+            "op".into(),
+            serde_json::Value::String(self.kind_name().into()),
+        );
         out.extend(std::mem::take(obj));
         serde_json::Value::Object(out).serialize(serializer)
     }
@@ -317,7 +320,11 @@ impl<'de> Deserialize<'de> for OpSpec {
             .ok_or_else(|| D::Error::custom("a node's op must be a JSON object"))?;
         let op = match obj.remove("op") {
             Some(serde_json::Value::String(s)) => s,
-            Some(other) => return Err(D::Error::custom(format!("`op` must be a string, got {other}"))),
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "`op` must be a string, got {other}"
+                )));
+            }
             None => return Err(D::Error::custom("a node has no `op`")),
         };
         match OpSpec::from_json_value(&op, v) {

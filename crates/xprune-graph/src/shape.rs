@@ -218,8 +218,22 @@ pub fn window_output_hw(
     dilation: [usize; 2],
     ceil_mode: bool,
 ) -> Option<[usize; 2]> {
-    let oh = window_output_len(h, (padding[0], padding[2]), kernel[0], stride[0], dilation[0], ceil_mode)?;
-    let ow = window_output_len(w, (padding[1], padding[3]), kernel[1], stride[1], dilation[1], ceil_mode)?;
+    let oh = window_output_len(
+        h,
+        (padding[0], padding[2]),
+        kernel[0],
+        stride[0],
+        dilation[0],
+        ceil_mode,
+    )?;
+    let ow = window_output_len(
+        w,
+        (padding[1], padding[3]),
+        kernel[1],
+        stride[1],
+        dilation[1],
+        ceil_mode,
+    )?;
     Some([oh, ow])
 }
 
@@ -275,7 +289,11 @@ pub fn same_padding(
     let span = dilation.max(1) * (kernel.max(1) - 1) + 1;
     let total = ((out.max(1) - 1) * stride.max(1) + span).saturating_sub(size);
     let (small, large) = (total / 2, total - total / 2);
-    if upper { (small, large) } else { (large, small) }
+    if upper {
+        (small, large)
+    } else {
+        (large, small)
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@ use burn::tensor::Device;
 use safetensors::SafeTensors;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use xprune_graph::kinds::{batch_norm::BatchNormOp, conv2d::Conv2dOp, dropout::DropoutOp, linear::LinearOp};
+use xprune_graph::kinds::{
+    batch_norm::BatchNormOp, conv2d::Conv2dOp, dropout::DropoutOp, linear::LinearOp,
+};
 use xprune_graph::{Activation, Graph, OpSpec};
 use xprune_io::onnx::{OnnxError, export_onnx_bytes, import_onnx, import_onnx_bytes};
 
@@ -216,11 +218,17 @@ fn onnx_node_names_are_kept() {
     };
     assert_eq!((epsilon, momentum), (1e-3, 0.2));
     let drop = g.find("dropout").unwrap();
-    assert_eq!(g.nodes()[drop].op, OpSpec::Dropout(DropoutOp { prob: 0.25 }));
+    assert_eq!(
+        g.nodes()[drop].op,
+        OpSpec::Dropout(DropoutOp { prob: 0.25 })
+    );
 
     let g = import_onnx(fixtures().join("depthwise_block_opset13.onnx"), &device()).unwrap();
     let dw = g.find("/dw/Conv").unwrap();
-    assert!(matches!(g.nodes()[dw].op, OpSpec::Conv2d(Conv2dOp { groups: 8, .. })));
+    assert!(matches!(
+        g.nodes()[dw].op,
+        OpSpec::Conv2d(Conv2dOp { groups: 8, .. })
+    ));
     // padding="same" with a 4x4 kernel: PyTorch exports SAME_UPPER, i.e. pads 1 and 2.
     let same = g.find("/same/Conv").unwrap();
     assert!(matches!(

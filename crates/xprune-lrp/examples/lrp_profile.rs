@@ -15,9 +15,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 use std::collections::BTreeMap;
 use std::time::Instant;
 use xprune_graph::{Activation, FeatureShape, Layer, LrpView};
-use xprune_lrp::{
-    Attributor, Composite, Hints, Target, modified_params, propagate, sum_relevance,
-};
+use xprune_lrp::{Attributor, Composite, Hints, Target, modified_params, propagate, sum_relevance};
 use xprune_models::{ResNetStem, VggDepth, resnet18, vgg};
 
 fn sync(d: &Device) {
@@ -105,7 +103,10 @@ fn main() {
                     panic!("a convolution is a linear map");
                 };
                 let params = modified_params(&*map, &*rule);
-                let (xa, oa) = (Activation::Spatial(xin.clone()), Activation::Spatial(out.clone()));
+                let (xa, oa) = (
+                    Activation::Spatial(xin.clone()),
+                    Activation::Spatial(out.clone()),
+                );
                 let ra = Activation::Spatial(r.clone());
                 let t_lrp = time(&mut || {
                     let h = Hints {

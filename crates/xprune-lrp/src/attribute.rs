@@ -233,9 +233,9 @@ impl Attributor {
                         ),
                     ));
                 }
-                let r = r.with_layout(x.layout()).ok_or_else(|| {
-                    shape_err(name, "relevance and input have different layouts")
-                })?;
+                let r = r
+                    .with_layout(x.layout())
+                    .ok_or_else(|| shape_err(name, "relevance and input have different layouts"))?;
                 Ok(vec![Some(r)])
             }
             LrpView::Linear { map, .. } => {

@@ -143,8 +143,8 @@ impl Composite {
     /// `epsilon-plus-flat`: as `epsilon-plus`, with the flat rule on the first convolution or
     /// fully connected layer.
     pub fn epsilon_plus_flat(epsilon: Epsilon) -> Self {
-        let mut c =
-            Self::epsilon_plus(epsilon).first_layer(&[RuleClass::Convolution, RuleClass::Dense], Flat);
+        let mut c = Self::epsilon_plus(epsilon)
+            .first_layer(&[RuleClass::Convolution, RuleClass::Dense], Flat);
         c.name = "epsilon-plus-flat".into();
         c
     }

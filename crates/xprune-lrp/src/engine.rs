@@ -42,7 +42,11 @@ fn zip(a: Activation, b: Activation, what: &str, name: &str) -> Result<(Activati
     if a.layout() != b.layout() {
         return Err(shape_err(
             name,
-            format!("{what}: layouts {} and {} differ", a.layout().name(), b.layout().name()),
+            format!(
+                "{what}: layouts {} and {} differ",
+                a.layout().name(),
+                b.layout().name()
+            ),
         ));
     }
     Ok((a, b))
@@ -272,7 +276,10 @@ pub fn propagate(
                 None => r,
             });
         }
-        let acc = scale(acc.expect("a group with terms has relevance"), group.coefficient);
+        let acc = scale(
+            acc.expect("a group with terms has relevance"),
+            group.coefficient,
+        );
         total = Some(match total {
             Some(t) => add(t, acc),
             None => acc,
@@ -363,7 +370,10 @@ pub fn sum_relevance(
         return Err(shape_err(name, "a sum needs at least one input"));
     };
     let dims = first.dims();
-    if let Some(bad) = inputs.iter().find(|t| t.dims() != dims || t.layout() != first.layout()) {
+    if let Some(bad) = inputs
+        .iter()
+        .find(|t| t.dims() != dims || t.layout() != first.layout())
+    {
         return Err(shape_err(
             name,
             format!(
@@ -400,10 +410,7 @@ pub fn sum_relevance(
         Propagation::Terms { groups, epsilon } => (groups, epsilon),
     };
     let sum = |xs: &[Activation]| -> Activation {
-        xs.iter()
-            .cloned()
-            .reduce(add)
-            .expect("at least one input")
+        xs.iter().cloned().reduce(add).expect("at least one input")
     };
     let mut total: Vec<Option<Activation>> = vec![None; inputs.len()];
     let mut original = output.cloned();

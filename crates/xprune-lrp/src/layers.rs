@@ -23,8 +23,12 @@ fn layout_of<const D: usize>() -> Layout {
 }
 
 fn act<const D: usize>(t: Tensor<D>, name: &str) -> Result<Activation> {
-    Activation::from_tensor(t, layout_of::<D>())
-        .ok_or_else(|| shape_err(name, format!("rank-{D} tensors are not supported (rank 2, 3 or 4)")))
+    Activation::from_tensor(t, layout_of::<D>()).ok_or_else(|| {
+        shape_err(
+            name,
+            format!("rank-{D} tensors are not supported (rank 2, 3 or 4)"),
+        )
+    })
 }
 
 fn back<const D: usize>(a: Activation, name: &str) -> Result<Tensor<D>> {
@@ -61,7 +65,11 @@ fn through<L: Kind, const D: usize>(
             if r.dims() != x.dims() {
                 return Err(shape_err(
                     name,
-                    format!("relevance has shape {:?}, the input has {:?}", r.dims(), x.dims()),
+                    format!(
+                        "relevance has shape {:?}, the input has {:?}",
+                        r.dims(),
+                        x.dims()
+                    ),
                 ));
             }
             r
@@ -91,11 +99,21 @@ fn through<L: Kind, const D: usize>(
 pub trait LinearLrp {
     /// The relevance of `input` (`[batch, in]`) given the relevance of the layer's output
     /// (`[batch, out]`), with `rule`.
-    fn relevance(&self, input: &Tensor<2>, relevance_out: Tensor<2>, rule: &dyn Rule) -> Result<Tensor<2>>;
+    fn relevance(
+        &self,
+        input: &Tensor<2>,
+        relevance_out: Tensor<2>,
+        rule: &dyn Rule,
+    ) -> Result<Tensor<2>>;
 }
 
 impl LinearLrp for Linear {
-    fn relevance(&self, input: &Tensor<2>, relevance_out: Tensor<2>, rule: &dyn Rule) -> Result<Tensor<2>> {
+    fn relevance(
+        &self,
+        input: &Tensor<2>,
+        relevance_out: Tensor<2>,
+        rule: &dyn Rule,
+    ) -> Result<Tensor<2>> {
         through(self, input, relevance_out, Some(rule))
     }
 }
@@ -104,11 +122,21 @@ impl LinearLrp for Linear {
 pub trait Conv2dLrp {
     /// The relevance of `input` (`[batch, C, H, W]`) given the relevance of the layer's output,
     /// with `rule`.
-    fn relevance(&self, input: &Tensor<4>, relevance_out: Tensor<4>, rule: &dyn Rule) -> Result<Tensor<4>>;
+    fn relevance(
+        &self,
+        input: &Tensor<4>,
+        relevance_out: Tensor<4>,
+        rule: &dyn Rule,
+    ) -> Result<Tensor<4>>;
 }
 
 impl Conv2dLrp for Conv2d {
-    fn relevance(&self, input: &Tensor<4>, relevance_out: Tensor<4>, rule: &dyn Rule) -> Result<Tensor<4>> {
+    fn relevance(
+        &self,
+        input: &Tensor<4>,
+        relevance_out: Tensor<4>,
+        rule: &dyn Rule,
+    ) -> Result<Tensor<4>> {
         through(self, input, relevance_out, Some(rule))
     }
 }
@@ -117,11 +145,21 @@ impl Conv2dLrp for Conv2d {
 pub trait BatchNormLrp {
     /// The relevance of `input` (`[batch, C, ...]`) given the relevance of the layer's output,
     /// with `rule` (the scale acts as the weight, the shift as the bias).
-    fn relevance<const D: usize>(&self, input: &Tensor<D>, relevance_out: Tensor<D>, rule: &dyn Rule) -> Result<Tensor<D>>;
+    fn relevance<const D: usize>(
+        &self,
+        input: &Tensor<D>,
+        relevance_out: Tensor<D>,
+        rule: &dyn Rule,
+    ) -> Result<Tensor<D>>;
 }
 
 impl BatchNormLrp for BatchNorm {
-    fn relevance<const D: usize>(&self, input: &Tensor<D>, relevance_out: Tensor<D>, rule: &dyn Rule) -> Result<Tensor<D>> {
+    fn relevance<const D: usize>(
+        &self,
+        input: &Tensor<D>,
+        relevance_out: Tensor<D>,
+        rule: &dyn Rule,
+    ) -> Result<Tensor<D>> {
         through(self, input, relevance_out, Some(rule))
     }
 }
@@ -130,11 +168,21 @@ impl BatchNormLrp for BatchNorm {
 pub trait AvgPool2dLrp {
     /// The relevance of `input` given the relevance of the pooling's output, with `rule`
     /// (usually [`crate::Norm`]).
-    fn relevance(&self, input: &Tensor<4>, relevance_out: Tensor<4>, rule: &dyn Rule) -> Result<Tensor<4>>;
+    fn relevance(
+        &self,
+        input: &Tensor<4>,
+        relevance_out: Tensor<4>,
+        rule: &dyn Rule,
+    ) -> Result<Tensor<4>>;
 }
 
 impl AvgPool2dLrp for AvgPool2d {
-    fn relevance(&self, input: &Tensor<4>, relevance_out: Tensor<4>, rule: &dyn Rule) -> Result<Tensor<4>> {
+    fn relevance(
+        &self,
+        input: &Tensor<4>,
+        relevance_out: Tensor<4>,
+        rule: &dyn Rule,
+    ) -> Result<Tensor<4>> {
         through(self, input, relevance_out, Some(rule))
     }
 }
@@ -143,11 +191,21 @@ impl AvgPool2dLrp for AvgPool2d {
 pub trait AdaptiveAvgPool2dLrp {
     /// The relevance of `input` given the relevance of the pooling's output, with `rule`
     /// (usually [`crate::Norm`]).
-    fn relevance(&self, input: &Tensor<4>, relevance_out: Tensor<4>, rule: &dyn Rule) -> Result<Tensor<4>>;
+    fn relevance(
+        &self,
+        input: &Tensor<4>,
+        relevance_out: Tensor<4>,
+        rule: &dyn Rule,
+    ) -> Result<Tensor<4>>;
 }
 
 impl AdaptiveAvgPool2dLrp for AdaptiveAvgPool2d {
-    fn relevance(&self, input: &Tensor<4>, relevance_out: Tensor<4>, rule: &dyn Rule) -> Result<Tensor<4>> {
+    fn relevance(
+        &self,
+        input: &Tensor<4>,
+        relevance_out: Tensor<4>,
+        rule: &dyn Rule,
+    ) -> Result<Tensor<4>> {
         through(self, input, relevance_out, Some(rule))
     }
 }
@@ -167,11 +225,19 @@ impl MaxPool2dLrp for MaxPool2d {
 /// Relevance propagation through Burn's ReLU: the relevance passes unchanged.
 pub trait ReluLrp {
     /// The relevance of `input`: `relevance_out`, after checking that the shapes agree.
-    fn relevance<const D: usize>(&self, input: &Tensor<D>, relevance_out: Tensor<D>) -> Result<Tensor<D>>;
+    fn relevance<const D: usize>(
+        &self,
+        input: &Tensor<D>,
+        relevance_out: Tensor<D>,
+    ) -> Result<Tensor<D>>;
 }
 
 impl ReluLrp for Relu {
-    fn relevance<const D: usize>(&self, input: &Tensor<D>, relevance_out: Tensor<D>) -> Result<Tensor<D>> {
+    fn relevance<const D: usize>(
+        &self,
+        input: &Tensor<D>,
+        relevance_out: Tensor<D>,
+    ) -> Result<Tensor<D>> {
         if input.dims() != relevance_out.dims() {
             return Err(shape_err(
                 "relu",
@@ -189,7 +255,11 @@ impl ReluLrp for Relu {
 /// Relevance of the inputs of an element-wise sum `y = x_1 + ... + x_k` of rank-`D` tensors
 /// (`D` is 2, 3 or 4), with `rule` (usually [`crate::Norm`]: proportional to each input's
 /// contribution).
-pub fn sum_relevance<const D: usize>(inputs: &[Tensor<D>], relevance: Tensor<D>, rule: &dyn Rule) -> Result<Vec<Tensor<D>>> {
+pub fn sum_relevance<const D: usize>(
+    inputs: &[Tensor<D>],
+    relevance: Tensor<D>,
+    rule: &dyn Rule,
+) -> Result<Vec<Tensor<D>>> {
     let xs: Vec<Activation> = inputs
         .iter()
         .map(|t| act(t.clone(), "add"))
@@ -203,7 +273,10 @@ pub fn sum_relevance<const D: usize>(inputs: &[Tensor<D>], relevance: Tensor<D>,
 
 /// Relevance of the inputs of a channel concatenation (dimension 1): the slices of
 /// `relevance` that each input produced, in order.
-pub fn concat_relevance<const D: usize>(inputs: &[Tensor<D>], relevance: Tensor<D>) -> Result<Vec<Tensor<D>>> {
+pub fn concat_relevance<const D: usize>(
+    inputs: &[Tensor<D>],
+    relevance: Tensor<D>,
+) -> Result<Vec<Tensor<D>>> {
     let sizes: Vec<usize> = inputs.iter().map(|t| t.dims()[1]).collect();
     let mut expected = relevance.dims();
     if let Some(first) = inputs.first() {

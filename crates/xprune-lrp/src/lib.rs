@@ -52,13 +52,13 @@ pub use layers::{
     AdaptiveAvgPool2dLrp, AffineChannels, AvgPool2dLrp, BatchNormLrp, Conv2dLrp, LinearLrp,
     MaxPool2dLrp, ReluLrp, concat_relevance, sum_relevance,
 };
-pub use xprune_graph::RuleClass;
 pub use modifier::{Bound, CustomMod, ElementwiseFn, InputMod, ParamMod};
 pub use rule::{DEFAULT_STABILIZER, Gate, Group, Propagation, Rule, SharedRule, Term};
 pub use rules::{
     AlphaBeta, Epsilon, Flat, Gamma, IgnoreBias, Norm, Pass, RuleExt, Stabilized, WSquare, ZBox,
     ZPlus,
 };
+pub use xprune_graph::RuleClass;
 
 /// Everything needed to propagate relevance through a hand-written Burn model.
 pub mod prelude {

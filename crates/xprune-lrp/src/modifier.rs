@@ -85,7 +85,9 @@ impl Bound {
                     ));
                 }
                 let inner: usize = one[axis + 1..].iter().product();
-                (0..per_sample).map(|i| values[(i / inner) % channels]).collect()
+                (0..per_sample)
+                    .map(|i| values[(i / inner) % channels])
+                    .collect()
             }
             Self::PerElement(values) => {
                 if values.len() != per_sample {
@@ -157,4 +159,3 @@ impl InputMod {
         })
     }
 }
-

@@ -73,3 +73,102 @@ fn small_models_run() {
     }
     assert!(lenet5(FeatureShape::spatial(1, 20, 20), 10, &d, 0).is_err());
 }
+
+/// Every family network at a small width on 32x32 inputs.
+pub(crate) fn families(d: &Device) -> Vec<(&'static str, xprune_graph::Graph)> {
+    let s = cifar();
+    vec![
+        (
+            "mobilenet_v3_like",
+            mobilenet_v3_like(s, 10, 0.5, d, 1).unwrap(),
+        ),
+        (
+            "efficientnet_like",
+            efficientnet_like(s, 10, 0.5, d, 2).unwrap(),
+        ),
+        (
+            "shufflenet_like",
+            shufflenet_like(s, 10, 0.5, d, 3).unwrap(),
+        ),
+        ("regnet_like", regnet_like(s, 10, 1.0, d, 4).unwrap()),
+        ("convnext_like", convnext_like(s, 10, 1.0, d, 5).unwrap()),
+        ("misc_net", misc_net(s, 10, 1.0, d, 6).unwrap()),
+    ]
+}
+
+#[test]
+fn families_run_and_use_every_kind() {
+    let d = Device::flex();
+    let x = Tensor::<4>::random(
+        [2, 3, 32, 32],
+        xprune_graph::burn::tensor::Distribution::Normal(0.0, 1.0),
+        &d,
+    );
+    let mut used = std::collections::BTreeSet::new();
+    for (name, g) in families(&d) {
+        let out = g.forward(x.clone()).unwrap();
+        assert_eq!(out.dims(), vec![2, 10], "{name}");
+        assert!(out.to_vec().iter().all(|v| v.is_finite()), "{name}");
+        used.extend(g.nodes().iter().map(|n| n.op.kind_name()));
+    }
+    // The classic kinds are in the classic networks (VGG, ResNet, LeNet).
+    let classic = ["dropout", "identity", "max_pool2d", "avg_pool2d"];
+    for kind in xprune_graph::KIND_NAMES {
+        assert!(
+            classic.contains(kind) || used.contains(kind),
+            "no family network uses `{kind}`"
+        );
+    }
+}
+
+/// For every node of every network: the kind's counts equal the numbers of values of its
+/// tensors (trainable ones as parameters, statistics as buffers); the structure survives
+/// JSON and rebuilding; saving and loading keeps the outputs.
+#[test]
+fn kind_counts_specs_and_storage_agree_for_every_node() {
+    let d = Device::flex();
+    let x = Tensor::<4>::random(
+        [2, 3, 32, 32],
+        xprune_graph::burn::tensor::Distribution::Normal(0.0, 1.0),
+        &d,
+    );
+    let dir = std::env::temp_dir().join(format!("xprune-models-families-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, g) in families(&d) {
+        for (id, n) in g.nodes().iter().enumerate() {
+            let c = g.node_counts(id).unwrap();
+            let params = g.layer(id).unwrap().params();
+            let trainable: usize = params
+                .iter()
+                .filter(|p| p.trainable)
+                .map(|p| p.numel())
+                .sum();
+            let buffers: usize = params
+                .iter()
+                .filter(|p| !p.trainable)
+                .map(|p| p.numel())
+                .sum();
+            assert_eq!(
+                (c.params, c.buffers),
+                (trainable as u64, buffers as u64),
+                "{name} node `{}` ({})",
+                n.name,
+                n.op.kind_name()
+            );
+        }
+        let spec = g.spec();
+        let back = xprune_graph::GraphSpec::from_json(&spec.to_json()).unwrap();
+        assert_eq!(back, spec, "{name}");
+        let rebuilt = xprune_graph::Graph::from_spec(&back, &d, 9).unwrap();
+        assert_eq!(rebuilt.spec(), spec, "{name}");
+        let path = dir.join(format!("{name}.safetensors"));
+        g.save(&path).unwrap();
+        let loaded = xprune_graph::Graph::load(&path, &d).unwrap();
+        assert_eq!(
+            loaded.forward(x.clone()).unwrap().to_vec(),
+            g.forward(x.clone()).unwrap().to_vec(),
+            "{name}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

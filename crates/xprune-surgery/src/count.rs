@@ -16,10 +16,10 @@
 //! the selection's budget estimates ([`count_after`]) call too.
 
 use crate::error::Result;
-use std::fmt;
 use crate::group::ChannelGroups;
 use crate::plan::ResolvedPlan;
 use crate::removal::NodeRemovals;
+use std::fmt;
 use xprune_graph::{FeatureShape, Graph, GraphError, NodeId};
 
 /// The parameters and MACs of one node.

@@ -86,20 +86,31 @@ impl Discovery<'_> {
         let graph = self.graph;
         let info = &graph.nodes()[id];
         let channels = info.shape.channels();
-        let input_shapes: Vec<FeatureShape> =
-            info.inputs.iter().map(|&i| graph.nodes()[i].shape).collect();
+        let input_shapes: Vec<FeatureShape> = info
+            .inputs
+            .iter()
+            .map(|&i| graph.nodes()[i].shape)
+            .collect();
         let input = |d: &Self, k: usize| -> Vec<usize> {
-            info.inputs.get(k).map(|&i| d.outputs[i].clone()).unwrap_or_default()
+            info.inputs
+                .get(k)
+                .map(|&i| d.outputs[i].clone())
+                .unwrap_or_default()
         };
         match info.op.flow(&input_shapes, info.shape) {
             ChannelFlow::Source => {
                 let out = self.create(id, channels);
                 self.creators[id] = Some(true);
-                let reason = PinReason::Input { node: self.name(id) };
+                let reason = PinReason::Input {
+                    node: self.name(id),
+                };
                 self.pin_elements(&out, reason);
                 out
             }
-            ChannelFlow::Mix { output, input: read } => {
+            ChannelFlow::Mix {
+                output,
+                input: read,
+            } => {
                 for k in 0..info.inputs.len() {
                     self.reads.push((id, k));
                     if let Pin::Pinned(reason) = &read {

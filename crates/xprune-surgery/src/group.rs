@@ -67,12 +67,17 @@ impl Positions {
     /// The number of indices of every channel, when it is the same for all.
     pub fn uniform_width(&self) -> Option<usize> {
         let w = self.of(0).len();
-        (0..self.channels()).all(|k| self.of(k).len() == w).then_some(w)
+        (0..self.channels())
+            .all(|k| self.of(k).len() == w)
+            .then_some(w)
     }
 
     /// The largest number of indices of a channel.
     pub fn max_width(&self) -> usize {
-        (0..self.channels()).map(|k| self.of(k).len()).max().unwrap_or(0)
+        (0..self.channels())
+            .map(|k| self.of(k).len())
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -502,7 +507,11 @@ impl ChannelGroups {
                     .collect();
                 let more = if p.channels() > 4 { ",..." } else { "" };
                 let width = p.max_width();
-                let block = if width > 1 { format!("x{width}") } else { String::new() };
+                let block = if width > 1 {
+                    format!("x{width}")
+                } else {
+                    String::new()
+                };
                 format!("{name}@[{}{more}]{block}", shown.join(","))
             }
         }

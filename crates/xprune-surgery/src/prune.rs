@@ -35,12 +35,17 @@ pub fn prune_resolved(graph: &Graph, groups: &ChannelGroups, plan: &ResolvedPlan
             continue;
         }
         let info = &graph.nodes()[id];
-        let input_shapes: Vec<FeatureShape> =
-            info.inputs.iter().map(|&i| graph.nodes()[i].shape).collect();
+        let input_shapes: Vec<FeatureShape> = info
+            .inputs
+            .iter()
+            .map(|&i| graph.nodes()[i].shape)
+            .collect();
         let cut = ChannelCut {
             inputs: &input_shapes,
             output: info.shape,
-            removed_inputs: (0..info.inputs.len()).map(|k| removals.input_of(id, k)).collect(),
+            removed_inputs: (0..info.inputs.len())
+                .map(|k| removals.input_of(id, k))
+                .collect(),
             removed_output: removals.output(id),
         };
         def.layer = def.layer.slice(&cut).map_err(|message| {

@@ -23,7 +23,11 @@ impl NodeRemovals {
             let Some(group) = groups.get(id) else {
                 continue;
             };
-            for m in group.members().iter().filter(|m: &&Member| !m.is_consumer()) {
+            for m in group
+                .members()
+                .iter()
+                .filter(|m: &&Member| !m.is_consumer())
+            {
                 let target = &mut outputs[m.node()];
                 for &k in removed {
                     target.extend(m.slot.indices(k));
@@ -69,7 +73,8 @@ impl NodeRemovals {
     /// Whether a node's output or any of its inputs loses channels.
     pub fn touches(&self, node: NodeId) -> bool {
         !self.output(node).is_empty()
-            || (0..self.inputs.get(node).map_or(0, Vec::len)).any(|k| !self.input_of(node, k).is_empty())
+            || (0..self.inputs.get(node).map_or(0, Vec::len))
+                .any(|k| !self.input_of(node, k).is_empty())
     }
 
     /// Nodes whose output loses at least one index.

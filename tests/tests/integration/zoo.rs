@@ -67,7 +67,10 @@ fn every_architecture_imports_with_onnxruntime_outputs() {
         let ((xd, x), (_, y)) = reference(name);
         let got = run(&graph, &xd, &x, &device);
         let rel = xprune_tests::rel_diff(&got, &y);
-        println!("{name}: {} nodes, relative difference {rel:.2e}", graph.len());
+        println!(
+            "{name}: {} nodes, relative difference {rel:.2e}",
+            graph.len()
+        );
         if rel > 1e-4 {
             failures.push(format!("{name}: outputs differ by {rel:e}"));
         }
@@ -181,9 +184,15 @@ fn prune_every_way(name: &str, graph: &Graph, device: &Device, export: Option<&P
         let masked = graph.forward_masked(x.clone(), &masks).unwrap().to_vec();
         let pruned = outcome.graph.forward(x.clone()).unwrap().to_vec();
         let rel = xprune_tests::rel_diff(&pruned, &masked);
-        assert!(rel < 1e-4, "{name} {criterion}: pruned and masked differ by {rel:e}");
+        assert!(
+            rel < 1e-4,
+            "{name} {criterion}: pruned and masked differ by {rel:e}"
+        );
         let (before, after) = (count(graph), count(&outcome.graph));
-        assert!(after.macs < before.macs, "{name} {criterion}: no MAC removed");
+        assert!(
+            after.macs < before.macs,
+            "{name} {criterion}: no MAC removed"
+        );
         reduction = before.macs as f64 / after.macs as f64;
         // the pruned model exports and re-imports with its own outputs
         let bytes = export_onnx_bytes(&outcome.graph).unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -6,8 +6,8 @@ use crate::error::{CliError, Result, io};
 use crate::load;
 use crate::progress::bar;
 use serde_json::json;
-use xprune::graph::ChannelFlow;
 use xprune::criteria::Needs;
+use xprune::graph::ChannelFlow;
 use xprune::prune::PruneProgress;
 use xprune::surgery::{ChannelGroups, NodeRemovals};
 use xprune::{Graph, PruneOutcome, Pruner};
@@ -24,11 +24,18 @@ pub fn plan_json(
     let removals = NodeRemovals::new(graph, &groups, &resolved);
     let mut layers = serde_json::Map::new();
     for (id, info) in graph.nodes().iter().enumerate() {
-        let inputs: Vec<_> = info.inputs.iter().map(|&i| graph.nodes()[i].shape).collect();
+        let inputs: Vec<_> = info
+            .inputs
+            .iter()
+            .map(|&i| graph.nodes()[i].shape)
+            .collect();
         // Input columns are removed from the layers that mix their inputs (the others lose
         // their inputs' channels with their outputs).
         let mixes = matches!(info.op.flow(&inputs, info.shape), ChannelFlow::Mix { .. });
-        let (out, inp) = (removals.output(id), if mixes { removals.input(id) } else { &[][..] });
+        let (out, inp) = (
+            removals.output(id),
+            if mixes { removals.input(id) } else { &[][..] },
+        );
         if out.is_empty() && inp.is_empty() {
             continue;
         }

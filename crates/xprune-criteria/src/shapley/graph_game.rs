@@ -34,9 +34,7 @@ pub fn mask_slots(graph: &Graph, group: &ChannelGroup) -> Result<NodeSlots> {
     let members = group.members().iter();
     by_node(
         graph,
-        members
-            .filter(|m| !m.is_consumer())
-            .map(|m| m.slot()),
+        members.filter(|m| !m.is_consumer()).map(|m| m.slot()),
     )
 }
 

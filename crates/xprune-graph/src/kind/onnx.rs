@@ -85,14 +85,21 @@ impl fmt::Display for ImportError {
                 name,
                 value,
                 supported,
-            } => write!(f, "attribute `{name}` = {value} is not supported ({supported})"),
+            } => write!(
+                f,
+                "attribute `{name}` = {value} is not supported ({supported})"
+            ),
             Self::Invalid(m) => f.write_str(m),
         }
     }
 }
 
 /// An unsupported attribute value.
-pub fn unsupported(name: &str, value: impl fmt::Display, supported: impl Into<String>) -> ImportError {
+pub fn unsupported(
+    name: &str,
+    value: impl fmt::Display,
+    supported: impl Into<String>,
+) -> ImportError {
     ImportError::Attribute {
         name: name.to_string(),
         value: value.to_string(),
@@ -195,7 +202,10 @@ impl OpAttrs {
     }
 
     /// A list of `N` positive integers (`kernel_shape`, `strides`, `dilations`), if present.
-    pub fn positive_ints<const N: usize>(&self, name: &str) -> Result<Option<[usize; N]>, ImportError> {
+    pub fn positive_ints<const N: usize>(
+        &self,
+        name: &str,
+    ) -> Result<Option<[usize; N]>, ImportError> {
         let Some(values) = self.ints(name)? else {
             return Ok(None);
         };
@@ -406,7 +416,11 @@ impl OpImport<'_> {
     }
 
     /// Input `i`, which may be absent but must be a constant when present.
-    pub fn optional_constant(&self, i: usize, what: &str) -> Result<Option<Arc<ConstTensor>>, ImportError> {
+    pub fn optional_constant(
+        &self,
+        i: usize,
+        what: &str,
+    ) -> Result<Option<Arc<ConstTensor>>, ImportError> {
         if self.has(i) {
             self.constant(i, what).map(Some)
         } else {
@@ -416,7 +430,10 @@ impl OpImport<'_> {
 
     /// The number of present inputs.
     pub fn present(&self) -> usize {
-        self.inputs.iter().filter(|v| !matches!(v, OpValue::Absent)).count()
+        self.inputs
+            .iter()
+            .filter(|v| !matches!(v, OpValue::Absent))
+            .count()
     }
 
     /// Checks the attributes against `allowed`.
@@ -475,7 +492,9 @@ pub type FuseFn = fn(&mut OpGraph) -> usize;
 impl OpGraph {
     /// The index of the node producing `value`.
     pub fn producer(&self, value: &str) -> Option<usize> {
-        self.nodes.iter().position(|n| n.outputs.iter().any(|o| o == value))
+        self.nodes
+            .iter()
+            .position(|n| n.outputs.iter().any(|o| o == value))
     }
 
     /// The indices of the nodes reading `value`.
@@ -512,7 +531,9 @@ impl OpGraph {
             Some(Attr::Tensor(t)) => Some(t.clone()),
             _ => match (n.attrs.get("value_float"), n.attrs.get("value_floats")) {
                 (Some(Attr::Float(v)), _) => Some(Arc::new(ConstTensor::scalar(*v))),
-                (_, Some(Attr::Floats(v))) => Some(Arc::new(ConstTensor::f32(vec![v.len()], v.clone()))),
+                (_, Some(Attr::Floats(v))) => {
+                    Some(Arc::new(ConstTensor::f32(vec![v.len()], v.clone())))
+                }
                 _ => None,
             },
         }
@@ -569,10 +590,20 @@ pub trait OpWriter {
     fn constant(&mut self, role: &str, t: ConstTensor) -> String;
 
     /// Adds an operator reading `inputs` and returns the name of its output.
-    fn op(&mut self, op_type: &str, inputs: Vec<String>, attrs: Vec<(&'static str, Attr)>) -> String;
+    fn op(
+        &mut self,
+        op_type: &str,
+        inputs: Vec<String>,
+        attrs: Vec<(&'static str, Attr)>,
+    ) -> String;
 
     /// Declares that the operators written need at least this default-domain opset.
     fn require_opset(&mut self, opset: i64);
+
+    /// Gives the operator written last the node's name (by default the node's last operator
+    /// has it): a linear layer's `MatMul` rather than the `Add` of its bias, so that the
+    /// importer, which names a fused `MatMul` + `Add` after the `MatMul`, gives it back.
+    fn name_last_op(&mut self);
 }
 
 /// An ONNX integer-list attribute from sizes.

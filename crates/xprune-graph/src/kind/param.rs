@@ -35,7 +35,11 @@ impl ParamInfo {
     }
 
     /// A non-trainable state tensor.
-    pub fn buffer<const D: usize>(role: &'static str, t: &Tensor<D>, out_axis: Option<usize>) -> Self {
+    pub fn buffer<const D: usize>(
+        role: &'static str,
+        t: &Tensor<D>,
+        out_axis: Option<usize>,
+    ) -> Self {
         Self {
             role,
             data: t.to_data(),
@@ -64,7 +68,11 @@ pub fn select<const D: usize>(t: Tensor<D>, dim: usize, kept: &[usize]) -> Tenso
 }
 
 /// A parameter restricted to `kept` along `dim` (a new parameter).
-pub fn select_param<const D: usize>(p: &Param<Tensor<D>>, dim: usize, kept: &[usize]) -> Param<Tensor<D>> {
+pub fn select_param<const D: usize>(
+    p: &Param<Tensor<D>>,
+    dim: usize,
+    kept: &[usize],
+) -> Param<Tensor<D>> {
     Param::from_tensor(select(p.val(), dim, kept))
 }
 
@@ -78,7 +86,10 @@ pub fn select_state<const D: usize>(
 }
 
 /// A parameter from host data on `device`, checking the rank.
-pub fn param_from<const D: usize>(data: TensorData, device: &Device) -> Result<Param<Tensor<D>>, String> {
+pub fn param_from<const D: usize>(
+    data: TensorData,
+    device: &Device,
+) -> Result<Param<Tensor<D>>, String> {
     let rank = data.shape().as_slice().len();
     if rank != D {
         return Err(format!("expected a rank-{D} tensor, got rank {rank}"));
@@ -105,7 +116,11 @@ pub fn vector_param(values: Vec<f32>, device: &Device) -> Param<Tensor<1>> {
 }
 
 /// A parameter with the given dimensions from host values (the caller checked the length).
-pub fn param_with<const D: usize>(values: Vec<f32>, dims: [usize; D], device: &Device) -> Param<Tensor<D>> {
+pub fn param_with<const D: usize>(
+    values: Vec<f32>,
+    dims: [usize; D],
+    device: &Device,
+) -> Param<Tensor<D>> {
     Param::from_tensor(Tensor::from_data(TensorData::new(values, dims), device))
 }
 

@@ -7,8 +7,8 @@ use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, ints, unsupported};
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, ChannelCut, ChannelFlow, Counts, FuseFn, Imported, Kind, KindSpec, LinearMap,
-    LrpView, Modified, OpImport, OpWriter, ParamInfo, ParamMod, RuleClass,
+    Arity, ChannelCut, ChannelFlow, Counts, FuseFn, Imported, Kind, KindSpec, LinearMap, LrpView,
+    Modified, OpImport, OpWriter, ParamInfo, ParamMod, RuleClass,
 };
 use crate::kinds::util::{all, into_spatial, one, pass_slice, spatial_in};
 use crate::registry::Layer;
@@ -70,7 +70,9 @@ impl KindSpec for AdaptiveAvgPool2dOp {
 
 fn global(x: usize) -> Imported {
     Imported::Node {
-        layer: Layer::AdaptiveAvgPool2d(AdaptiveAvgPool2d { output_size: [1, 1] }),
+        layer: Layer::AdaptiveAvgPool2d(AdaptiveAvgPool2d {
+            output_size: [1, 1],
+        }),
         inputs: vec![x],
     }
 }
@@ -105,7 +107,10 @@ pub(crate) fn reduce_mean_spatial(node: &OpImport<'_>) -> Option<Result<bool, Im
             Err(e) => return Some(Err(e)),
         }
     };
-    let mut norm: Vec<i64> = axes.iter().map(|&a| if a < 0 { a + 4 } else { a }).collect();
+    let mut norm: Vec<i64> = axes
+        .iter()
+        .map(|&a| if a < 0 { a + 4 } else { a })
+        .collect();
     norm.sort_unstable();
     if norm != [2, 3] {
         return None;
@@ -219,7 +224,9 @@ struct AdaptiveMap<'a>(&'a AdaptiveAvgPool2d);
 fn spatial(a: &Activation) -> Tensor<4> {
     a.as_spatial().cloned().unwrap_or_else(|| {
         let d = a.dims();
-        a.clone().flatten().reshape([d[0], 1, 1, d[1..].iter().product()])
+        a.clone()
+            .flatten()
+            .reshape([d[0], 1, 1, d[1..].iter().product()])
     })
 }
 
@@ -256,7 +263,10 @@ impl LinearMap for AdaptiveMap<'_> {
         let pw = Tensor::<2>::from_data(TensorData::new(adaptive_matrix(w, ow), [ow, w]), &device);
         let bs = s.dims()[0];
         let t = s.reshape([bs * c * oh, ow]).matmul(pw); // [b*c*oh, w]
-        let t = t.reshape([bs * c, oh, w]).swap_dims(1, 2).reshape([bs * c * w, oh]);
+        let t = t
+            .reshape([bs * c, oh, w])
+            .swap_dims(1, 2)
+            .reshape([bs * c * w, oh]);
         let t = t.matmul(ph); // [b*c*w, h]
         Activation::Spatial(t.reshape([bs, c, w, h]).swap_dims(2, 3))
     }

@@ -132,4 +132,3 @@ impl Kind for Add {
         Ok(())
     }
 }
-

@@ -50,7 +50,14 @@ impl KindSpec for AvgPool2dOp {
     fn infer(&self, inputs: &[FeatureShape]) -> Result<FeatureShape, String> {
         let [c, h, w] = spatial_in(inputs[0], "avg_pool2d")?;
         check_pool_padding(&self.kernel, &self.padding)?;
-        match window_output_hw([h, w], &self.padding, self.kernel, self.stride, [1, 1], self.ceil_mode) {
+        match window_output_hw(
+            [h, w],
+            &self.padding,
+            self.kernel,
+            self.stride,
+            [1, 1],
+            self.ceil_mode,
+        ) {
             Some([oh, ow]) => Ok(FeatureShape::Spatial([c, oh, ow])),
             None => Err(format!(
                 "avg_pool2d window {:?} (stride {:?}, padding {:?}) does not fit input [{}]",
@@ -102,7 +109,11 @@ fn import(node: &OpImport<'_>) -> Result<Imported, ImportError> {
     if let Some(d) = a.positive_ints::<2>("dilations")?
         && d != [1, 1]
     {
-        return Err(unsupported("dilations", format!("{d:?}"), "only dilations [1, 1]"));
+        return Err(unsupported(
+            "dilations",
+            format!("{d:?}"),
+            "only dilations [1, 1]",
+        ));
     }
     let ceil_mode = a.flag("ceil_mode")?;
     let count_include_pad = a.flag("count_include_pad")?;
@@ -135,7 +146,12 @@ impl Kind for AvgPool2d {
 
     fn normalize(&mut self, inputs: &[FeatureShape]) {
         if let Some(hw) = inputs.first().and_then(|s| s.hw()) {
-            self.padding = explicit(resolve_padding(&self.padding, hw, self.kernel_size, self.stride));
+            self.padding = explicit(resolve_padding(
+                &self.padding,
+                hw,
+                self.kernel_size,
+                self.stride,
+            ));
         }
     }
 
@@ -199,7 +215,9 @@ struct AvgMap<'a>(&'a AvgPool2d);
 fn spatial(a: &Activation) -> Tensor<4> {
     a.as_spatial().cloned().unwrap_or_else(|| {
         let d = a.dims();
-        a.clone().flatten().reshape([d[0], 1, 1, d[1..].iter().product()])
+        a.clone()
+            .flatten()
+            .reshape([d[0], 1, 1, d[1..].iter().product()])
     })
 }
 
@@ -218,7 +236,10 @@ impl LinearMap for AvgMap<'_> {
 
     fn forward(&self, x: &Activation, _at: &Activation, _p: &Modified) -> Activation {
         let pool = self.0;
-        Activation::Spatial(avg_pool2d(spatial(x), avg_options(pool, padding_of(&pool.padding))))
+        Activation::Spatial(avg_pool2d(
+            spatial(x),
+            avg_options(pool, padding_of(&pool.padding)),
+        ))
     }
 
     fn bias(&self, _p: &Modified, _at: &Activation) -> Option<Activation> {
@@ -230,11 +251,24 @@ impl LinearMap for AvgMap<'_> {
         let s = spatial(&s);
         let [b, c, h, w] = spatial(at).dims();
         let p = padding_of(&pool.padding);
-        let (k, stride, cip, ceil) = (pool.kernel_size, pool.stride, pool.count_include_pad, pool.ceil_mode);
+        let (k, stride, cip, ceil) = (
+            pool.kernel_size,
+            pool.stride,
+            pool.count_include_pad,
+            pool.ceil_mode,
+        );
         let device = s.device();
         if p[0] == p[2] && p[1] == p[3] {
             let x = Tensor::<4>::empty([b, c, h, w], &device);
-            return Activation::Spatial(avg_pool2d_backward(x, s, k, stride, [p[0], p[1]], cip, ceil));
+            return Activation::Spatial(avg_pool2d_backward(
+                x,
+                s,
+                k,
+                stride,
+                [p[0], p[1]],
+                cip,
+                ceil,
+            ));
         }
         // Asymmetric padding: Burn pads the input with zeros, pools without padding, divides
         // by the share of real values when padding does not count, and drops a last window

@@ -12,9 +12,9 @@ use crate::kind::{
     LrpView, Modified, OpImport, OpWriter, ParamInfo, ParamMod, ParamTensor, RuleClass,
 };
 use crate::kinds::util::{constant_of, one};
+use crate::map_activation;
 use crate::registry::Layer;
 use crate::shape::{FeatureShape, Layout};
-use crate::map_activation;
 use burn::module::{Param, RunningState};
 use burn::nn::BatchNorm;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -143,7 +143,11 @@ fn import(node: &OpImport<'_>) -> Result<Imported, ImportError> {
     let (x, shape) = node.act(0, "X")?;
     let training = a.int("training_mode", 0)?;
     if training != 0 {
-        return Err(unsupported("training_mode", training, "only inference mode (0)"));
+        return Err(unsupported(
+            "training_mode",
+            training,
+            "only inference mode (0)",
+        ));
     }
     let epsilon = a.float("epsilon", 1e-5)?;
     let momentum = a.float("momentum", 0.9)?;
@@ -341,7 +345,11 @@ impl LinearMap for AffineChannels {
     }
 
     fn forward(&self, x: &Activation, _at: &Activation, p: &Modified) -> Activation {
-        let scale = p.weight.as_ref().and_then(|w| w.r1().cloned()).unwrap_or_else(|| self.scale.clone());
+        let scale = p
+            .weight
+            .as_ref()
+            .and_then(|w| w.r1().cloned())
+            .unwrap_or_else(|| self.scale.clone());
         let out = x.clone().scale_channels(row(scale));
         match p.bias.as_ref().and_then(|b| b.r1().cloned()) {
             Some(b) => out.shift_channels(row(b)),
@@ -355,7 +363,11 @@ impl LinearMap for AffineChannels {
     }
 
     fn transpose(&self, s: Activation, _at: &Activation, p: &Modified) -> Activation {
-        let scale = p.weight.as_ref().and_then(|w| w.r1().cloned()).unwrap_or_else(|| self.scale.clone());
+        let scale = p
+            .weight
+            .as_ref()
+            .and_then(|w| w.r1().cloned())
+            .unwrap_or_else(|| self.scale.clone());
         s.scale_channels(row(scale))
     }
 }

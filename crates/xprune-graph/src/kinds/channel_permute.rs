@@ -2,6 +2,9 @@
 //! channel axis with constant indices). Channel shuffles that lose channels unevenly become
 //! this kind.
 
+use crate::builder::GraphBuilder;
+use crate::graph::NodeId;
+
 use crate::activation::Activation;
 use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
@@ -81,7 +84,10 @@ impl KindSpec for ChannelPermuteOp {
                 return Err(unsupported(
                     "axis",
                     axis,
-                    format!("only the channel axis ({}) of an activation", channel_axis(shape)),
+                    format!(
+                        "only the channel axis ({}) of an activation",
+                        channel_axis(shape)
+                    ),
                 ));
             }
             let idx = node.constant(1, "indices")?;
@@ -102,7 +108,9 @@ impl KindSpec for ChannelPermuteOp {
                     usize::try_from(k)
                         .ok()
                         .filter(|&k| (k as i64) < c)
-                        .ok_or_else(|| ImportError::from(format!("index {i} is out of range for {c} channels")))
+                        .ok_or_else(|| {
+                            ImportError::from(format!("index {i} is out of range for {c} channels"))
+                        })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Imported::Node {
@@ -244,3 +252,15 @@ impl Redistribute for ChannelPermute {
     }
 }
 
+impl GraphBuilder {
+    /// Adds the channels of `input` in the order `order` (output channel `k` is input channel
+    /// `order[k]`).
+    pub fn channel_permute(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        order: Vec<usize>,
+    ) -> crate::Result<NodeId> {
+        self.add_op(name, ChannelPermuteOp { order }, &[input])
+    }
+}

@@ -4,6 +4,9 @@
 //! fusion turns into one node. After an uneven removal the remaining order is no longer a
 //! shuffle; the layer then becomes a [`channel_permute`](super::channel_permute).
 
+use crate::builder::GraphBuilder;
+use crate::graph::NodeId;
+
 use crate::activation::Activation;
 use crate::init::Initializer;
 use crate::kind::onnx::ImportError;
@@ -102,7 +105,8 @@ impl KindSpec for ChannelShuffleOp {
                 Dim::Batch => None,
             };
             let parsed: Option<Vec<i64>> = target[1..].iter().map(|&d| known(d)).collect();
-            let Some([g, per, th, tw]) = parsed.as_deref().and_then(|v| <[i64; 4]>::try_from(v).ok())
+            let Some([g, per, th, tw]) =
+                parsed.as_deref().and_then(|v| <[i64; 4]>::try_from(v).ok())
             else {
                 return Err(format!(
                     "a reshape to {target:?} before the transpose is not a channel shuffle"
@@ -157,7 +161,10 @@ fn fuse_shuffle(g: &mut OpGraph) -> usize {
         let node = OpNode {
             name: g.nodes[r2].name.clone(),
             op: "ChannelShuffle".into(),
-            inputs: vec![n.inputs[0].clone(), n.inputs.get(1).cloned().unwrap_or_default()],
+            inputs: vec![
+                n.inputs[0].clone(),
+                n.inputs.get(1).cloned().unwrap_or_default(),
+            ],
             outputs: g.nodes[r2].outputs.clone(),
             attrs: OpAttrs::new(),
         };
@@ -224,11 +231,18 @@ impl Kind for ChannelShuffle {
         };
         let g = self.groups as i64;
         let (c, h, wd) = (c as i64, h as i64, wd as i64);
-        let split = w.constant("split_shape", ConstTensor::i64(vec![5], vec![0, g, c / g, h, wd]));
+        let split = w.constant(
+            "split_shape",
+            ConstTensor::i64(vec![5], vec![0, g, c / g, h, wd]),
+        );
         let back = w.constant("shape", ConstTensor::i64(vec![4], vec![0, c, h, wd]));
         let x = w.input(0);
         let r = w.op("Reshape", vec![x, split], vec![]);
-        let t = w.op("Transpose", vec![r], vec![("perm", Attr::Ints(vec![0, 2, 1, 3, 4]))]);
+        let t = w.op(
+            "Transpose",
+            vec![r],
+            vec![("perm", Attr::Ints(vec![0, 2, 1, 3, 4]))],
+        );
         w.op("Reshape", vec![t, back], vec![]);
         Ok(())
     }
@@ -245,5 +259,17 @@ impl Redistribute for ChannelShuffle {
         let c = inputs[0].channels();
         let inverse = shuffle_order(c, c / self.groups.max(1));
         Ok(vec![Some(relevance.select_channels(&inverse))])
+    }
+}
+
+impl GraphBuilder {
+    /// Adds a channel shuffle with `groups` groups.
+    pub fn channel_shuffle(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        groups: usize,
+    ) -> crate::Result<NodeId> {
+        self.add_op(name, ChannelShuffleOp { groups }, &[input])
     }
 }

@@ -125,7 +125,8 @@ impl Kind for Concat {
     fn normalize(&mut self, _inputs: &[FeatureShape]) {}
 
     fn forward(&self, inputs: Vec<Activation>, _training: bool) -> Result<Activation, String> {
-        Activation::cat_channels(inputs).ok_or_else(|| "concat inputs have different layouts".into())
+        Activation::cat_channels(inputs)
+            .ok_or_else(|| "concat inputs have different layouts".into())
     }
 
     fn params(&self) -> Vec<ParamInfo> {
@@ -172,6 +173,10 @@ impl Redistribute for Concat {
                 relevance.channels()
             ));
         }
-        Ok(relevance.split_channels(sizes).into_iter().map(Some).collect())
+        Ok(relevance
+            .split_channels(sizes)
+            .into_iter()
+            .map(Some)
+            .collect())
     }
 }

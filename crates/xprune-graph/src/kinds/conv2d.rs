@@ -179,11 +179,18 @@ impl KindSpec for Conv2dOp {
         let in_per_group = self.in_channels / self.groups;
         let fan_in = in_per_group * self.kernel[0] * self.kernel[1];
         let weight = init.he_uniform(
-            [self.out_channels, in_per_group, self.kernel[0], self.kernel[1]],
+            [
+                self.out_channels,
+                in_per_group,
+                self.kernel[0],
+                self.kernel[1],
+            ],
             fan_in,
             device,
         );
-        let bias = self.bias.then(|| init.bias(self.out_channels, fan_in, device));
+        let bias = self
+            .bias
+            .then(|| init.bias(self.out_channels, fan_in, device));
         Conv2d {
             weight,
             bias,
@@ -201,7 +208,14 @@ impl KindSpec for Conv2dOp {
 }
 
 fn import_conv(node: &OpImport<'_>) -> Result<Imported, ImportError> {
-    node.check_attrs(&["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"])?;
+    node.check_attrs(&[
+        "auto_pad",
+        "dilations",
+        "group",
+        "kernel_shape",
+        "pads",
+        "strides",
+    ])?;
     let a = node.attrs;
     let (x, shape) = node.act(0, "X")?;
     let [h, w] = onnx_spatial_hw(shape)?;
@@ -279,7 +293,8 @@ fn fuse_conv_bias(g: &mut OpGraph) -> usize {
     let mut k = 0;
     while k < g.nodes.len() {
         let n = &g.nodes[k];
-        let bias_less = n.op == "Conv" && (n.inputs.len() == 2 || n.inputs.get(2).is_some_and(|b| b.is_empty()));
+        let bias_less = n.op == "Conv"
+            && (n.inputs.len() == 2 || n.inputs.get(2).is_some_and(|b| b.is_empty()));
         if !(bias_less && g.single_use(k)) {
             k += 1;
             continue;
@@ -294,8 +309,14 @@ fn fuse_conv_bias(g: &mut OpGraph) -> usize {
             k += 1;
             continue;
         }
-        let other = if a.inputs[0] == out { &a.inputs[1] } else { &a.inputs[0] };
-        let weight_out = g.constant(&n.inputs[1]).map(|w| w.dims.first().copied().unwrap_or(0));
+        let other = if a.inputs[0] == out {
+            &a.inputs[1]
+        } else {
+            &a.inputs[0]
+        };
+        let weight_out = g
+            .constant(&n.inputs[1])
+            .map(|w| w.dims.first().copied().unwrap_or(0));
         let Some(b) = g.constant(other) else {
             k += 1;
             continue;
@@ -389,10 +410,9 @@ impl Kind for Conv2d {
                     ConvGrouping::Square { unit } => unit,
                     _ => 1,
                 };
-                let blocks_whole = cut
-                    .removed_output
-                    .chunks(unit)
-                    .all(|c| c.len() == unit && c[0] % unit == 0 && c.windows(2).all(|p| p[1] == p[0] + 1));
+                let blocks_whole = cut.removed_output.chunks(unit).all(|c| {
+                    c.len() == unit && c[0] % unit == 0 && c.windows(2).all(|p| p[1] == p[0] + 1)
+                });
                 if !blocks_whole {
                     return Err(format!(
                         "a grouped convolution with groups of {unit} channels loses whole groups only, \
@@ -408,7 +428,9 @@ impl Kind for Conv2d {
             }
             ConvGrouping::Uneven => {
                 if !cut.is_empty() {
-                    return Err("a grouped convolution with uneven groups cannot lose channels".into());
+                    return Err(
+                        "a grouped convolution with uneven groups cannot lose channels".into(),
+                    );
                 }
             }
         }
@@ -428,7 +450,10 @@ impl Kind for Conv2d {
 
     fn export(&self, w: &mut dyn OpWriter) -> Result<(), String> {
         let spec = self.spec();
-        let mut inputs = vec![w.input(0), w.constant("weight", constant_of(&self.weight.val()))];
+        let mut inputs = vec![
+            w.input(0),
+            w.constant("weight", constant_of(&self.weight.val())),
+        ];
         if let Some(b) = &self.bias {
             inputs.push(w.constant("bias", constant_of(&b.val())));
         }
@@ -462,13 +487,21 @@ fn spatial_ref(a: &Activation) -> Tensor<4> {
         other => {
             // shape inference guarantees maps; keep a defined behaviour anyway
             let dims = other.dims();
-            other.clone().flatten().reshape([dims[0], dims[1..].iter().product(), 1, 1])
+            other
+                .clone()
+                .flatten()
+                .reshape([dims[0], dims[1..].iter().product(), 1, 1])
         }
     }
 }
 
 /// `conv(x)` with the given weight and bias.
-pub(crate) fn conv_with(conv: &Conv2d, x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
+pub(crate) fn conv_with(
+    conv: &Conv2d,
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+) -> Tensor<4> {
     let p = conv_padding(conv);
     let options = ConvOptions::new_with_padding(
         conv.stride,
@@ -481,7 +514,12 @@ pub(crate) fn conv_with(conv: &Conv2d, x: Tensor<4>, weight: Tensor<4>, bias: Op
 
 /// The transpose of `conv`'s linear map with the given weight applied to `s`, for an input of
 /// `[_, _, h, w]`.
-pub(crate) fn conv_transpose_with(conv: &Conv2d, s: Tensor<4>, weight: Tensor<4>, [h, w]: [usize; 2]) -> Tensor<4> {
+pub(crate) fn conv_transpose_with(
+    conv: &Conv2d,
+    s: Tensor<4>,
+    weight: Tensor<4>,
+    [h, w]: [usize; 2],
+) -> Tensor<4> {
     let [_, _, oh, ow] = s.dims();
     let [_, _, kh, kw] = conv.weight.dims();
     let p = conv_padding(conv);
@@ -492,11 +530,17 @@ pub(crate) fn conv_transpose_with(conv: &Conv2d, s: Tensor<4>, weight: Tensor<4>
     let rh = rest(h, p[0], p[2], oh, kh, 0);
     let rw = rest(w, p[1], p[3], ow, kw, 1);
     if p[0] == p[2] && p[1] == p[3] {
-        let options =
-            ConvTransposeOptions::new(conv.stride, [p[0], p[1]], [rh, rw], conv.dilation, conv.groups);
+        let options = ConvTransposeOptions::new(
+            conv.stride,
+            [p[0], p[1]],
+            [rh, rw],
+            conv.dilation,
+            conv.groups,
+        );
         conv_transpose2d(s, weight, None, options)
     } else {
-        let options = ConvTransposeOptions::new(conv.stride, [0, 0], [rh, rw], conv.dilation, conv.groups);
+        let options =
+            ConvTransposeOptions::new(conv.stride, [0, 0], [rh, rw], conv.dilation, conv.groups);
         conv_transpose2d(s, weight, None, options)
             .narrow(2, p[0], h)
             .narrow(3, p[1], w)
@@ -545,6 +589,11 @@ impl LinearMap for ConvMap<'_> {
             .and_then(|w| w.r4().cloned())
             .unwrap_or_else(|| self.0.weight.val());
         let dims = at.dims();
-        Activation::Spatial(conv_transpose_with(self.0, spatial_ref(&s), weight, [dims[2], dims[3]]))
+        Activation::Spatial(conv_transpose_with(
+            self.0,
+            spatial_ref(&s),
+            weight,
+            [dims[2], dims[3]],
+        ))
     }
 }

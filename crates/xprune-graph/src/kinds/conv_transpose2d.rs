@@ -5,6 +5,9 @@
 //! depthwise or square-grouped one carries (groups of) channels; others are pinned. Its
 //! transpose, for relevance propagation, is the convolution with the same weight.
 
+use crate::builder::GraphBuilder;
+use crate::graph::NodeId;
+
 use crate::activation::Activation;
 use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, ints, unsupported};
@@ -72,7 +75,9 @@ impl ConvTranspose2dOp {
 }
 
 fn out_len(size: usize, k: usize, s: usize, p: usize, op: usize, d: usize) -> Option<usize> {
-    let full = (size.checked_sub(1)?).checked_mul(s)?.checked_add(d.checked_mul(k.checked_sub(1)?)?)?;
+    let full = (size.checked_sub(1)?)
+        .checked_mul(s)?
+        .checked_add(d.checked_mul(k.checked_sub(1)?)?)?;
     full.checked_add(op)?.checked_add(1)?.checked_sub(2 * p)
 }
 
@@ -111,8 +116,22 @@ impl KindSpec for ConvTranspose2dOp {
                 "conv_transpose2d expects {i} input channels, its input has {c} channels"
             ));
         }
-        let oh = out_len(h, s.kernel[0], s.stride[0], s.padding[0], s.output_padding[0], s.dilation[0]);
-        let ow = out_len(w, s.kernel[1], s.stride[1], s.padding[1], s.output_padding[1], s.dilation[1]);
+        let oh = out_len(
+            h,
+            s.kernel[0],
+            s.stride[0],
+            s.padding[0],
+            s.output_padding[0],
+            s.dilation[0],
+        );
+        let ow = out_len(
+            w,
+            s.kernel[1],
+            s.stride[1],
+            s.padding[1],
+            s.output_padding[1],
+            s.dilation[1],
+        );
         match (oh, ow) {
             (Some(oh), Some(ow)) if oh > 0 && ow > 0 => Ok(FeatureShape::spatial(o, oh, ow)),
             _ => Err(format!(
@@ -144,7 +163,8 @@ impl KindSpec for ConvTranspose2dOp {
             ConvGrouping::Square { unit } => ChannelFlow::Elementwise { unit },
             ConvGrouping::Uneven => ChannelFlow::Mix {
                 output: Pin::Pinned(
-                    "they are the output of a grouped transposed convolution with uneven groups".into(),
+                    "they are the output of a grouped transposed convolution with uneven groups"
+                        .into(),
                 ),
                 input: Pin::Pinned(
                     "they are read by a grouped transposed convolution with uneven groups".into(),
@@ -158,11 +178,18 @@ impl KindSpec for ConvTranspose2dOp {
         let fan_in = out_per_group * self.kernel[0] * self.kernel[1];
         ConvTranspose2d {
             weight: init.he_uniform(
-                [self.in_channels, out_per_group, self.kernel[0], self.kernel[1]],
+                [
+                    self.in_channels,
+                    out_per_group,
+                    self.kernel[0],
+                    self.kernel[1],
+                ],
                 fan_in,
                 device,
             ),
-            bias: self.bias.then(|| init.bias(self.out_channels, fan_in, device)),
+            bias: self
+                .bias
+                .then(|| init.bias(self.out_channels, fan_in, device)),
             stride: self.stride,
             kernel_size: self.kernel,
             dilation: self.dilation,
@@ -189,7 +216,11 @@ impl KindSpec for ConvTranspose2dOp {
             let (x, shape) = node.act(0, "X")?;
             spatial_in(shape, "ConvTranspose").map_err(ImportError::from)?;
             if a.get("output_shape").is_some() {
-                return Err(unsupported("output_shape", "given", "pads and output_padding instead"));
+                return Err(unsupported(
+                    "output_shape",
+                    "given",
+                    "pads and output_padding instead",
+                ));
             }
             if let Some(p) = a.string("auto_pad")?
                 && p != "NOTSET"
@@ -206,8 +237,16 @@ impl KindSpec for ConvTranspose2dOp {
             };
             let group = usize::try_from(a.int("group", 1)?).unwrap_or(0).max(1);
             let pads = a.ints("pads")?.unwrap_or_else(|| vec![0; 4]);
-            if pads.len() != 4 || pads[0] != pads[2] || pads[1] != pads[3] || pads.iter().any(|&p| p < 0) {
-                return Err(unsupported("pads", format!("{pads:?}"), "symmetric non-negative padding"));
+            if pads.len() != 4
+                || pads[0] != pads[2]
+                || pads[1] != pads[3]
+                || pads.iter().any(|&p| p < 0)
+            {
+                return Err(unsupported(
+                    "pads",
+                    format!("{pads:?}"),
+                    "symmetric non-negative padding",
+                ));
             }
             let op = ConvTranspose2dOp {
                 in_channels: ci,
@@ -216,8 +255,16 @@ impl KindSpec for ConvTranspose2dOp {
                 stride: a.positive_ints::<2>("strides")?.unwrap_or([1, 1]),
                 padding: [pads[0] as usize, pads[1] as usize],
                 output_padding: match a.ints("output_padding")? {
-                    Some(v) if v.len() == 2 && v.iter().all(|&x| x >= 0) => [v[0] as usize, v[1] as usize],
-                    Some(v) => return Err(unsupported("output_padding", format!("{v:?}"), "2 non-negative values")),
+                    Some(v) if v.len() == 2 && v.iter().all(|&x| x >= 0) => {
+                        [v[0] as usize, v[1] as usize]
+                    }
+                    Some(v) => {
+                        return Err(unsupported(
+                            "output_padding",
+                            format!("{v:?}"),
+                            "2 non-negative values",
+                        ));
+                    }
                     None => [0, 0],
                 },
                 dilation: a.positive_ints::<2>("dilations")?.unwrap_or([1, 1]),
@@ -226,8 +273,17 @@ impl KindSpec for ConvTranspose2dOp {
             };
             op.infer(&[shape]).map_err(ImportError::from)?;
             let bias = match node.optional_constant(2, "B")? {
-                Some(b) if b.len() == op.out_channels => Some(vector_param(b.to_f32(), node.device)),
-                Some(b) => return Err(format!("bias B must have {} values, found {}", op.out_channels, b.dims_string()).into()),
+                Some(b) if b.len() == op.out_channels => {
+                    Some(vector_param(b.to_f32(), node.device))
+                }
+                Some(b) => {
+                    return Err(format!(
+                        "bias B must have {} values, found {}",
+                        op.out_channels,
+                        b.dims_string()
+                    )
+                    .into());
+                }
                 None => None,
             };
             let mut layer = op.init(&mut Initializer::new(0), node.device);
@@ -320,10 +376,14 @@ impl Kind for ConvTranspose2d {
                 };
                 if !cut.removed_output.is_empty() {
                     let whole = cut.removed_output.chunks(unit).all(|b| {
-                        b.len() == unit && b[0] % unit == 0 && b.windows(2).all(|p| p[1] == p[0] + 1)
+                        b.len() == unit
+                            && b[0] % unit == 0
+                            && b.windows(2).all(|p| p[1] == p[0] + 1)
                     });
                     if !whole {
-                        return Err("a grouped transposed convolution loses whole groups only".into());
+                        return Err(
+                            "a grouped transposed convolution loses whole groups only".into()
+                        );
                     }
                     // [in, out/g, ...]: the kept groups' input rows; out/g stays.
                     c.weight = select_param(&c.weight, 0, &kept_out);
@@ -333,7 +393,9 @@ impl Kind for ConvTranspose2d {
             }
             ConvGrouping::Uneven => {
                 if !cut.is_empty() {
-                    return Err("a transposed convolution with uneven groups cannot lose channels".into());
+                    return Err(
+                        "a transposed convolution with uneven groups cannot lose channels".into(),
+                    );
                 }
             }
         }
@@ -354,7 +416,10 @@ impl Kind for ConvTranspose2d {
 
     fn export(&self, w: &mut dyn OpWriter) -> Result<(), String> {
         let s = self.spec();
-        let mut inputs = vec![w.input(0), w.constant("weight", constant_of(&self.weight.val()))];
+        let mut inputs = vec![
+            w.input(0),
+            w.constant("weight", constant_of(&self.weight.val())),
+        ];
         if let Some(b) = &self.bias {
             inputs.push(w.constant("bias", constant_of(&b.val())));
         }
@@ -399,7 +464,11 @@ impl LinearMap for DeconvMap<'_> {
     }
 
     fn forward(&self, x: &Activation, _at: &Activation, p: &Modified) -> Activation {
-        let w = p.weight.as_ref().and_then(|w| w.r4().cloned()).unwrap_or_else(|| self.0.weight.val());
+        let w = p
+            .weight
+            .as_ref()
+            .and_then(|w| w.r4().cloned())
+            .unwrap_or_else(|| self.0.weight.val());
         let b = p.bias.as_ref().and_then(|b| b.r1().cloned());
         let x = x.as_spatial().cloned().expect("a map");
         Activation::Spatial(conv_transpose2d(x, w, b, options(self.0)))
@@ -412,10 +481,47 @@ impl LinearMap for DeconvMap<'_> {
     }
 
     fn transpose(&self, s: Activation, _at: &Activation, p: &Modified) -> Activation {
-        let w = p.weight.as_ref().and_then(|w| w.r4().cloned()).unwrap_or_else(|| self.0.weight.val());
+        let w = p
+            .weight
+            .as_ref()
+            .and_then(|w| w.r4().cloned())
+            .unwrap_or_else(|| self.0.weight.val());
         let c = self.0;
         let s = s.into_spatial().expect("a map");
         let opts = ConvOptions::new(c.stride, c.padding, c.dilation, c.groups);
         Activation::Spatial(conv2d(s, w, None, opts))
+    }
+}
+
+impl GraphBuilder {
+    /// Adds a transposed convolution with a bias: `out_channels` outputs, a square `kernel`,
+    /// `stride`, symmetric `padding`, `output_padding` and `groups`.
+    pub fn conv_transpose2d(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        output_padding: usize,
+        groups: usize,
+    ) -> crate::Result<NodeId> {
+        let in_channels = self.shape(input)?.channels();
+        self.add_op(
+            name,
+            ConvTranspose2dOp {
+                in_channels,
+                out_channels,
+                kernel: [kernel; 2],
+                stride: [stride; 2],
+                padding: [padding; 2],
+                output_padding: [output_padding; 2],
+                dilation: [1, 1],
+                groups,
+                bias: true,
+            },
+            &[input],
+        )
     }
 }

@@ -6,8 +6,8 @@ use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, ChannelCut, ChannelFlow, ConstTensor, Counts, FuseFn, Imported, Kind, KindSpec,
-    LrpView, OpImport, OpWriter, ParamInfo,
+    Arity, ChannelCut, ChannelFlow, ConstTensor, Counts, FuseFn, Imported, Kind, KindSpec, LrpView,
+    OpImport, OpWriter, ParamInfo,
 };
 use crate::kinds::util::{all, one, pass_slice};
 use crate::map_activation;

@@ -6,8 +6,8 @@ use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, Attr, ChannelCut, ChannelFlow, Counts, Dim, FuseFn, Imported, Kind, KindSpec,
-    LrpView, OpImport, OpValue, OpWriter, ParamInfo, Redistribute,
+    Arity, Attr, ChannelCut, ChannelFlow, Counts, Dim, FuseFn, Imported, Kind, KindSpec, LrpView,
+    OpImport, OpValue, OpWriter, ParamInfo, Redistribute,
 };
 use crate::kinds::util::{all, one};
 use crate::registry::Layer;

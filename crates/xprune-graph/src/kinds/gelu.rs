@@ -4,6 +4,9 @@
 //! node; export writes that pattern (opset 13) for the exact form and `Gelu` (opset 20) for
 //! the approximation.
 
+use crate::builder::GraphBuilder;
+use crate::graph::NodeId;
+
 use crate::activation::Activation;
 use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
@@ -213,7 +216,11 @@ impl Kind for Gelu {
         let x = w.input(0);
         if self.approximate {
             w.require_opset(20);
-            w.op("Gelu", vec![x], vec![("approximate", Attr::Str("tanh".into()))]);
+            w.op(
+                "Gelu",
+                vec![x],
+                vec![("approximate", Attr::Str("tanh".into()))],
+            );
             return Ok(());
         }
         let sqrt2 = w.constant("sqrt2", ConstTensor::scalar(std::f32::consts::SQRT_2));
@@ -225,5 +232,17 @@ impl Kind for Gelu {
         let m = w.op("Mul", vec![x, a], vec![]);
         w.op("Mul", vec![m, half], vec![]);
         Ok(())
+    }
+}
+
+impl GraphBuilder {
+    /// Adds a GELU (`approximate`: the tanh approximation).
+    pub fn gelu(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        approximate: bool,
+    ) -> crate::Result<NodeId> {
+        self.add_op(name, GeluOp { approximate }, &[input])
     }
 }

@@ -1,6 +1,9 @@
 //! `global_max_pool`: the largest value of each channel of a map (`[C, H, W]` to
 //! `[C, 1, 1]`, ONNX `GlobalMaxPool`). Relevance goes to each channel's winning position.
 
+use crate::builder::GraphBuilder;
+use crate::graph::NodeId;
+
 use crate::activation::Activation;
 use crate::init::Initializer;
 use crate::kind::onnx::ImportError;
@@ -138,5 +141,16 @@ impl Redistribute for GlobalMaxPool {
             x,
             r,
         )?))])
+    }
+}
+
+impl GraphBuilder {
+    /// Adds a global max pool.
+    pub fn global_max_pool(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+    ) -> crate::Result<NodeId> {
+        self.add_op(name, GlobalMaxPoolOp {}, &[input])
     }
 }

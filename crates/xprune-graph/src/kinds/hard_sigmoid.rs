@@ -1,6 +1,9 @@
 //! `hard_sigmoid`: Burn's `max(0, min(1, alpha * x + beta))` (`burn::nn::HardSigmoid`), as
 //! in MobileNetV3's squeeze-and-excitation gates (PyTorch: `alpha = 1/6`, `beta = 1/2`).
 
+use crate::builder::GraphBuilder;
+use crate::graph::NodeId;
+
 use crate::activation::Activation;
 use crate::init::Initializer;
 use crate::kind::onnx::ImportError;
@@ -126,5 +129,19 @@ impl Kind for HardSigmoid {
             ],
         );
         Ok(())
+    }
+}
+
+impl GraphBuilder {
+    /// Adds a hard sigmoid `max(0, min(1, alpha * x + beta))` (PyTorch: `alpha = 1/6`,
+    /// `beta = 0.5`).
+    pub fn hard_sigmoid(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        alpha: f64,
+        beta: f64,
+    ) -> crate::Result<NodeId> {
+        self.add_op(name, HardSigmoidOp { alpha, beta }, &[input])
     }
 }

@@ -2,6 +2,9 @@
 //! MobileNetV3. ONNX `HardSwish` (opset 14), and `x * HardSigmoid(x)` with PyTorch's
 //! constants (older exports) through a fusion.
 
+use crate::builder::GraphBuilder;
+use crate::graph::NodeId;
+
 use crate::kind::onnx::{Attr, OpGraph, OpNode};
 
 activation_kind! {
@@ -62,4 +65,11 @@ pub(crate) fn fuse_hard_swish(g: &mut OpGraph) -> usize {
         fused += 1;
     }
     fused
+}
+
+impl GraphBuilder {
+    /// Adds a hard swish.
+    pub fn hard_swish(&mut self, name: impl Into<String>, input: NodeId) -> crate::Result<NodeId> {
+        self.add_op(name, HardSwishOp {}, &[input])
+    }
 }

@@ -1,13 +1,16 @@
 //! `hardtanh`: Burn's clamp to `[min, max]` (`burn::nn::activation::Hardtanh`), ONNX `Clip`. A clip to
 //! `[0, 6]` imports as [`relu6`](super::relu6).
 
+use crate::builder::GraphBuilder;
+use crate::graph::NodeId;
+
 use crate::activation::Activation;
 use crate::init::Initializer;
 use crate::kind::onnx::ImportError;
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, ChannelCut, ChannelFlow, ConstTensor, Counts, FuseFn, Imported, Kind, KindSpec,
-    LrpView, OpImport, OpWriter, ParamInfo,
+    Arity, ChannelCut, ChannelFlow, ConstTensor, Counts, FuseFn, Imported, Kind, KindSpec, LrpView,
+    OpImport, OpWriter, ParamInfo,
 };
 use crate::kinds::util::{one, pass_slice};
 use crate::map_activation;
@@ -33,14 +36,16 @@ pub(crate) fn clip_bounds(node: &OpImport<'_>) -> Result<(f64, f64), ImportError
         node.check_attrs(&[])?;
         let bound = |i: usize, what: &str, default: f64| -> Result<f64, ImportError> {
             match node.optional_constant(i, what)? {
-                Some(t) => t
-                    .single()
-                    .map(|v| v as f64)
-                    .ok_or_else(|| format!("{what} must be a scalar, found {}", t.dims_string()).into()),
+                Some(t) => t.single().map(|v| v as f64).ok_or_else(|| {
+                    format!("{what} must be a scalar, found {}", t.dims_string()).into()
+                }),
                 None => Ok(default),
             }
         };
-        Ok((bound(1, "min", f64::NEG_INFINITY)?, bound(2, "max", f64::INFINITY)?))
+        Ok((
+            bound(1, "min", f64::NEG_INFINITY)?,
+            bound(2, "max", f64::INFINITY)?,
+        ))
     } else {
         node.check_attrs(&["min", "max"])?;
         Ok((
@@ -90,7 +95,8 @@ impl KindSpec for HardtanhOp {
             let (x, _) = node.act(0, "input")?;
             let (min, max) = clip_bounds(node)?;
             let op = HardtanhOp { min, max };
-            op.infer(&[FeatureShape::Flat(1)]).map_err(ImportError::from)?;
+            op.infer(&[FeatureShape::Flat(1)])
+                .map_err(ImportError::from)?;
             Ok(Imported::Node {
                 layer: Layer::Hardtanh(op.init(&mut Initializer::new(0), node.device)),
                 inputs: vec![x],
@@ -160,5 +166,18 @@ impl Kind for Hardtanh {
     fn export(&self, w: &mut dyn OpWriter) -> Result<(), String> {
         export_clip(w, self.min_val, self.max_val);
         Ok(())
+    }
+}
+
+impl GraphBuilder {
+    /// Adds a clamp to `[min, max]`.
+    pub fn hardtanh(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        min: f64,
+        max: f64,
+    ) -> crate::Result<NodeId> {
+        self.add_op(name, HardtanhOp { min, max }, &[input])
     }
 }

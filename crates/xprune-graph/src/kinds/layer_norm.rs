@@ -7,6 +7,9 @@
 //! constant (as AttnLRP does): the layer is then linear, `y = gamma * (x - mean(x)) / sigma +
 //! beta`.
 
+use crate::builder::GraphBuilder;
+use crate::graph::NodeId;
+
 use crate::activation::Activation;
 use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
@@ -50,8 +53,8 @@ pub struct LayerNormOp {
 impl KindSpec for LayerNormOp {
     type Layer = LayerNorm;
     const NAME: &'static str = "layer_norm";
-    const ONNX_OPS: &'static [&'static str] = &["LayerNormalization"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const ONNX_OPS: &'static [&'static str] = &["LayerNormalization", "ChannelLayerNorm"];
+    const FUSIONS: &'static [FuseFn] = &[fuse_channels_first];
 
     fn arity(&self) -> Arity {
         (1, 1)
@@ -103,7 +106,11 @@ impl KindSpec for LayerNormOp {
             let axis = node.attrs.int("axis", -1)?;
             let rank = shape.layout().rank() as i64;
             let last = axis == -1 || axis == rank - 1;
-            if !(last && shape.layout().channels_last()) {
+            let channels_first = node.op == "ChannelLayerNorm";
+            if channels_first && shape.layout() != Layout::Spatial {
+                return Err("a layer norm between transposes needs a channels-first map".into());
+            }
+            if !channels_first && !(last && shape.layout().channels_last()) {
                 return Err(unsupported(
                     "axis",
                     axis,
@@ -116,7 +123,9 @@ impl KindSpec for LayerNormOp {
             let c = shape.channels();
             let gamma = node.constant(1, "Scale")?;
             if gamma.len() != c {
-                return Err(format!("Scale must have {c} values, found {}", gamma.dims_string()).into());
+                return Err(
+                    format!("Scale must have {c} values, found {}", gamma.dims_string()).into(),
+                );
             }
             let beta = match node.optional_constant(2, "B")? {
                 Some(b) if b.len() == c => Some(vector_param(b.to_f32(), node.device)),
@@ -125,7 +134,8 @@ impl KindSpec for LayerNormOp {
                 }
                 None => None,
             };
-            let epsilon = crate::kinds::batch_norm::readable_f64(node.attrs.float("epsilon", 1e-5)?);
+            let epsilon =
+                crate::kinds::batch_norm::readable_f64(node.attrs.float("epsilon", 1e-5)?);
             Ok(Imported::Node {
                 layer: Layer::LayerNorm(LayerNorm {
                     gamma: vector_param(gamma.to_f32(), node.device),
@@ -138,8 +148,56 @@ impl KindSpec for LayerNormOp {
     }
 }
 
+/// `Transpose(perm = [0, 2, 3, 1])` -> `LayerNormalization` over the last axis ->
+/// `Transpose(perm = [0, 3, 1, 2])` (each read once; PyTorch's `LayerNorm2d`) becomes one layer
+/// norm over the channels of the channels-first map, named after the last transpose.
+fn fuse_channels_first(g: &mut crate::kind::OpGraph) -> usize {
+    let perm = |n: &crate::kind::OpNode, p: &[i64]| {
+        n.op == "Transpose" && matches!(n.attrs.get("perm"), Some(Attr::Ints(v)) if v == p)
+    };
+    let mut fused = 0;
+    let mut k = 0;
+    while k < g.nodes.len() {
+        if g.nodes[k].op != "LayerNormalization" || !g.single_use(k) {
+            k += 1;
+            continue;
+        }
+        let found = (|| {
+            let t1 = g.producer(&g.nodes[k].inputs[0])?;
+            if !perm(&g.nodes[t1], &[0, 2, 3, 1]) || !g.single_use(t1) {
+                return None;
+            }
+            let t2 = *g.consumers(&g.nodes[k].outputs[0]).first()?;
+            perm(&g.nodes[t2], &[0, 3, 1, 2]).then_some((t1, t2))
+        })();
+        let Some((t1, t2)) = found else {
+            k += 1;
+            continue;
+        };
+        let ln = &g.nodes[k];
+        let mut inputs = ln.inputs.clone();
+        inputs[0] = g.nodes[t1].inputs[0].clone();
+        let node = crate::kind::OpNode {
+            name: g.nodes[t2].name.clone(),
+            op: "ChannelLayerNorm".into(),
+            inputs,
+            outputs: g.nodes[t2].outputs.clone(),
+            attrs: ln.attrs.clone(),
+        };
+        g.replace(&[t1, k, t2], node);
+        fused += 1;
+        k = 0;
+    }
+    fused
+}
+
 /// Layer norm of a channels-last tensor over its last axis.
-fn ln_last<const D: usize>(x: Tensor<D>, gamma: Tensor<1>, beta: Option<Tensor<1>>, eps: f64) -> Tensor<D> {
+fn ln_last<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Option<Tensor<1>>,
+    eps: f64,
+) -> Tensor<D> {
     burn::tensor::module::layer_norm(x, gamma, beta, eps)
 }
 
@@ -148,7 +206,10 @@ fn ln_last<const D: usize>(x: Tensor<D>, gamma: Tensor<1>, beta: Option<Tensor<1
 fn stats(x: &Activation, eps: f64) -> (Activation, Activation) {
     let axis = x.layout().channel_axis();
     let mean = map_activation!(x.clone(), t => t.mean_dim(axis));
-    let centred = x.clone().checked_add(map_activation!(mean.clone(), t => t.neg())).expect("same layout");
+    let centred = x
+        .clone()
+        .checked_add(map_activation!(mean.clone(), t => t.neg()))
+        .expect("same layout");
     let var = map_activation!(centred, t => t.square().mean_dim(axis));
     let sigma = map_activation!(var, t => t.add_scalar(eps).sqrt());
     (mean, sigma)
@@ -205,8 +266,18 @@ impl Kind for LayerNorm {
         let kept = cut.kept_output();
         let changed = !cut.removed_output.is_empty();
         Ok(Layer::LayerNorm(LayerNorm {
-            gamma: if changed { select_param(&self.gamma, 0, &kept) } else { self.gamma.clone() },
-            beta: self.beta.as_ref().map(|b| if changed { select_param(b, 0, &kept) } else { b.clone() }),
+            gamma: if changed {
+                select_param(&self.gamma, 0, &kept)
+            } else {
+                self.gamma.clone()
+            },
+            beta: self.beta.as_ref().map(|b| {
+                if changed {
+                    select_param(b, 0, &kept)
+                } else {
+                    b.clone()
+                }
+            }),
             epsilon: self.epsilon,
         }))
     }
@@ -227,7 +298,11 @@ impl Kind for LayerNorm {
         let first = w.input_shape(0).layout() == Layout::Spatial;
         let mut x = w.input(0);
         if first {
-            x = w.op("Transpose", vec![x], vec![("perm", Attr::Ints(vec![0, 2, 3, 1]))]);
+            x = w.op(
+                "Transpose",
+                vec![x],
+                vec![("perm", Attr::Ints(vec![0, 2, 3, 1]))],
+            );
         }
         let mut inputs = vec![x, w.constant("gamma", constant_of(&self.gamma.val()))];
         if let Some(b) = &self.beta {
@@ -242,7 +317,11 @@ impl Kind for LayerNorm {
             ],
         );
         if first {
-            w.op("Transpose", vec![y], vec![("perm", Attr::Ints(vec![0, 3, 1, 2]))]);
+            w.op(
+                "Transpose",
+                vec![y],
+                vec![("perm", Attr::Ints(vec![0, 3, 1, 2]))],
+            );
         }
         Ok(())
     }
@@ -289,7 +368,9 @@ impl LinearMap for LnMap<'_> {
     fn forward(&self, x: &Activation, at: &Activation, p: &Modified) -> Activation {
         let (_, sigma) = stats(at, self.0.epsilon);
         let layout = x.layout();
-        let g = self.vector(&p.weight, layout).expect("a layer norm has a scale");
+        let g = self
+            .vector(&p.weight, layout)
+            .expect("a layer norm has a scale");
         let y = Self::centre(x.clone());
         let y = with_activation!(y, t => {
             let s = sigma.clone().into_tensor().expect("same rank");
@@ -310,7 +391,9 @@ impl LinearMap for LnMap<'_> {
     fn transpose(&self, s: Activation, at: &Activation, p: &Modified) -> Activation {
         let (_, sigma) = stats(at, self.0.epsilon);
         let layout = s.layout();
-        let g = self.vector(&p.weight, layout).expect("a layer norm has a scale");
+        let g = self
+            .vector(&p.weight, layout)
+            .expect("a layer norm has a scale");
         let u = with_activation!(s, t => {
             let sg = sigma.clone().into_tensor().expect("same rank");
             let g = g.clone().into_tensor().expect("same rank");
@@ -318,5 +401,22 @@ impl LinearMap for LnMap<'_> {
         })
         .expect("same layout");
         Self::centre(u)
+    }
+}
+
+impl GraphBuilder {
+    /// Adds a layer norm over the channels of `input` (epsilon `1e-6` as in ConvNeXt, with an
+    /// offset).
+    pub fn layer_norm(&mut self, name: impl Into<String>, input: NodeId) -> crate::Result<NodeId> {
+        let features = self.shape(input)?.channels();
+        self.add_op(
+            name,
+            LayerNormOp {
+                features,
+                epsilon: 1e-6,
+                bias: true,
+            },
+            &[input],
+        )
     }
 }

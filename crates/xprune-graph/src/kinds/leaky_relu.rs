@@ -1,6 +1,9 @@
 //! `leaky_relu`: Burn's `max(x, 0) + slope * min(x, 0)` (`burn::nn::LeakyRelu`), ONNX
 //! `LeakyRelu`.
 
+use crate::builder::GraphBuilder;
+use crate::graph::NodeId;
+
 use crate::activation::Activation;
 use crate::init::Initializer;
 use crate::kind::onnx::ImportError;
@@ -120,5 +123,17 @@ impl Kind for LeakyRelu {
             vec![("alpha", Attr::Float(self.negative_slope as f32))],
         );
         Ok(())
+    }
+}
+
+impl GraphBuilder {
+    /// Adds a leaky ReLU with the given negative slope.
+    pub fn leaky_relu(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        negative_slope: f64,
+    ) -> crate::Result<NodeId> {
+        self.add_op(name, LeakyReluOp { negative_slope }, &[input])
     }
 }

@@ -82,7 +82,11 @@ impl KindSpec for LinearOp {
     }
 
     fn init(&self, init: &mut Initializer, device: &Device) -> Linear {
-        let weight = init.he_uniform([self.in_features, self.out_features], self.in_features, device);
+        let weight = init.he_uniform(
+            [self.in_features, self.out_features],
+            self.in_features,
+            device,
+        );
         let bias = self
             .bias
             .then(|| init.bias(self.out_features, self.in_features, device));
@@ -155,7 +159,11 @@ fn import_gemm(node: &OpImport<'_>) -> Result<Imported, ImportError> {
         .into());
     }
     if a.int("transA", 0)? != 0 {
-        return Err(unsupported("transA", a.int("transA", 0)?, "only transA = 0"));
+        return Err(unsupported(
+            "transA",
+            a.int("transA", 0)?,
+            "only transA = 0",
+        ));
     }
     let alpha = a.float("alpha", 1.0)?;
     if alpha != 1.0 {
@@ -178,11 +186,7 @@ fn import_gemm(node: &OpImport<'_>) -> Result<Imported, ImportError> {
         v => return Err(unsupported("transB", v, "transB = 0 or 1")),
     };
     if shape.channels() != in_f {
-        return Err(format!(
-            "A has {} features but B expects {in_f}",
-            shape.channels()
-        )
-        .into());
+        return Err(format!("A has {} features but B expects {in_f}", shape.channels()).into());
     }
     let bias = node
         .optional_constant(2, "C")?
@@ -245,14 +249,22 @@ fn fuse_matmul_bias(g: &mut OpGraph) -> usize {
             k += 1;
             continue;
         }
-        let other = if a.inputs[0] == out { &a.inputs[1] } else { &a.inputs[0] };
+        let other = if a.inputs[0] == out {
+            &a.inputs[1]
+        } else {
+            &a.inputs[0]
+        };
         let Some(b) = g.constant(other) else {
             k += 1;
             continue;
         };
         let w = g.constant(&n.inputs[1]).expect("checked above");
         let trans_b = matches!(n.attrs.get("transB"), Some(Attr::Int(1)));
-        let out_f = if n.op == "Gemm" && trans_b { w.dims[0] } else { w.dims[1] };
+        let out_f = if n.op == "Gemm" && trans_b {
+            w.dims[0]
+        } else {
+            w.dims[1]
+        };
         let leading_ones = b.dims.len() >= 1 && b.dims[..b.dims.len() - 1].iter().all(|&d| d == 1);
         let scalar = b.len() == 1;
         if !(scalar || (b.dims.last() == Some(&out_f) && leading_ones)) {
@@ -260,9 +272,15 @@ fn fuse_matmul_bias(g: &mut OpGraph) -> usize {
             continue;
         }
         let bias_name = format!("{}::bias", a.outputs[0]);
-        let values = if scalar { vec![b.to_f32()[0]; out_f] } else { b.to_f32() };
-        g.consts
-            .insert(bias_name.clone(), Arc::new(ConstTensor::f32(vec![out_f], values)));
+        let values = if scalar {
+            vec![b.to_f32()[0]; out_f]
+        } else {
+            b.to_f32()
+        };
+        g.consts.insert(
+            bias_name.clone(),
+            Arc::new(ConstTensor::f32(vec![out_f], values)),
+        );
         let mut m = n.clone();
         m.inputs.push(bias_name);
         m.outputs = a.outputs.clone();
@@ -356,7 +374,10 @@ impl Kind for Linear {
             // Gemm with transB = 1 takes [out, in].
             let mut inputs = vec![
                 w.input(0),
-                w.constant("weight", ConstTensor::f32(vec![out_f, in_f], transpose(&weight, in_f, out_f))),
+                w.constant(
+                    "weight",
+                    ConstTensor::f32(vec![out_f, in_f], transpose(&weight, in_f, out_f)),
+                ),
             ];
             if let Some(b) = &self.bias {
                 inputs.push(w.constant("bias", constant_of(&b.val())));
@@ -374,6 +395,7 @@ impl Kind for Linear {
             let wv = w.constant("weight", ConstTensor::f32(vec![in_f, out_f], weight));
             let x = w.input(0);
             let y = w.op("MatMul", vec![x, wv], vec![]);
+            w.name_last_op();
             if let Some(b) = &self.bias {
                 let bv = w.constant("bias", constant_of(&b.val()));
                 w.op("Add", vec![y, bv], vec![]);

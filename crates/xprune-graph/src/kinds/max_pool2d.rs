@@ -49,7 +49,14 @@ impl KindSpec for MaxPool2dOp {
     fn infer(&self, inputs: &[FeatureShape]) -> Result<FeatureShape, String> {
         let [c, h, w] = spatial_in(inputs[0], "max_pool2d")?;
         check_pool_padding(&self.kernel, &self.padding)?;
-        match window_output_hw([h, w], &self.padding, self.kernel, self.stride, self.dilation, self.ceil_mode) {
+        match window_output_hw(
+            [h, w],
+            &self.padding,
+            self.kernel,
+            self.stride,
+            self.dilation,
+            self.ceil_mode,
+        ) {
             Some([oh, ow]) => Ok(FeatureShape::Spatial([c, oh, ow])),
             None => Err(format!(
                 "max_pool2d window {:?} (stride {:?}, padding {:?}) does not fit input [{}]",
@@ -137,7 +144,12 @@ impl Kind for MaxPool2d {
 
     fn normalize(&mut self, inputs: &[FeatureShape]) {
         if let Some(hw) = inputs.first().and_then(|s| s.hw()) {
-            self.padding = explicit(resolve_padding(&self.padding, hw, self.kernel_size, self.stride));
+            self.padding = explicit(resolve_padding(
+                &self.padding,
+                hw,
+                self.kernel_size,
+                self.stride,
+            ));
         }
     }
 
@@ -186,7 +198,11 @@ impl Kind for MaxPool2d {
 
 /// Relevance of a max pool's input: each output's relevance goes to the input position that
 /// won its window (summed where windows overlap), as the gradient does.
-pub fn max_pool_relevance(pool: &MaxPool2d, input: &Tensor<4>, relevance: Tensor<4>) -> Result<Tensor<4>, String> {
+pub fn max_pool_relevance(
+    pool: &MaxPool2d,
+    input: &Tensor<4>,
+    relevance: Tensor<4>,
+) -> Result<Tensor<4>, String> {
     let [b, c, h, w] = input.dims();
     let p = resolve_padding(&pool.padding, [h, w], pool.kernel_size, pool.stride);
     let options = MaxPoolOptions::new(pool.kernel_size)
@@ -239,6 +255,8 @@ impl Redistribute for MaxPool2d {
             .as_spatial()
             .ok_or("max_pool2d expects a channels-first map")?;
         let r = into_spatial(relevance, "max_pool2d")?;
-        Ok(vec![Some(Activation::Spatial(max_pool_relevance(self, x, r)?))])
+        Ok(vec![Some(Activation::Spatial(max_pool_relevance(
+            self, x, r,
+        )?))])
     }
 }

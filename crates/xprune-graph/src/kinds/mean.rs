@@ -2,6 +2,9 @@
 //! vector (`x.mean([2, 3])` in PyTorch, ONNX `ReduceMean` without kept dimensions): global
 //! average pooling and flattening in one. A parameter-free linear map.
 
+use crate::builder::GraphBuilder;
+use crate::graph::NodeId;
+
 use crate::activation::Activation;
 use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
@@ -166,5 +169,12 @@ impl LinearMap for MeanMap {
         let ones = at.zeros_like();
         let ones = crate::map_activation!(ones, t => t.ones_like());
         ones.scale_channels(s)
+    }
+}
+
+impl GraphBuilder {
+    /// Adds a mean over positions (to vectors).
+    pub fn mean(&mut self, name: impl Into<String>, input: NodeId) -> crate::Result<NodeId> {
+        self.add_op(name, MeanOp {}, &[input])
     }
 }

@@ -6,6 +6,9 @@
 //! excitation convolution, loses the same channels as the map's producers). Relevance goes to
 //! the gated map; the gate is treated as a constant.
 
+use crate::builder::GraphBuilder;
+use crate::graph::NodeId;
+
 use crate::activation::Activation;
 use crate::init::Initializer;
 use crate::kind::onnx::ImportError;
@@ -53,8 +56,7 @@ impl KindSpec for MulOp {
         let (x, g) = (inputs[1 - self.gate], inputs[self.gate]);
         let fits = x.layout() == g.layout()
             && x.channels() == g.channels()
-            && x
-                .dims()
+            && x.dims()
                 .iter()
                 .zip(g.dims())
                 .all(|(&a, b)| b == a || b == 1);
@@ -95,7 +97,8 @@ impl KindSpec for MulOp {
             // The gate is the input with fewer values (the second when they are equal).
             let gate = usize::from(acts[1].1.numel() <= acts[0].1.numel());
             let op = MulOp { gate };
-            op.infer(&[acts[0].1, acts[1].1]).map_err(ImportError::from)?;
+            op.infer(&[acts[0].1, acts[1].1])
+                .map_err(ImportError::from)?;
             Ok(Imported::Node {
                 layer: Layer::Mul(Mul { gate }),
                 inputs: vec![acts[0].0, acts[1].0],
@@ -115,7 +118,10 @@ impl Kind for Mul {
 
     fn forward(&self, inputs: Vec<Activation>, _training: bool) -> Result<Activation, String> {
         let mut it = inputs.into_iter();
-        let (a, b) = (it.next().ok_or("mul has no input")?, it.next().ok_or("mul has one input")?);
+        let (a, b) = (
+            it.next().ok_or("mul has no input")?,
+            it.next().ok_or("mul has one input")?,
+        );
         a.checked_mul(b)
             .ok_or_else(|| "mul inputs have different layouts".into())
     }
@@ -165,5 +171,18 @@ impl Redistribute for Mul {
         let mut out = vec![None, None];
         out[map] = Some(relevance);
         Ok(out)
+    }
+}
+
+impl GraphBuilder {
+    /// Adds the product of a map and a gate of its channels (`[C, 1, 1]` gates of
+    /// squeeze-and-excitation broadcast over positions).
+    pub fn mul(
+        &mut self,
+        name: impl Into<String>,
+        map: NodeId,
+        gate: NodeId,
+    ) -> crate::Result<NodeId> {
+        self.add_op(name, MulOp { gate: 1 }, &[map, gate])
     }
 }

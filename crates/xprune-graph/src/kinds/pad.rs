@@ -1,14 +1,16 @@
 //! `pad`: constant padding of the height and width of a channels-first map (ONNX `Pad` in
 //! constant mode). Linear in its input plus a constant: relevance goes back through the crop.
 
+use crate::builder::GraphBuilder;
+use crate::graph::NodeId;
+
 use crate::activation::Activation;
 use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
 use crate::kind::param::unknown_role;
 use crate::kind::{
     Arity, ChannelCut, ChannelFlow, ConstTensor, Counts, FuseFn, Imported, Kind, KindSpec,
-    LinearMap, LrpView, Modified, OpImport, OpWriter, ParamInfo, ParamMod, ParamTensor,
-    RuleClass,
+    LinearMap, LrpView, Modified, OpImport, OpWriter, ParamInfo, ParamMod, ParamTensor, RuleClass,
 };
 use crate::kinds::util::{into_spatial, one, pass_slice, spatial_in};
 use crate::registry::Layer;
@@ -98,16 +100,22 @@ impl KindSpec for PadOp {
             } else {
                 node.check_attrs(&["mode", "pads", "value"])?;
                 (
-                    node.attrs.ints("pads")?.ok_or("attribute `pads` is required")?,
+                    node.attrs
+                        .ints("pads")?
+                        .ok_or("attribute `pads` is required")?,
                     node.attrs.float("value", 0.0)?,
                 )
             };
-            let mode = node.attrs.string("mode")?.unwrap_or_else(|| "constant".into());
+            let mode = node
+                .attrs
+                .string("mode")?
+                .unwrap_or_else(|| "constant".into());
             if mode != "constant" {
                 return Err(unsupported("mode", mode, "only constant"));
             }
             // [n, c, h, w begins, n, c, h, w ends]
-            let ok = pads.len() == 8 && pads[0] == 0 && pads[1] == 0 && pads[4] == 0 && pads[5] == 0;
+            let ok =
+                pads.len() == 8 && pads[0] == 0 && pads[1] == 0 && pads[4] == 0 && pads[5] == 0;
             let nonneg = pads.iter().all(|&v| v >= 0);
             if !(ok && nonneg) {
                 return Err(unsupported(
@@ -116,7 +124,12 @@ impl KindSpec for PadOp {
                     "non-negative padding of height and width only",
                 ));
             }
-            let padding = [pads[2] as usize, pads[3] as usize, pads[6] as usize, pads[7] as usize];
+            let padding = [
+                pads[2] as usize,
+                pads[3] as usize,
+                pads[6] as usize,
+                pads[7] as usize,
+            ];
             Ok(Imported::Node {
                 layer: Layer::Pad(Pad { padding, value }),
                 inputs: vec![x],
@@ -209,14 +222,19 @@ impl LinearMap for PadMap<'_> {
                 &device,
             )))
         });
-        Modified { weight: None, bias: b }
+        Modified {
+            weight: None,
+            bias: b,
+        }
     }
 
     fn forward(&self, x: &Activation, at: &Activation, p: &Modified) -> Activation {
         let x = x.as_spatial().cloned().expect("pad of a map");
         let out = pad(x, self.0.padding, 0.0);
         match self.bias(p, at) {
-            Some(b) => Activation::Spatial(out).checked_add(b).expect("same layout"),
+            Some(b) => Activation::Spatial(out)
+                .checked_add(b)
+                .expect("same layout"),
             None => Activation::Spatial(out),
         }
     }
@@ -237,5 +255,18 @@ impl LinearMap for PadMap<'_> {
         let [_, _, h, w] = at.as_spatial().map(|t| t.dims()).unwrap_or([0; 4]);
         let s = s.into_spatial().expect("pad relevance is a map");
         Activation::Spatial(s.narrow(2, p[0], h).narrow(3, p[1], w))
+    }
+}
+
+impl GraphBuilder {
+    /// Adds a constant padding `[top, left, bottom, right]` with `value`.
+    pub fn pad(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        padding: Padding2d,
+        value: f32,
+    ) -> crate::Result<NodeId> {
+        self.add_op(name, PadOp { padding, value }, &[input])
     }
 }

@@ -2,6 +2,9 @@
 //! and `x.permute(0, 3, 1, 2)`, ONNX `Transpose`), as around ConvNeXt's blocks. The channels
 //! stay; only the axis that holds them moves.
 
+use crate::builder::GraphBuilder;
+use crate::graph::NodeId;
+
 use crate::activation::Activation;
 use crate::init::Initializer;
 use crate::kind::onnx::ImportError;
@@ -169,5 +172,17 @@ impl Redistribute for Permute {
             .to_layout(inputs[0].layout())
             .ok_or("relevance of a permute is not a map")?;
         Ok(vec![Some(r)])
+    }
+}
+
+impl GraphBuilder {
+    /// Adds a move of a map's channel axis: to the end (`channels_last`) or back to the front.
+    pub fn permute(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        channels_last: bool,
+    ) -> crate::Result<NodeId> {
+        self.add_op(name, PermuteOp { channels_last }, &[input])
     }
 }

@@ -1,13 +1,16 @@
 //! `prelu`: Burn's parametric ReLU (`burn::nn::PRelu`) with one learned slope, or one per
 //! channel of vectors and channels-first maps; ONNX `PRelu`.
 
+use crate::builder::GraphBuilder;
+use crate::graph::NodeId;
+
 use crate::activation::Activation;
 use crate::init::Initializer;
 use crate::kind::onnx::ImportError;
 use crate::kind::param::{param_from, select_param, unknown_role, vector_param};
 use crate::kind::{
-    Arity, ChannelCut, ChannelFlow, ConstTensor, Counts, FuseFn, Imported, Kind, KindSpec,
-    LrpView, OpImport, OpWriter, ParamInfo,
+    Arity, ChannelCut, ChannelFlow, ConstTensor, Counts, FuseFn, Imported, Kind, KindSpec, LrpView,
+    OpImport, OpWriter, ParamInfo,
 };
 use crate::kinds::util::one;
 use crate::map_activation;
@@ -59,7 +62,11 @@ impl KindSpec for PReluOp {
     }
 
     fn counts(&self, _inputs: &[FeatureShape], output: FeatureShape) -> Counts {
-        let params = if self.slopes == 1 { 1 } else { output.channels() as u64 };
+        let params = if self.slopes == 1 {
+            1
+        } else {
+            output.channels() as u64
+        };
         Counts {
             params,
             buffers: 0,
@@ -160,5 +167,23 @@ impl Kind for PRelu {
         let x = w.input(0);
         w.op("PRelu", vec![x, slope], vec![]);
         Ok(())
+    }
+}
+
+impl GraphBuilder {
+    /// Adds a parametric ReLU with one slope per channel (`per_channel`) or one shared slope
+    /// (initial slopes 0.25).
+    pub fn prelu(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        per_channel: bool,
+    ) -> crate::Result<NodeId> {
+        let slopes = if per_channel {
+            self.shape(input)?.channels()
+        } else {
+            1
+        };
+        self.add_op(name, PReluOp { slopes }, &[input])
     }
 }

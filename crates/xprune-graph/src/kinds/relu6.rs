@@ -1,6 +1,9 @@
 //! `relu6`: Burn's `min(max(x, 0), 6)` (`burn::nn::activation::Relu6`), as in MobileNetV2; ONNX
 //! `Clip(x, 0, 6)`.
 
+use crate::builder::GraphBuilder;
+use crate::graph::NodeId;
+
 use crate::kind::Imported;
 use crate::kinds::hardtanh::{clip_bounds, export_clip};
 
@@ -26,5 +29,12 @@ activation_kind! {
     export |_s, w| {
         export_clip(w, 0.0, 6.0);
         Ok(())
+    }
+}
+
+impl GraphBuilder {
+    /// Adds a ReLU6.
+    pub fn relu6(&mut self, name: impl Into<String>, input: NodeId) -> crate::Result<NodeId> {
+        self.add_op(name, Relu6Op {}, &[input])
     }
 }

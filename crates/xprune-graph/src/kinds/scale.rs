@@ -2,13 +2,16 @@
 //! `Mul` or `Div` by a constant in ONNX). A per-channel affine map: relevance passes it
 //! (Zennit's rule for affine maps), the canonizer leaves it.
 
+use crate::builder::GraphBuilder;
+use crate::graph::NodeId;
+
 use crate::activation::Activation;
 use crate::init::Initializer;
 use crate::kind::onnx::ImportError;
 use crate::kind::param::{param_from, select_param, unknown_role, vector_param};
 use crate::kind::{
-    Arity, ChannelCut, ChannelFlow, ConstTensor, Counts, FuseFn, Imported, Kind, KindSpec,
-    LrpView, OpImport, OpValue, OpWriter, ParamInfo, RuleClass,
+    Arity, ChannelCut, ChannelFlow, ConstTensor, Counts, FuseFn, Imported, Kind, KindSpec, LrpView,
+    OpImport, OpValue, OpWriter, ParamInfo, RuleClass,
 };
 use crate::kinds::batch_norm::AffineChannels;
 use crate::kinds::util::one;
@@ -199,5 +202,22 @@ impl Scale {
                 device,
             )),
         }
+    }
+}
+
+impl GraphBuilder {
+    /// Adds per-channel factors, all starting at `value` (ConvNeXt's layer scale starts at
+    /// `1e-6`).
+    pub fn scale(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        value: f32,
+    ) -> crate::Result<NodeId> {
+        let name = name.into();
+        let channels = self.shape(input)?.channels();
+        let device = self.device().clone();
+        let layer = Layer::Scale(Scale::new(vec![value; channels], &device));
+        self.add_layer(name, layer, &[input])
     }
 }

@@ -2,6 +2,9 @@
 //! EfficientNet. ONNX has no SiLU operator: exporters write `Mul(x, Sigmoid(x))`, which a
 //! fusion turns back into one node, and export writes that pair.
 
+use crate::builder::GraphBuilder;
+use crate::graph::NodeId;
+
 use crate::kind::onnx::{OpGraph, OpNode};
 
 activation_kind! {
@@ -52,4 +55,11 @@ pub(crate) fn fuse_silu(g: &mut OpGraph) -> usize {
         fused += 1;
     }
     fused
+}
+
+impl GraphBuilder {
+    /// Adds a SiLU.
+    pub fn silu(&mut self, name: impl Into<String>, input: NodeId) -> crate::Result<NodeId> {
+        self.add_op(name, SiluOp {}, &[input])
+    }
 }

@@ -3,6 +3,9 @@
 //! turns into one slice per part). After pruning it is the same range of the remaining
 //! channels.
 
+use crate::builder::GraphBuilder;
+use crate::graph::NodeId;
+
 use crate::activation::Activation;
 use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
@@ -66,7 +69,11 @@ impl KindSpec for SliceOp {
     }
 
     fn flow(&self, _inputs: &[FeatureShape], _output: FeatureShape) -> ChannelFlow {
-        ChannelFlow::Route((self.start..self.start + self.len).map(|c| (0, c)).collect())
+        ChannelFlow::Route(
+            (self.start..self.start + self.len)
+                .map(|c| (0, c))
+                .collect(),
+        )
     }
 
     fn init(&self, _init: &mut Initializer, _device: &Device) -> Slice {
@@ -109,7 +116,12 @@ fn ints(node: &OpImport<'_>, i: usize, what: &str) -> Result<Option<Vec<i64>>, I
     }
 }
 
-fn slice_node(x: usize, start: usize, len: usize, shape: FeatureShape) -> Result<Imported, ImportError> {
+fn slice_node(
+    x: usize,
+    start: usize,
+    len: usize,
+    shape: FeatureShape,
+) -> Result<Imported, ImportError> {
     let op = SliceOp { start, len };
     op.infer(&[shape]).map_err(ImportError::from)?;
     Ok(Imported::Node {
@@ -139,10 +151,9 @@ fn import_slice(node: &OpImport<'_>) -> Result<Imported, ImportError> {
     };
     let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
     if starts.len() != 1 || ends.len() != 1 || axes.len() != 1 {
-        return Err(format!(
-            "only slices along one axis are supported, found axes {axes:?}"
-        )
-        .into());
+        return Err(
+            format!("only slices along one axis are supported, found axes {axes:?}").into(),
+        );
     }
     if !is_channel_axis(axes[0], shape) {
         return Err(unsupported(
@@ -186,14 +197,15 @@ fn import_part(node: &OpImport<'_>) -> Result<Imported, ImportError> {
         None => {
             // equal parts, the last one smaller (ONNX's rule)
             let each = c.div_ceil(parts);
-            (0..parts).map(|k| each.min(c.saturating_sub(k * each))).collect()
+            (0..parts)
+                .map(|k| each.min(c.saturating_sub(k * each)))
+                .collect()
         }
     };
     if sizes.len() != parts || sizes.iter().sum::<usize>() != c {
-        return Err(format!(
-            "split sizes {sizes:?} do not cut {c} channels into {parts} parts"
-        )
-        .into());
+        return Err(
+            format!("split sizes {sizes:?} do not cut {c} channels into {parts} parts").into(),
+        );
     }
     let start: usize = sizes[..part].iter().sum();
     slice_node(x, start, sizes[part], shape)
@@ -234,7 +246,11 @@ fn split_to_parts(g: &mut OpGraph) -> usize {
             .iter()
             .enumerate()
             .map(|(i, o)| OpNode {
-                name: if i == 0 { name.clone() } else { format!("{name}:{i}") },
+                name: if i == 0 {
+                    name.clone()
+                } else {
+                    format!("{name}:{i}")
+                },
                 op: "SplitPart".into(),
                 inputs: inputs.clone(),
                 outputs: vec![o.clone()],
@@ -335,5 +351,18 @@ impl Redistribute for Slice {
         Ok(vec![Some(
             Activation::cat_channels(parts).ok_or("relevance has another layout")?,
         )])
+    }
+}
+
+impl GraphBuilder {
+    /// Adds the channels `start .. start + len` of `input`.
+    pub fn slice(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        start: usize,
+        len: usize,
+    ) -> crate::Result<NodeId> {
+        self.add_op(name, SliceOp { start, len }, &[input])
     }
 }

@@ -2,6 +2,9 @@
 //! output depends on every channel, so its channels are never pruned; relevance passes
 //! through it unchanged (explanations start from the probabilities' logits).
 
+use crate::builder::GraphBuilder;
+use crate::graph::NodeId;
+
 use crate::activation::Activation;
 use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
@@ -119,5 +122,12 @@ impl Kind for Softmax {
         let x = w.input(0);
         w.op("Softmax", vec![x], vec![("axis", Attr::Int(axis))]);
         Ok(())
+    }
+}
+
+impl GraphBuilder {
+    /// Adds a softmax over channels.
+    pub fn softmax(&mut self, name: impl Into<String>, input: NodeId) -> crate::Result<NodeId> {
+        self.add_op(name, SoftmaxOp {}, &[input])
     }
 }

@@ -2,6 +2,9 @@
 //! (`nn.Upsample(scale_factor=2)`, ONNX `Resize` in nearest mode). A parameter-free linear
 //! map: its transpose sums each block of copies.
 
+use crate::builder::GraphBuilder;
+use crate::graph::NodeId;
+
 use crate::activation::Activation;
 use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
@@ -46,7 +49,10 @@ impl KindSpec for UpsampleOp {
         let [c, h, w] = spatial_in(inputs[0], "upsample")?;
         let [sh, sw] = self.scale;
         if sh == 0 || sw == 0 || sh > 64 || sw > 64 {
-            return Err(format!("upsample factors {:?} must be in 1..=64", self.scale));
+            return Err(format!(
+                "upsample factors {:?} must be in 1..=64",
+                self.scale
+            ));
         }
         Ok(FeatureShape::spatial(c, h * sh, w * sw))
     }
@@ -78,7 +84,10 @@ impl KindSpec for UpsampleOp {
             ])?;
             let (x, shape) = node.act(0, "X")?;
             let [c, h, w] = spatial_in(shape, "Resize").map_err(ImportError::from)?;
-            let mode = node.attrs.string("mode")?.unwrap_or_else(|| "nearest".into());
+            let mode = node
+                .attrs
+                .string("mode")?
+                .unwrap_or_else(|| "nearest".into());
             if mode != "nearest" {
                 return Err(unsupported("mode", mode, "only nearest"));
             }
@@ -103,7 +112,10 @@ impl KindSpec for UpsampleOp {
                     "asymmetric with floor, or half_pixel with rounding (integer factors)",
                 ));
             }
-            let factors: Vec<f32> = match (node.optional_constant(2, "scales")?, node.optional_constant(3, "sizes")?) {
+            let factors: Vec<f32> = match (
+                node.optional_constant(2, "scales")?,
+                node.optional_constant(3, "sizes")?,
+            ) {
                 (Some(s), _) if !s.is_empty() => s.to_f32(),
                 (_, Some(z)) if z.len() == 4 => {
                     let z = z.to_f32();
@@ -135,7 +147,8 @@ impl KindSpec for UpsampleOp {
 fn up(x: Tensor<4>, [sh, sw]: [usize; 2]) -> Tensor<4> {
     let [b, c, h, w] = x.dims();
     let t: Tensor<6> = x.reshape([b, c, h, 1, w, 1]);
-    t.expand([b, c, h, sh, w, sw]).reshape([b, c, h * sh, w * sw])
+    t.expand([b, c, h, sh, w, sw])
+        .reshape([b, c, h * sh, w * sw])
 }
 
 impl Kind for Upsample {
@@ -187,7 +200,10 @@ impl Kind for Upsample {
             vec![x, String::new(), scales],
             vec![
                 ("mode", Attr::Str("nearest".into())),
-                ("coordinate_transformation_mode", Attr::Str("asymmetric".into())),
+                (
+                    "coordinate_transformation_mode",
+                    Attr::Str("asymmetric".into()),
+                ),
                 ("nearest_mode", Attr::Str("floor".into())),
             ],
         );
@@ -225,5 +241,17 @@ impl LinearMap for UpMap {
         let t: Tensor<6> = s.reshape([b, c, oh / sh, sh, ow / sw, sw]);
         let t = t.sum_dim(5).sum_dim(3);
         Activation::Spatial(t.reshape([b, c, oh / sh, ow / sw]))
+    }
+}
+
+impl GraphBuilder {
+    /// Adds a nearest-neighbour upsampling by `[height, width]` factors.
+    pub fn upsample(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        scale: [usize; 2],
+    ) -> crate::Result<NodeId> {
+        self.add_op(name, UpsampleOp { scale }, &[input])
     }
 }

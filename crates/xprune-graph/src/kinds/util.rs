@@ -31,8 +31,12 @@ pub(crate) fn spatial_in(shape: FeatureShape, kind: &str) -> Result<[usize; 3], 
 /// The channels-first map of an activation, or why not.
 pub(crate) fn into_spatial(a: Activation, kind: &str) -> Result<Tensor<4>, String> {
     let layout = a.layout();
-    a.into_spatial()
-        .ok_or_else(|| format!("{kind} expects a channels-first map, got a {} value", layout.name()))
+    a.into_spatial().ok_or_else(|| {
+        format!(
+            "{kind} expects a channels-first map, got a {} value",
+            layout.name()
+        )
+    })
 }
 
 /// An explicit Burn padding configuration.
@@ -96,7 +100,11 @@ pub(crate) fn pass_slice(layer: impl Into<Layer>, cut: &ChannelCut<'_>) -> Resul
 }
 
 /// The slice of a kind that may lose no channel at all.
-pub(crate) fn no_slice(layer: impl Into<Layer>, cut: &ChannelCut<'_>, kind: &str) -> Result<Layer, String> {
+pub(crate) fn no_slice(
+    layer: impl Into<Layer>,
+    cut: &ChannelCut<'_>,
+    kind: &str,
+) -> Result<Layer, String> {
     if cut.is_empty() {
         Ok(layer.into())
     } else {
@@ -118,7 +126,9 @@ pub(crate) fn onnx_window_padding(
     dilation: [usize; 2],
 ) -> Result<Padding2d, ImportError> {
     use crate::kind::onnx::unsupported;
-    let auto_pad = a.string("auto_pad")?.unwrap_or_else(|| "NOTSET".to_string());
+    let auto_pad = a
+        .string("auto_pad")?
+        .unwrap_or_else(|| "NOTSET".to_string());
     let pads = a.ints("pads")?;
     let explicit_pads = || -> Result<Padding2d, ImportError> {
         let Some(p) = &pads else { return Ok([0; 4]) };

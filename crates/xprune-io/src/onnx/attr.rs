@@ -92,12 +92,17 @@ pub(crate) fn convert(ctx: NodeCtx<'_>, list: &[AttributeProto]) -> Result<OpAtt
             Ok(AttributeType::STRING) => match String::from_utf8(a.s.to_vec()) {
                 Ok(s) => Attr::Str(s),
                 Err(_) => {
-                    return Err(ctx.unsupported(&a.name, "non-UTF-8 bytes", "it must be a UTF-8 string"));
+                    return Err(ctx.unsupported(
+                        &a.name,
+                        "non-UTF-8 bytes",
+                        "it must be a UTF-8 string",
+                    ));
                 }
             },
             Ok(AttributeType::TENSOR) => match a.t.as_ref() {
                 Some(t) => Attr::Tensor(Arc::new(
-                    decode_tensor(t).map_err(|m| ctx.error(format!("attribute `{}`: {m}", a.name)))?,
+                    decode_tensor(t)
+                        .map_err(|m| ctx.error(format!("attribute `{}`: {m}", a.name)))?,
                 )),
                 None => return Err(ctx.error(format!("attribute `{}` holds no tensor", a.name))),
             },

@@ -56,6 +56,8 @@ struct NodeWriter<'a> {
     initializers: Vec<TensorProto>,
     ops: Vec<NodeProto>,
     opset: i64,
+    /// The operator that carries the node's name (the last one when `None`).
+    named: Option<usize>,
 }
 
 impl OpWriter for NodeWriter<'_> {
@@ -92,7 +94,12 @@ impl OpWriter for NodeWriter<'_> {
         name
     }
 
-    fn op(&mut self, op_type: &str, inputs: Vec<String>, attrs: Vec<(&'static str, Attr)>) -> String {
+    fn op(
+        &mut self,
+        op_type: &str,
+        inputs: Vec<String>,
+        attrs: Vec<(&'static str, Attr)>,
+    ) -> String {
         let base = format!("{}/{}", self.node_name(), self.ops.len());
         let out = unique(self.taken, &base);
         let mut node = NodeProto::new();
@@ -108,6 +115,10 @@ impl OpWriter for NodeWriter<'_> {
 
     fn require_opset(&mut self, opset: i64) {
         self.opset = self.opset.max(opset);
+    }
+
+    fn name_last_op(&mut self) {
+        self.named = self.ops.len().checked_sub(1);
     }
 }
 
@@ -134,6 +145,7 @@ pub(crate) fn to_model_proto(graph: &Graph) -> Result<ModelProto> {
             initializers: Vec::new(),
             ops: Vec::new(),
             opset: EXPORT_OPSET,
+            named: None,
         };
         layer.export(&mut w).map_err(|message| OnnxError::Export {
             node: info.name.clone(),
@@ -143,6 +155,7 @@ pub(crate) fn to_model_proto(graph: &Graph) -> Result<ModelProto> {
             initializers,
             mut ops,
             opset: needed,
+            named,
             ..
         } = w;
         opset = opset.max(needed);
@@ -153,9 +166,9 @@ pub(crate) fn to_model_proto(graph: &Graph) -> Result<ModelProto> {
             });
         };
         last.output[0] = info.name.clone();
-        let count = ops.len();
+        let main = named.unwrap_or(ops.len() - 1);
         for (k, op) in ops.iter_mut().enumerate() {
-            op.name = if k + 1 == count {
+            op.name = if k == main {
                 info.name.clone()
             } else {
                 format!("{}/{k}", info.name)
@@ -269,4 +282,3 @@ fn value_info(name: &str, shape: FeatureShape) -> ValueInfoProto {
     vi.type_ = MessageField::some(ty);
     vi
 }
-

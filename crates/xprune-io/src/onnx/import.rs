@@ -34,8 +34,18 @@ pub(crate) struct Importer {
 
 /// The op types folded by the importer itself (on constants and shapes), for messages.
 pub const SHAPE_OPS: &[&str] = &[
-    "Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Cast", "Concat", "Add", "Sub", "Mul",
-    "Div", "Identity",
+    "Constant",
+    "Shape",
+    "Gather",
+    "Unsqueeze",
+    "Squeeze",
+    "Cast",
+    "Concat",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Identity",
 ];
 
 /// The op types the importer converts, for error messages and the documentation: every op a
@@ -506,7 +516,8 @@ impl Importer {
                 )));
             }
         }
-        let value = match super::shape_ops::fold(ctx, &node.attrs, &inputs, self.opset, self.batch)? {
+        let value = match super::shape_ops::fold(ctx, &node.attrs, &inputs, self.opset, self.batch)?
+        {
             Some(v) => v,
             None => self.import(ctx, node, &inputs)?,
         };

@@ -34,7 +34,12 @@ fn int_entries(ctx: NodeCtx<'_>, v: &OpValue, what: &str) -> Result<(Vec<Dim>, b
     }
 }
 
-fn present<'a>(ctx: NodeCtx<'_>, inputs: &'a [OpValue], i: usize, what: &str) -> Result<&'a OpValue> {
+fn present<'a>(
+    ctx: NodeCtx<'_>,
+    inputs: &'a [OpValue],
+    i: usize,
+    what: &str,
+) -> Result<&'a OpValue> {
     match inputs.get(i) {
         None | Some(OpValue::Absent) => Err(ctx.error(format!("input {i} ({what}) is missing"))),
         Some(v) => Ok(v),
@@ -178,7 +183,11 @@ fn gather(ctx: NodeCtx<'_>, a: &OpAttrs, inputs: &[OpValue]) -> Result<OpValue> 
 fn unsqueeze(ctx: NodeCtx<'_>, a: &OpAttrs, inputs: &[OpValue], opset: i64) -> Result<OpValue> {
     let axes: Vec<i64> = if opset >= 13 {
         if a.get("axes").is_some() {
-            return Err(ctx.unsupported("axes", "an attribute", "from opset 13 on, axes is input 1"));
+            return Err(ctx.unsupported(
+                "axes",
+                "an attribute",
+                "from opset 13 on, axes is input 1",
+            ));
         }
         let (axes, _) = int_entries(ctx, present(ctx, inputs, 1, "axes")?, "axes")?;
         axes.iter()
@@ -240,7 +249,9 @@ fn concat(ctx: NodeCtx<'_>, inputs: &[OpValue]) -> Result<OpValue> {
     for (k, v) in inputs.iter().enumerate() {
         let (d, scalar) = int_entries(ctx, v, &format!("input {k}"))?;
         if scalar {
-            return Err(ctx.error(format!("input {k}: Concat takes 1-D shape vectors, found a scalar")));
+            return Err(ctx.error(format!(
+                "input {k}: Concat takes 1-D shape vectors, found a scalar"
+            )));
         }
         dims.extend(d);
     }
@@ -298,13 +309,20 @@ fn arithmetic(ctx: NodeCtx<'_>, inputs: &[OpValue]) -> Result<OpValue> {
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         match (at(&x, i), at(&y, i)) {
-            (Dim::Known(p), Dim::Known(q)) => out.push(Dim::Known(match ctx.op {
-                "Add" => p.checked_add(q),
-                "Sub" => p.checked_sub(q),
-                "Mul" => p.checked_mul(q),
-                _ => p.checked_div(q),
-            }
-            .ok_or_else(|| ctx.error(format!("{} of {p} and {q} overflows or divides by 0", ctx.op)))?)),
+            (Dim::Known(p), Dim::Known(q)) => out.push(Dim::Known(
+                match ctx.op {
+                    "Add" => p.checked_add(q),
+                    "Sub" => p.checked_sub(q),
+                    "Mul" => p.checked_mul(q),
+                    _ => p.checked_div(q),
+                }
+                .ok_or_else(|| {
+                    ctx.error(format!(
+                        "{} of {p} and {q} overflows or divides by 0",
+                        ctx.op
+                    ))
+                })?,
+            )),
             (p, q) => {
                 return Err(ctx.error(format!(
                     "{} of {p} and {q}: sizes computed from the batch size are not supported",
@@ -336,7 +354,10 @@ fn constant_value(ctx: NodeCtx<'_>, a: &OpAttrs) -> Result<ConstTensor> {
         None => {}
     }
     if a.get("value_float").is_some() {
-        return Ok(ConstTensor::f32(vec![], vec![a.float("value_float", 0.0).map_err(ie)?]));
+        return Ok(ConstTensor::f32(
+            vec![],
+            vec![a.float("value_float", 0.0).map_err(ie)?],
+        ));
     }
     if let Some(attr) = a.get("value_floats") {
         let Attr::Floats(v) = attr else {
@@ -345,7 +366,10 @@ fn constant_value(ctx: NodeCtx<'_>, a: &OpAttrs) -> Result<ConstTensor> {
         return Ok(ConstTensor::f32(vec![v.len()], v.clone()));
     }
     if a.get("value_int").is_some() {
-        return Ok(ConstTensor::i64(vec![], vec![a.int("value_int", 0).map_err(ie)?]));
+        return Ok(ConstTensor::i64(
+            vec![],
+            vec![a.int("value_int", 0).map_err(ie)?],
+        ));
     }
     if let Some(v) = a.ints("value_ints").map_err(ie)? {
         return Ok(ConstTensor::i64(vec![v.len()], v));

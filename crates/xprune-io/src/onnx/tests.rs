@@ -1,13 +1,15 @@
 //! Unit tests of the ONNX module: export/import round trips of every layer kind and of the
 //! reference models, and the errors of malformed or unsupported models.
 
-use xprune_graph::kinds::{adaptive_avg_pool2d::AdaptiveAvgPool2dOp, batch_norm::BatchNormOp, linear::LinearOp};
 use super::export::to_model_proto;
 use super::import::decode_model;
 use super::*;
 use burn::tensor::{Device, TensorData};
 use onnx_ir::{AttributeProto, AttributeType, Message, ModelProto, NodeProto};
 use std::path::Path;
+use xprune_graph::kinds::{
+    adaptive_avg_pool2d::AdaptiveAvgPool2dOp, batch_norm::BatchNormOp, linear::LinearOp,
+};
 use xprune_graph::tensor_util::data_to_f32;
 use xprune_graph::{Activation, Conv2dSpec, FeatureShape, Graph, GraphBuilder, OpSpec, Padding};
 
@@ -73,6 +75,26 @@ fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Exports, re-imports and checks names, ops and outputs.
+/// Equal JSON values, numbers within f32 precision.
+fn json_close(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value as V;
+    match (a, b) {
+        (V::Number(x), V::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            (x - y).abs() <= 1e-6 * x.abs().max(y.abs()).max(1e-30)
+        }
+        (V::Array(x), V::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_close(p, q))
+        }
+        (V::Object(x), V::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_close(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
 fn assert_round_trip(graph: &Graph) -> Graph {
     let bytes = export_onnx_bytes(graph).unwrap();
     let back = import_onnx_bytes(&bytes, &device()).unwrap();
@@ -104,7 +126,15 @@ fn assert_round_trip(graph: &Graph) -> Graph {
                     a.name
                 );
             }
-            (x, y) => assert_eq!(x, y, "op of {}", a.name),
+            // ONNX stores float attributes as f32
+            (x, y) => assert!(
+                json_close(
+                    &serde_json::to_value(x).unwrap(),
+                    &serde_json::to_value(y).unwrap()
+                ),
+                "op of {}: {x:?} != {y:?}",
+                a.name
+            ),
         }
     }
     let x = input_for(graph, 3, 17);
@@ -648,4 +678,21 @@ fn adaptive_pool_with_uneven_windows_cannot_be_exported() {
         err.to_string().contains("`uneven`") && err.to_string().contains("5x4"),
         "{err}"
     );
+}
+
+#[test]
+fn family_networks_round_trip() {
+    let d = device();
+    let s = FeatureShape::spatial(3, 32, 32);
+    use xprune_models::*;
+    for g in [
+        mobilenet_v3_like(s, 10, 0.5, &d, 1).unwrap(),
+        efficientnet_like(s, 10, 0.5, &d, 2).unwrap(),
+        shufflenet_like(s, 10, 0.5, &d, 3).unwrap(),
+        regnet_like(s, 10, 1.0, &d, 4).unwrap(),
+        convnext_like(s, 10, 1.0, &d, 5).unwrap(),
+        misc_net(s, 10, 1.0, &d, 6).unwrap(),
+    ] {
+        assert_round_trip(&with_random_bn(g, 7));
+    }
 }

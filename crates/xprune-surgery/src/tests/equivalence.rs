@@ -262,7 +262,8 @@ fn misaligned_net_random_plans() {
             .filter(|p| p.group == "a".into())
             .flat_map(|p| p.remove.clone())
             .collect();
-        let part = |lo: usize| (2 - removed.iter().filter(|&&k| k >= lo && k < lo + 2).count()) as u64;
+        let part =
+            |lo: usize| (2 - removed.iter().filter(|&&k| k >= lo && k < lo + 2).count()) as u64;
         let (a, b) = (part(0), part(2));
         let s = a + b;
         let e = kept(groups, plan, "e");
@@ -283,4 +284,57 @@ fn flat_net_random_plans() {
             36 * 18 * c + 9 * c * f1 + 3 * f1,
         )
     });
+}
+
+/// Every family network (inverted residuals with squeeze-and-excitation, channel split and
+/// shuffle, grouped convolutions, channels-last blocks with layer norm and layer scale, and
+/// every remaining kind): random plans give pruned == masked, and the structural count after
+/// the plan equals the pruned graph's count.
+#[test]
+fn family_networks_random_plans() {
+    let d = Device::flex();
+    let s = FeatureShape::spatial(3, 32, 32);
+    let nets = [
+        (
+            "mobilenet_v3_like",
+            xprune_models::mobilenet_v3_like(s, 10, 0.5, &d, 1).unwrap(),
+        ),
+        (
+            "efficientnet_like",
+            xprune_models::efficientnet_like(s, 10, 0.5, &d, 2).unwrap(),
+        ),
+        (
+            "shufflenet_like",
+            xprune_models::shufflenet_like(s, 10, 0.5, &d, 3).unwrap(),
+        ),
+        (
+            "regnet_like",
+            xprune_models::regnet_like(s, 10, 1.0, &d, 4).unwrap(),
+        ),
+        (
+            "convnext_like",
+            xprune_models::convnext_like(s, 10, 1.0, &d, 5).unwrap(),
+        ),
+        (
+            "misc_net",
+            xprune_models::misc_net(s, 10, 1.0, &d, 6).unwrap(),
+        ),
+    ];
+    for (name, g) in nets {
+        let g = randomize_batch_norms(&g, 7);
+        let groups = ChannelGroups::new(&g);
+        assert!(
+            groups.prunable().count() > 0,
+            "{name}: nothing prunable\n{groups}"
+        );
+        for (plan, pruned) in check_random_plans(&g, &[1, 2, 3, 4, 5, 6], &d) {
+            let resolved = plan.resolve(&groups).unwrap();
+            let (estimate, real) = (crate::count_after(&g, &groups, &resolved), count(&pruned));
+            assert_eq!(
+                (estimate.params, estimate.buffers, estimate.macs),
+                (real.params, real.buffers, real.macs),
+                "{name}: plan {plan:?}"
+            );
+        }
+    }
 }

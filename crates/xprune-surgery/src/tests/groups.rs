@@ -108,7 +108,12 @@ fn resnet20_has_one_group_per_stage_and_one_per_block() {
     let head = groups.find("fc").unwrap();
     assert_eq!(head.pins(), [PinReason::Output { node: "fc".into() }]);
     let input = groups.find("input").unwrap();
-    assert_eq!(input.pins(), [PinReason::Input { node: "input".into() }]);
+    assert_eq!(
+        input.pins(),
+        [PinReason::Input {
+            node: "input".into()
+        }]
+    );
     assert_eq!(
         (input.members()[0].role, input.members()[0].node()),
         (Role::Fixed, 0)
@@ -270,10 +275,18 @@ fn grouped_convs_with_square_groups_carry_whole_groups() {
     let c1 = groups.find("c1").unwrap();
     assert!(c1.is_prunable(), "{groups}");
     assert_eq!(c1.channels(), 3);
-    let carriers: Vec<String> = c1.carriers().iter().map(|s| g.name(s.node).to_string()).collect();
+    let carriers: Vec<String> = c1
+        .carriers()
+        .iter()
+        .map(|s| g.name(s.node).to_string())
+        .collect();
     assert!(carriers.contains(&"g".to_string()), "{carriers:?}");
     // unit k is channels 4k..4k+4 at every member
-    let at_g = c1.carriers().into_iter().find(|s| g.name(s.node) == "g").unwrap();
+    let at_g = c1
+        .carriers()
+        .into_iter()
+        .find(|s| g.name(s.node) == "g")
+        .unwrap();
     assert_eq!(at_g.indices(1).collect::<Vec<_>>(), [4, 5, 6, 7]);
     assert_eq!(at_g.positions.strided(), Some((0, 4)));
 }
@@ -315,7 +328,9 @@ fn output_and_user_pins() {
     let pinned = ChannelGroups::with_pinned(&g, &["relu1"]).unwrap();
     assert_eq!(
         pinned.find("fc1").unwrap().pins(),
-        [PinReason::User { node: "relu1".into() }]
+        [PinReason::User {
+            node: "relu1".into()
+        }]
     );
     assert!(pinned.find("fc2").unwrap().is_prunable());
 
@@ -356,4 +371,110 @@ fn groups_serialise() {
     let back: ChannelGroups = serde_json::from_str(&json).unwrap();
     assert_eq!(back, groups);
     back.check(&g).unwrap();
+}
+
+fn cifar_shape() -> FeatureShape {
+    FeatureShape::spatial(3, 32, 32)
+}
+
+#[test]
+fn squeeze_excitation_gates_join_the_group_they_scale() {
+    let g = xprune_models::mobilenet_v3_like(cifar_shape(), 10, 0.5, &Device::flex(), 1).unwrap();
+    let groups = ChannelGroups::new(&g);
+    let expand = groups.find("blocks.1.expand.conv").unwrap();
+    assert!(expand.is_prunable(), "{groups}");
+    // the excitation's expansion produces the gate, which the product ties to the map
+    assert_eq!(
+        names(&g, &expand.producers()),
+        ["blocks.1.expand.conv", "blocks.1.se.fc2"]
+    );
+    let carriers: Vec<String> = expand
+        .carriers()
+        .iter()
+        .map(|s| g.name(s.node).to_string())
+        .collect();
+    for c in [
+        "blocks.1.dw.conv",
+        "blocks.1.se.gate",
+        "blocks.1.se.scale",
+        "blocks.1.se.avgpool",
+    ] {
+        assert!(carriers.contains(&c.to_string()), "{c} in {carriers:?}");
+    }
+    let consumers: Vec<String> = expand
+        .consumers()
+        .iter()
+        .map(|s| g.name(s.node).to_string())
+        .collect();
+    assert_eq!(consumers, ["blocks.1.se.fc1", "blocks.1.project.conv"]);
+    // the reduction inside the excitation is a group of its own
+    let fc1 = groups.find("blocks.1.se.fc1").unwrap();
+    assert_eq!(names(&g, &fc1.producers()), ["blocks.1.se.fc1"]);
+    assert!(fc1.is_prunable());
+}
+
+#[test]
+fn channel_splits_and_shuffles_follow_each_channel() {
+    let g = xprune_models::shufflenet_like(cifar_shape(), 10, 0.5, &Device::flex(), 3).unwrap();
+    let groups = ChannelGroups::new(&g);
+    let left = groups.find("unit0.left.pw.conv").unwrap();
+    assert!(left.is_prunable(), "{groups}");
+    // after the shuffle, the left branch's channels sit at the even indices
+    let at = |node: &str| {
+        left.members()
+            .iter()
+            .find(|m| g.name(m.node()) == node && !m.is_consumer())
+            .map(|m| m.slot.clone())
+    };
+    let shuffle = at("unit0.shuffle").unwrap();
+    assert_eq!(shuffle.indices(1).collect::<Vec<_>>(), [2]);
+    // the first half of the shuffled channels (the next unit's kept half) holds half of them
+    let keep = at("unit1.split0").unwrap();
+    let held: Vec<usize> = (0..left.channels())
+        .filter(|&k| keep.indices(k).count() > 0)
+        .collect();
+    assert_eq!(held.len(), left.channels().div_ceil(2));
+    // and the other half is read by the next unit's first convolution
+    let consumers: Vec<String> = left
+        .consumers()
+        .iter()
+        .map(|s| g.name(s.node).to_string())
+        .collect();
+    assert!(
+        consumers.contains(&"unit1.pw1.conv".to_string()),
+        "{consumers:?}"
+    );
+}
+
+#[test]
+fn layer_norms_pin_the_channels_they_normalise_unless_allowed() {
+    let g = xprune_models::convnext_like(cifar_shape(), 10, 1.0, &Device::flex(), 5).unwrap();
+    let groups = ChannelGroups::new(&g);
+    let stem = groups.find("stem.conv").unwrap();
+    assert!(
+        stem.pins()
+            .iter()
+            .any(|p| matches!(p, PinReason::Layer { reason, .. } if reason.contains("layer_norm"))),
+        "{:?}",
+        stem.pins()
+    );
+    // the MLP's hidden channels are free
+    let hidden = groups.find("stage0.0.pwconv1").unwrap();
+    assert!(hidden.is_prunable());
+    assert_eq!(hidden.channels(), 32);
+    assert_eq!(
+        hidden
+            .consumers()
+            .iter()
+            .map(|s| g.name(s.node).to_string())
+            .collect::<Vec<_>>(),
+        ["stage0.0.pwconv2"]
+    );
+    // allowed: the stream's channels become prunable too
+    let options = crate::GroupOptions {
+        prune_normalized: true,
+        ..Default::default()
+    };
+    let free = ChannelGroups::with_options(&g, &options);
+    assert!(free.find("stem.conv").unwrap().is_prunable(), "{free}");
 }

@@ -124,9 +124,7 @@ pub fn grouped_net(device: &Device, seed: u64) -> Graph {
 /// 4, between two plain convolutions, with batch norms.
 pub fn square_grouped_net(device: &Device, seed: u64) -> Graph {
     let mut b = GraphBuilder::new(FeatureShape::spatial(4, 6, 6), device).seed(seed);
-    let x = b
-        .conv2d("c1", b.input(), Conv2dSpec::new(12, 1))
-        .unwrap();
+    let x = b.conv2d("c1", b.input(), Conv2dSpec::new(12, 1)).unwrap();
     let x = b.batch_norm("bn1", x).unwrap();
     let x = b.relu("relu1", x).unwrap();
     let x = b

@@ -60,8 +60,9 @@ pub fn input(shape: FeatureShape, batch: usize, seed: u64, device: &Device) -> A
     Activation::from_vec(values, &dims, device).expect("dims match")
 }
 
-/// The graph with random batch-norm statistics and affine parameters, so that a batch norm
-/// does not map a zeroed channel to zero.
+/// The graph with random batch-norm statistics and affine parameters (and random layer-norm,
+/// layer-scale and PReLU parameters), so that a batch norm does not map a zeroed channel to
+/// zero and slicing mistakes of per-channel parameters show.
 pub fn randomize_batch_norms(graph: &Graph, seed: u64) -> Graph {
     let mut rng = Rng::new(seed);
     let originals = graph.named_tensors();
@@ -75,12 +76,20 @@ pub fn randomize_batch_norms(graph: &Graph, seed: u64) -> Graph {
                     .expect("known tensor");
                 let dims = data.shape().as_slice().to_vec();
                 let n: usize = dims.iter().product();
+                let kind = name
+                    .rsplit_once('.')
+                    .and_then(|(node, _)| graph.find(node).ok())
+                    .map(|id| graph.nodes()[id].op.kind_name());
                 let values: Option<Vec<f32>> = if name.ends_with(".running_var") {
                     Some((0..n).map(|_| rng.range(0.5, 1.5)).collect())
                 } else if name.ends_with(".gamma") {
                     Some((0..n).map(|_| rng.range(0.5, 1.5)).collect())
                 } else if name.ends_with(".beta") || name.ends_with(".running_mean") {
                     Some((0..n).map(|_| rng.range(-0.5, 0.5)).collect())
+                } else if name.ends_with(".alpha") {
+                    Some((0..n).map(|_| rng.range(0.05, 0.5)).collect())
+                } else if kind == Some("scale") {
+                    Some((0..n).map(|_| rng.range(0.5, 1.5)).collect())
                 } else {
                     None
                 };

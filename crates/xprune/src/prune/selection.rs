@@ -254,7 +254,11 @@ fn removals(groups: &ChannelGroups, cands: &[Candidate], counts: &[usize]) -> Ve
             let Some(group) = groups.get(c.id).filter(|_| r > 0) else {
                 return Vec::new();
             };
-            let holders: Vec<_> = group.members().iter().filter(|m| !m.is_consumer()).collect();
+            let holders: Vec<_> = group
+                .members()
+                .iter()
+                .filter(|m| !m.is_consumer())
+                .collect();
             let mut out = Vec::with_capacity(r);
             for &k in &c.order {
                 if out.len() == r {
