@@ -113,7 +113,9 @@ fn node_times(
             .collect();
         let layer = graph.layer(id).expect("node exists");
         let t = time(device, 1, reps, || {
-            layer.forward(inputs.clone(), false);
+            layer
+                .forward(inputs.clone(), false)
+                .expect("the layer runs");
         });
         out.push((
             layer.kind_name(),

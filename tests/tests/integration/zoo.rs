@@ -31,8 +31,11 @@ pub const MODELS: [&str; 11] = [
     "convnext_tiny",
 ];
 
+/// A tensor on the host: dimensions and values.
+pub type Host = (Vec<usize>, Vec<f32>);
+
 /// `(input, output)` of a model's fixture as host data with their dimensions.
-pub fn reference(name: &str) -> ((Vec<usize>, Vec<f32>), (Vec<usize>, Vec<f32>)) {
+pub fn reference(name: &str) -> (Host, Host) {
     let bytes = std::fs::read(zoo_dir().join(format!("{name}.safetensors"))).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let get = |n: &str| {

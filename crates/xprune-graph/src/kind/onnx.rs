@@ -442,8 +442,9 @@ impl OpImport<'_> {
     }
 }
 
-/// The result of importing one ONNX node.
+/// The result of importing one ONNX node (a short-lived value: the layer is not boxed).
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Imported {
     /// A new xprune node.
     Node {

@@ -48,7 +48,7 @@ impl KindSpec for InputOp {
     }
 
     fn infer(&self, _inputs: &[FeatureShape]) -> Result<FeatureShape, String> {
-        if self.shape.dims().iter().any(|&d| d == 0) {
+        if self.shape.dims().contains(&0) {
             return Err(format!("input shape [{}] has no values", self.shape));
         }
         Ok(self.shape)

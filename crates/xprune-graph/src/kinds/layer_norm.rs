@@ -110,7 +110,7 @@ impl KindSpec for LayerNormOp {
             if channels_first && shape.layout() != Layout::Spatial {
                 return Err("a layer norm between transposes needs a channels-first map".into());
             }
-            if !channels_first && !(last && shape.layout().channels_last()) {
+            if !(channels_first || last && shape.layout().channels_last()) {
                 return Err(unsupported(
                     "axis",
                     axis,

@@ -103,7 +103,7 @@ impl KindSpec for LinearOp {
 
 fn linear_bias(t: &ConstTensor, out: usize) -> Result<Vec<f32>, ImportError> {
     let values = t.to_f32();
-    let leading_ones = t.dims.len() >= 1 && t.dims[..t.dims.len() - 1].iter().all(|&d| d == 1);
+    let leading_ones = !t.dims.is_empty() && t.dims[..t.dims.len() - 1].iter().all(|&d| d == 1);
     if t.dims.last() == Some(&out) && leading_ones {
         Ok(values)
     } else if values.len() == 1 && t.dims.iter().all(|&d| d == 1) {
@@ -265,7 +265,7 @@ fn fuse_matmul_bias(g: &mut OpGraph) -> usize {
         } else {
             w.dims[1]
         };
-        let leading_ones = b.dims.len() >= 1 && b.dims[..b.dims.len() - 1].iter().all(|&d| d == 1);
+        let leading_ones = !b.dims.is_empty() && b.dims[..b.dims.len() - 1].iter().all(|&d| d == 1);
         let scalar = b.len() == 1;
         if !(scalar || (b.dims.last() == Some(&out_f) && leading_ones)) {
             k += 1;

@@ -252,13 +252,13 @@ fn grouped_convs_with_uneven_groups_are_pinned_on_both_sides() {
     let groups = ChannelGroups::new(&g);
     let c1 = groups.find("c1").unwrap();
     assert!(
-        matches!(&c1.pins()[..], [PinReason::Layer { node, reason }] if node == "g" && reason.contains("read by a grouped convolution")),
+        matches!(c1.pins(), [PinReason::Layer { node, reason }] if node == "g" && reason.contains("read by a grouped convolution")),
         "{:?}",
         c1.pins()
     );
     let grouped = groups.find("g").unwrap();
     assert!(
-        matches!(&grouped.pins()[..], [PinReason::Layer { node, reason }] if node == "g" && reason.contains("output of a grouped convolution")),
+        matches!(grouped.pins(), [PinReason::Layer { node, reason }] if node == "g" && reason.contains("output of a grouped convolution")),
         "{:?}",
         grouped.pins()
     );
