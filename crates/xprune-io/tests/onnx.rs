@@ -266,11 +266,11 @@ fn malformed_and_unsupported_fixtures_are_errors() {
         "{e}"
     );
 
-    let e = import_err("bad_sigmoid_head.onnx");
+    let e = import_err("bad_sin_head.onnx");
     assert!(matches!(e.root(), OnnxError::UnsupportedOp { .. }), "{e}");
     let msg = e.to_string();
     assert!(
-        msg.contains("/Sigmoid") && msg.contains("op `Sigmoid`") && msg.contains("Relu"),
+        msg.contains("/Sin") && msg.contains("op `Sin`") && msg.contains("Relu"),
         "{msg}"
     );
 

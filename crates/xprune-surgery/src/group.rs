@@ -351,6 +351,21 @@ pub struct GroupOptions {
     pub prune_normalized: bool,
 }
 
+impl GroupOptions {
+    /// These options with the output channels of the named nodes pinned too; an unknown name
+    /// is an error naming it.
+    pub fn pin_names<S: AsRef<str>>(mut self, graph: &Graph, names: &[S]) -> Result<Self> {
+        self.pinned.extend(ChannelGroups::resolve_names(graph, names)?);
+        Ok(self)
+    }
+
+    /// These options with pruning through normalisations allowed or not.
+    pub fn prune_normalized(mut self, allow: bool) -> Self {
+        self.prune_normalized = allow;
+        self
+    }
+}
+
 /// The channel groups of a graph, found by [`ChannelGroups::new`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChannelGroups {
@@ -373,7 +388,14 @@ impl ChannelGroups {
     /// Finds the channel groups of `graph`, also pinning the output channels of the named
     /// nodes (their input channels may still shrink when the groups they read are pruned).
     pub fn with_pinned<S: AsRef<str>>(graph: &Graph, pinned: &[S]) -> Result<Self> {
-        let ids = pinned
+        Ok(Self::with_options(
+            graph,
+            &GroupOptions::default().pin_names(graph, pinned)?,
+        ))
+    }
+
+    fn resolve_names<S: AsRef<str>>(graph: &Graph, pinned: &[S]) -> Result<Vec<NodeId>> {
+        pinned
             .iter()
             .map(|name| {
                 graph.find(name.as_ref()).map_err(|e| match e {
@@ -383,14 +405,7 @@ impl ChannelGroups {
                     other => other.into(),
                 })
             })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(crate::discover::find_groups(
-            graph,
-            &GroupOptions {
-                pinned: ids,
-                prune_normalized: false,
-            },
-        ))
+            .collect::<Result<Vec<_>>>()
     }
 
     /// Number of groups, pinned ones included.

@@ -120,6 +120,22 @@ pub(crate) fn fold(
             check(&[])?;
             arithmetic(ctx, inputs)?
         }
+        "ConstantOfShape" => {
+            check(&["value"])?;
+            constant_of_shape(ctx, attrs, inputs)?
+        }
+        "Reshape" => {
+            check(&["allowzero"])?;
+            reshape_const(ctx, inputs)?
+        }
+        "Transpose" => {
+            check(&["perm"])?;
+            transpose_const(ctx, attrs, inputs)?
+        }
+        "Slice" => {
+            check(&[])?;
+            slice_const(ctx, inputs)?
+        }
         _ => return Ok(None),
     }))
 }
@@ -384,4 +400,200 @@ fn constant_value(ctx: NodeCtx<'_>, a: &OpAttrs) -> Result<ConstTensor> {
         }
     }
     Err(ctx.error("the Constant node has no value attribute"))
+}
+
+/// The largest constant the importer computes itself (a hostile `ConstantOfShape` could ask
+/// for any size).
+const MAX_FOLDED: usize = 1 << 24;
+
+/// A constant tensor input (shape vectors with known sizes count as integer constants).
+fn tensor_input(ctx: NodeCtx<'_>, inputs: &[OpValue], i: usize, what: &str) -> Result<ConstTensor> {
+    match present(ctx, inputs, i, what)? {
+        OpValue::Const(t) => Ok((**t).clone()),
+        v @ OpValue::Dims { .. } => {
+            let (d, scalar) = int_entries(ctx, v, what)?;
+            let known: Option<Vec<i64>> = d
+                .iter()
+                .map(|x| match x {
+                    Dim::Known(v) => Some(*v),
+                    Dim::Batch => None,
+                })
+                .collect();
+            let known = known.ok_or_else(|| ctx.error(format!("{what} depends on the batch size")))?;
+            let dims = if scalar { vec![] } else { vec![known.len()] };
+            Ok(ConstTensor::i64(dims, known))
+        }
+        _ => Err(ctx.error(format!("{what} must be a constant"))),
+    }
+}
+
+/// Small integer vectors of a constant input.
+fn int_vector(ctx: NodeCtx<'_>, inputs: &[OpValue], i: usize, what: &str) -> Result<Vec<i64>> {
+    let t = tensor_input(ctx, inputs, i, what)?;
+    t.as_i64()
+        .map(|v| v.to_vec())
+        .ok_or_else(|| ctx.error(format!("{what} must be integers")))
+}
+
+fn checked_numel(ctx: NodeCtx<'_>, dims: &[usize]) -> Result<usize> {
+    dims.iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&n| n <= MAX_FOLDED)
+        .ok_or_else(|| ctx.error(format!("a constant of shape {dims:?} is too large to compute")))
+}
+
+/// `ConstantOfShape(shape)`: a tensor of that shape filled with `value` (float 0 by default).
+fn constant_of_shape(ctx: NodeCtx<'_>, a: &OpAttrs, inputs: &[OpValue]) -> Result<OpValue> {
+    let shape = int_vector(ctx, inputs, 0, "shape")?;
+    let dims: Vec<usize> = shape
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| ctx.error(format!("negative size in {shape:?}"))))
+        .collect::<Result<_>>()?;
+    let n = checked_numel(ctx, &dims)?;
+    let t = match a.get("value") {
+        Some(Attr::Tensor(v)) => match &v.data {
+            ConstData::I64(x) if x.len() == 1 => ConstTensor::i64(dims, vec![x[0]; n]),
+            ConstData::F32(x) if x.len() == 1 => ConstTensor::f32(dims, vec![x[0]; n]),
+            _ => return Err(ctx.error("value must hold one element")),
+        },
+        Some(_) => return Err(ctx.error("value must be a tensor")),
+        None => ConstTensor::f32(dims, vec![0.0; n]),
+    };
+    Ok(OpValue::Const(Arc::new(t)))
+}
+
+/// `Reshape` of a constant (`0` copies a dimension, `-1` is inferred).
+fn reshape_const(ctx: NodeCtx<'_>, inputs: &[OpValue]) -> Result<OpValue> {
+    let data = tensor_input(ctx, inputs, 0, "data")?;
+    let target = int_vector(ctx, inputs, 1, "shape")?;
+    let n = data.len();
+    let mut dims: Vec<Option<usize>> = Vec::with_capacity(target.len());
+    for (i, &t) in target.iter().enumerate() {
+        dims.push(match t {
+            -1 => None,
+            0 => Some(*data.dims.get(i).ok_or_else(|| ctx.error("shape copies a missing dimension"))?),
+            t if t > 0 => Some(t as usize),
+            t => return Err(ctx.error(format!("invalid target size {t}"))),
+        });
+    }
+    let known: usize = dims.iter().flatten().product();
+    let free = dims.iter().filter(|d| d.is_none()).count();
+    let dims: Vec<usize> = match free {
+        0 if known == n => dims.into_iter().flatten().collect(),
+        1 if known > 0 && n % known == 0 => dims.into_iter().map(|d| d.unwrap_or(n / known)).collect(),
+        _ => return Err(ctx.error(format!("cannot reshape {} values to {target:?}", n))),
+    };
+    Ok(OpValue::Const(Arc::new(ConstTensor { dims, data: data.data })))
+}
+
+/// Strides of a row-major tensor.
+fn strides(dims: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; dims.len()];
+    for i in (0..dims.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * dims[i + 1];
+    }
+    s
+}
+
+/// Picks the values at `flat` indices.
+fn gather_flat(data: &ConstData, flat: &[usize]) -> ConstData {
+    match data {
+        ConstData::F32(v) => ConstData::F32(flat.iter().map(|&i| v[i]).collect()),
+        ConstData::I64(v) => ConstData::I64(flat.iter().map(|&i| v[i]).collect()),
+    }
+}
+
+/// The flat indices of every element of an `out`-shaped tensor, through `index(coords)`.
+fn walk(out: &[usize], mut index: impl FnMut(&[usize]) -> usize) -> Vec<usize> {
+    let n: usize = out.iter().product();
+    let mut coords = vec![0usize; out.len()];
+    let mut flat = Vec::with_capacity(n);
+    for _ in 0..n {
+        flat.push(index(&coords));
+        for a in (0..out.len()).rev() {
+            coords[a] += 1;
+            if coords[a] < out[a] {
+                break;
+            }
+            coords[a] = 0;
+        }
+    }
+    flat
+}
+
+/// `Transpose` of a constant.
+fn transpose_const(ctx: NodeCtx<'_>, a: &OpAttrs, inputs: &[OpValue]) -> Result<OpValue> {
+    let data = tensor_input(ctx, inputs, 0, "data")?;
+    let rank = data.dims.len();
+    let perm: Vec<usize> = match a.ints("perm").map_err(|e| ctx.import_error(e))? {
+        Some(p) => p.iter().map(|&x| x as usize).collect(),
+        None => (0..rank).rev().collect(),
+    };
+    let mut sorted = perm.clone();
+    sorted.sort_unstable();
+    if sorted != (0..rank).collect::<Vec<_>>() {
+        return Err(ctx.error(format!("perm {perm:?} is not a permutation of {rank} axes")));
+    }
+    let out: Vec<usize> = perm.iter().map(|&p| data.dims[p]).collect();
+    let st = strides(&data.dims);
+    let flat = walk(&out, |c| c.iter().zip(&perm).map(|(&x, &p)| x * st[p]).sum());
+    Ok(OpValue::Const(Arc::new(ConstTensor {
+        dims: out,
+        data: gather_flat(&data.data, &flat),
+    })))
+}
+
+/// `Slice` of a constant (any axes, negative steps).
+fn slice_const(ctx: NodeCtx<'_>, inputs: &[OpValue]) -> Result<OpValue> {
+    let data = tensor_input(ctx, inputs, 0, "data")?;
+    let starts = int_vector(ctx, inputs, 1, "starts")?;
+    let ends = int_vector(ctx, inputs, 2, "ends")?;
+    let rank = data.dims.len() as i64;
+    let axes = match inputs.get(3) {
+        Some(OpValue::Absent) | None => (0..starts.len() as i64).collect(),
+        _ => int_vector(ctx, inputs, 3, "axes")?,
+    };
+    let steps = match inputs.get(4) {
+        Some(OpValue::Absent) | None => vec![1; starts.len()],
+        _ => int_vector(ctx, inputs, 4, "steps")?,
+    };
+    if starts.len() != ends.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+        return Err(ctx.error("starts, ends, axes and steps differ in length"));
+    }
+    // per axis: first index, step, count
+    let mut plan: Vec<(i64, i64, usize)> = data.dims.iter().map(|&d| (0, 1, d)).collect();
+    for k in 0..starts.len() {
+        let ax = if axes[k] < 0 { axes[k] + rank } else { axes[k] };
+        if !(0..rank).contains(&ax) || steps[k] == 0 {
+            return Err(ctx.error(format!("invalid axis {} or step {}", axes[k], steps[k])));
+        }
+        let d = data.dims[ax as usize] as i64;
+        let step = steps[k];
+        let norm = |v: i64| if v < 0 { v + d } else { v };
+        let (s, e) = if step > 0 {
+            (norm(starts[k]).clamp(0, d), norm(ends[k]).clamp(0, d))
+        } else {
+            (norm(starts[k]).clamp(-1, d - 1), norm(ends[k]).clamp(-1, d - 1))
+        };
+        let count = if step > 0 {
+            ((e - s).max(0) + step - 1) / step
+        } else {
+            ((s - e).max(0) + (-step) - 1) / (-step)
+        };
+        plan[ax as usize] = (s, step, count as usize);
+    }
+    let out: Vec<usize> = plan.iter().map(|p| p.2).collect();
+    checked_numel(ctx, &out)?;
+    let st = strides(&data.dims);
+    let flat = walk(&out, |c| {
+        c.iter()
+            .zip(&plan)
+            .zip(&st)
+            .map(|((&x, &(s, step, _)), &stride)| (s + x as i64 * step) as usize * stride)
+            .sum()
+    });
+    Ok(OpValue::Const(Arc::new(ConstTensor {
+        dims: out,
+        data: gather_flat(&data.data, &flat),
+    })))
 }

@@ -6,6 +6,7 @@ use crate::train::{TrainConfig, Trained, Trainer};
 use std::collections::BTreeMap;
 use xprune_criteria::{Criterion, Scores, ScoringContext};
 use xprune_graph::{Dataset, Graph};
+use xprune_surgery::GroupOptions;
 use xprune_surgery::{ChannelGroups, Counts, PrunePlan, count, prune};
 
 /// What happened in one pruning step.
@@ -99,6 +100,7 @@ pub struct Pruner<C> {
     criterion: C,
     selection: Selection,
     pinned: Vec<String>,
+    prune_normalized: bool,
     batch_size: usize,
     seed: u64,
     progress: Option<ProgressFn>,
@@ -114,6 +116,7 @@ impl<C: Criterion> Pruner<C> {
             criterion,
             selection: Selection::default(),
             pinned: Vec::new(),
+            prune_normalized: false,
             batch_size: 64,
             seed: 0,
             progress: None,
@@ -129,6 +132,15 @@ impl<C: Criterion> Pruner<C> {
     /// Never prunes the output channels of these nodes.
     pub fn pin<S: Into<String>>(mut self, nodes: impl IntoIterator<Item = S>) -> Self {
         self.pinned.extend(nodes.into_iter().map(Into::into));
+        self
+    }
+
+    /// Also prunes the channels that layer norms (and other normalisations across channels)
+    /// read: ConvNeXt's and transformers' residual streams. Off by default, because removing
+    /// such channels changes the normalisation of the others, so the pruned model differs
+    /// from the masked one; Torch-Pruning prunes them.
+    pub fn prune_normalized(mut self, allow: bool) -> Self {
+        self.prune_normalized = allow;
         self
     }
 
@@ -166,9 +178,12 @@ impl<C: Criterion> Pruner<C> {
         }
     }
 
-    /// The channel groups of `graph` with this pruner's pinned nodes.
+    /// The channel groups of `graph` with this pruner's pinned nodes and options.
     pub fn groups(&self, graph: &Graph) -> Result<ChannelGroups> {
-        Ok(ChannelGroups::with_pinned(graph, &self.pinned)?)
+        let options = GroupOptions::default()
+            .prune_normalized(self.prune_normalized)
+            .pin_names(graph, &self.pinned)?;
+        Ok(ChannelGroups::with_options(graph, &options))
     }
 
     /// Scores the channels of `graph` on `data` (which may be `None` for weight-only
