@@ -207,6 +207,22 @@ fn prune_every_way(name: &str, graph: &Graph, device: &Device, export: Option<&P
         );
         if let (Some(dir), "lrp") = (export, criterion) {
             std::fs::write(dir.join(format!("{name}.pruned.onnx")), &bytes).unwrap();
+            let n = pruned.len();
+            let raw: Vec<u8> = pruned.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let st = safetensors::serialize(
+                [(
+                    "output",
+                    safetensors::tensor::TensorView::new(
+                        safetensors::Dtype::F32,
+                        vec![x.batch(), n / x.batch()],
+                        &raw,
+                    )
+                    .unwrap(),
+                )],
+                None,
+            )
+            .unwrap();
+            std::fs::write(dir.join(format!("{name}.pruned.safetensors")), st).unwrap();
         }
     }
     reduction
