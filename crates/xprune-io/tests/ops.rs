@@ -26,7 +26,11 @@ fn tensor(st: &safetensors::SafeTensors<'_>, name: &str) -> (Vec<usize>, Vec<f32
 fn rel(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max) / scale
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+        / scale
 }
 
 fn run(g: &Graph, dims: &[usize], x: &[f32]) -> Vec<f32> {
@@ -52,7 +56,10 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ("split_num_outputs_opset18", &["slice", "channel_permute"]),
     ("mean_tokens_free", &["mean"]),
     ("reduce_mean_opset18", &["mean"]),
-    ("layer_scale_channels_last", &["permute", "layer_norm", "linear", "gelu", "scale"]),
+    (
+        "layer_scale_channels_last",
+        &["permute", "layer_norm", "linear", "gelu", "scale"],
+    ),
 ];
 
 #[test]
@@ -61,7 +68,11 @@ fn every_operator_fixture_matches_onnxruntime_and_round_trips() {
         serde_json::from_str(&std::fs::read_to_string(fixtures().join("manifest.json")).unwrap())
             .unwrap();
     let names: Vec<&String> = manifest.as_object().unwrap().keys().collect();
-    assert_eq!(names.len(), EXPECTED.len(), "every fixture has its expectations");
+    assert_eq!(
+        names.len(),
+        EXPECTED.len(),
+        "every fixture has its expectations"
+    );
     let export = std::env::var_os("XPRUNE_OPS_EXPORT_DIR").map(PathBuf::from);
     let device = Device::flex();
     for &(name, kinds) in EXPECTED {
@@ -83,7 +94,11 @@ fn every_operator_fixture_matches_onnxruntime_and_round_trips() {
             std::fs::write(dir.join(format!("{name}.onnx")), &out).unwrap();
         }
         let back = import_onnx_bytes(&out, &device).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(back.len(), g.len(), "{name}: node count after the round trip");
+        assert_eq!(
+            back.len(),
+            g.len(),
+            "{name}: node count after the round trip"
+        );
         let again = run(&back, &xd, &x);
         assert!(rel(&again, &got) < 1e-6, "{name}: the re-import differs");
     }

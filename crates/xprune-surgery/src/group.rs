@@ -355,7 +355,8 @@ impl GroupOptions {
     /// These options with the output channels of the named nodes pinned too; an unknown name
     /// is an error naming it.
     pub fn pin_names<S: AsRef<str>>(mut self, graph: &Graph, names: &[S]) -> Result<Self> {
-        self.pinned.extend(ChannelGroups::resolve_names(graph, names)?);
+        self.pinned
+            .extend(ChannelGroups::resolve_names(graph, names)?);
         Ok(self)
     }
 

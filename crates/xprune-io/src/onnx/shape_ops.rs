@@ -419,7 +419,8 @@ fn tensor_input(ctx: NodeCtx<'_>, inputs: &[OpValue], i: usize, what: &str) -> R
                     Dim::Batch => None,
                 })
                 .collect();
-            let known = known.ok_or_else(|| ctx.error(format!("{what} depends on the batch size")))?;
+            let known =
+                known.ok_or_else(|| ctx.error(format!("{what} depends on the batch size")))?;
             let dims = if scalar { vec![] } else { vec![known.len()] };
             Ok(ConstTensor::i64(dims, known))
         }
@@ -439,7 +440,11 @@ fn checked_numel(ctx: NodeCtx<'_>, dims: &[usize]) -> Result<usize> {
     dims.iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .filter(|&n| n <= MAX_FOLDED)
-        .ok_or_else(|| ctx.error(format!("a constant of shape {dims:?} is too large to compute")))
+        .ok_or_else(|| {
+            ctx.error(format!(
+                "a constant of shape {dims:?} is too large to compute"
+            ))
+        })
 }
 
 /// `ConstantOfShape(shape)`: a tensor of that shape filled with `value` (float 0 by default).
@@ -471,7 +476,12 @@ fn reshape_const(ctx: NodeCtx<'_>, inputs: &[OpValue]) -> Result<OpValue> {
     for (i, &t) in target.iter().enumerate() {
         dims.push(match t {
             -1 => None,
-            0 => Some(*data.dims.get(i).ok_or_else(|| ctx.error("shape copies a missing dimension"))?),
+            0 => Some(
+                *data
+                    .dims
+                    .get(i)
+                    .ok_or_else(|| ctx.error("shape copies a missing dimension"))?,
+            ),
             t if t > 0 => Some(t as usize),
             t => return Err(ctx.error(format!("invalid target size {t}"))),
         });
@@ -480,10 +490,15 @@ fn reshape_const(ctx: NodeCtx<'_>, inputs: &[OpValue]) -> Result<OpValue> {
     let free = dims.iter().filter(|d| d.is_none()).count();
     let dims: Vec<usize> = match free {
         0 if known == n => dims.into_iter().flatten().collect(),
-        1 if known > 0 && n % known == 0 => dims.into_iter().map(|d| d.unwrap_or(n / known)).collect(),
+        1 if known > 0 && n % known == 0 => {
+            dims.into_iter().map(|d| d.unwrap_or(n / known)).collect()
+        }
         _ => return Err(ctx.error(format!("cannot reshape {} values to {target:?}", n))),
     };
-    Ok(OpValue::Const(Arc::new(ConstTensor { dims, data: data.data })))
+    Ok(OpValue::Const(Arc::new(ConstTensor {
+        dims,
+        data: data.data,
+    })))
 }
 
 /// Strides of a row-major tensor.
@@ -536,7 +551,9 @@ fn transpose_const(ctx: NodeCtx<'_>, a: &OpAttrs, inputs: &[OpValue]) -> Result<
     }
     let out: Vec<usize> = perm.iter().map(|&p| data.dims[p]).collect();
     let st = strides(&data.dims);
-    let flat = walk(&out, |c| c.iter().zip(&perm).map(|(&x, &p)| x * st[p]).sum());
+    let flat = walk(&out, |c| {
+        c.iter().zip(&perm).map(|(&x, &p)| x * st[p]).sum()
+    });
     Ok(OpValue::Const(Arc::new(ConstTensor {
         dims: out,
         data: gather_flat(&data.data, &flat),
@@ -573,7 +590,10 @@ fn slice_const(ctx: NodeCtx<'_>, inputs: &[OpValue]) -> Result<OpValue> {
         let (s, e) = if step > 0 {
             (norm(starts[k]).clamp(0, d), norm(ends[k]).clamp(0, d))
         } else {
-            (norm(starts[k]).clamp(-1, d - 1), norm(ends[k]).clamp(-1, d - 1))
+            (
+                norm(starts[k]).clamp(-1, d - 1),
+                norm(ends[k]).clamp(-1, d - 1),
+            )
         };
         let count = if step > 0 {
             ((e - s).max(0) + step - 1) / step
