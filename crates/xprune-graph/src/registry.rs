@@ -1,28 +1,24 @@
 //! The registry of layer kinds: one line per kind generates the [`Layer`] and [`OpSpec`]
 //! enums and every dispatch over them (so no code elsewhere matches on kinds).
 
-use crate::activation::Activation;
-use crate::init::Initializer;
-use crate::kind::onnx::ImportError;
-use crate::kind::{
-    Arity, ChannelCut, ChannelFlow, Counts, FuseFn, Imported, Kind, KindSpec, LrpView, OpImport,
-    OpWriter, ParamInfo,
-};
-use crate::kinds;
 use crate::shape::FeatureShape;
-use burn::module::Module;
-use burn::tensor::{Device, TensorData};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use crate::kinds::{KIND_NAMES, Layer, OpSpec, fusions, import_node, onnx_ops};
+
+/// Declares every kind's module and generates [`Layer`], [`OpSpec`] and their dispatch from
+/// one line per kind: `module: Variant(LayerType),` (used in `src/kinds/mod.rs`).
 macro_rules! registry {
-    ($( $(#[$doc:meta])* $variant:ident($ty:ty) ),* $(,)?) => {
+    ($( $(#[$doc:meta])* $module:ident: $variant:ident($ty:ty) ),* $(,)?) => {
+        $( pub mod $module; )*
+
         /// The Burn module held by a graph node: one variant per registered layer kind, each
         /// holding Burn's own layer type where Burn has one.
         ///
         /// Everything Burn offers for modules (devices, optimizers, parameter visitors) works
-        /// on it. Kind-specific behaviour is reached through the methods below, which dispatch
-        /// to the kind's [`Kind`] implementation.
-        #[derive(Module, Debug)]
+        /// on it. $crate::kind::Kind-specific behaviour is reached through the methods below, which dispatch
+        /// to the kind's [`$crate::kind::Kind`] implementation.
+        #[derive(burn::module::Module, Debug)]
         pub enum Layer {
             $( $(#[$doc])* $variant($ty), )*
         }
@@ -34,11 +30,11 @@ macro_rules! registry {
         /// fields beside it (`{"op": "conv2d", "in_channels": 3, ...}`).
         #[derive(Clone, Debug, PartialEq)]
         pub enum OpSpec {
-            $( $(#[$doc])* $variant(<$ty as Kind>::Spec), )*
+            $( $(#[$doc])* $variant(<$ty as $crate::kind::Kind>::Spec), )*
         }
 
         /// The names of every registered kind, in registration order.
-        pub const KIND_NAMES: &[&str] = &[ $( <<$ty as Kind>::Spec as KindSpec>::NAME, )* ];
+        pub const KIND_NAMES: &[&str] = &[ $( <<$ty as $crate::kind::Kind>::Spec as $crate::kind::KindSpec>::NAME, )* ];
 
         $(
             impl From<$ty> for Layer {
@@ -47,8 +43,8 @@ macro_rules! registry {
                 }
             }
 
-            impl From<<$ty as Kind>::Spec> for OpSpec {
-                fn from(s: <$ty as Kind>::Spec) -> Self {
+            impl From<<$ty as $crate::kind::Kind>::Spec> for OpSpec {
+                fn from(s: <$ty as $crate::kind::Kind>::Spec) -> Self {
                     Self::$variant(s)
                 }
             }
@@ -57,96 +53,96 @@ macro_rules! registry {
         impl Layer {
             /// The kind's name (`conv2d`, `linear`, ...).
             pub fn kind_name(&self) -> &'static str {
-                match self { $( Self::$variant(_) => <<$ty as Kind>::Spec as KindSpec>::NAME, )* }
+                match self { $( Self::$variant(_) => <<$ty as $crate::kind::Kind>::Spec as $crate::kind::KindSpec>::NAME, )* }
             }
 
             /// The hyper-parameters of this layer.
             pub fn spec(&self) -> OpSpec {
-                match self { $( Self::$variant(l) => OpSpec::$variant(<$ty as Kind>::spec(l)), )* }
+                match self { $( Self::$variant(l) => OpSpec::$variant(<$ty as $crate::kind::Kind>::spec(l)), )* }
             }
 
             /// Makes shape-dependent settings explicit for these inputs (see
-            /// [`Kind::normalize`]).
-            pub fn normalize(&mut self, inputs: &[FeatureShape]) {
-                match self { $( Self::$variant(l) => <$ty as Kind>::normalize(l, inputs), )* }
+            /// [`$crate::kind::Kind::normalize`]).
+            pub fn normalize(&mut self, inputs: &[$crate::FeatureShape]) {
+                match self { $( Self::$variant(l) => <$ty as $crate::kind::Kind>::normalize(l, inputs), )* }
             }
 
-            /// Runs the layer on its inputs (see [`Kind::forward`]).
-            pub fn forward(&self, inputs: Vec<Activation>, training: bool) -> Result<Activation, String> {
-                match self { $( Self::$variant(l) => <$ty as Kind>::forward(l, inputs, training), )* }
+            /// Runs the layer on its inputs (see [`$crate::kind::Kind::forward`]).
+            pub fn forward(&self, inputs: Vec<$crate::Activation>, training: bool) -> Result<$crate::Activation, String> {
+                match self { $( Self::$variant(l) => <$ty as $crate::kind::Kind>::forward(l, inputs, training), )* }
             }
 
-            /// The layer's tensors by role (see [`Kind::params`]).
-            pub fn params(&self) -> Vec<ParamInfo> {
-                match self { $( Self::$variant(l) => <$ty as Kind>::params(l), )* }
+            /// The layer's tensors by role (see [`$crate::kind::Kind::params`]).
+            pub fn params(&self) -> Vec<$crate::kind::ParamInfo> {
+                match self { $( Self::$variant(l) => <$ty as $crate::kind::Kind>::params(l), )* }
             }
 
-            /// Replaces the tensor of a role (see [`Kind::set_param`]).
-            pub fn set_param(&mut self, role: &str, data: TensorData, device: &Device) -> Result<(), String> {
-                match self { $( Self::$variant(l) => <$ty as Kind>::set_param(l, role, data, device), )* }
+            /// Replaces the tensor of a role (see [`$crate::kind::Kind::set_param`]).
+            pub fn set_param(&mut self, role: &str, data: burn::tensor::TensorData, device: &burn::tensor::Device) -> Result<(), String> {
+                match self { $( Self::$variant(l) => <$ty as $crate::kind::Kind>::set_param(l, role, data, device), )* }
             }
 
-            /// The layer with channels removed (see [`Kind::slice`]).
-            pub fn slice(&self, cut: &ChannelCut<'_>) -> Result<Layer, String> {
-                match self { $( Self::$variant(l) => <$ty as Kind>::slice(l, cut), )* }
+            /// The layer with channels removed (see [`$crate::kind::Kind::slice`]).
+            pub fn slice(&self, cut: &$crate::kind::ChannelCut<'_>) -> Result<Layer, String> {
+                match self { $( Self::$variant(l) => <$ty as $crate::kind::Kind>::slice(l, cut), )* }
             }
 
-            /// What relevance propagation needs (see [`Kind::lrp`]).
-            pub fn lrp(&self) -> LrpView<'_> {
-                match self { $( Self::$variant(l) => <$ty as Kind>::lrp(l), )* }
+            /// What relevance propagation needs (see [`$crate::kind::Kind::lrp`]).
+            pub fn lrp(&self) -> $crate::kind::LrpView<'_> {
+                match self { $( Self::$variant(l) => <$ty as $crate::kind::Kind>::lrp(l), )* }
             }
 
             /// Whether the output is non-negative given non-negative inputs (see
-            /// [`Kind::nonnegative`]).
+            /// [`$crate::kind::Kind::nonnegative`]).
             pub fn nonnegative(&self, inputs: &[bool]) -> bool {
-                match self { $( Self::$variant(l) => <$ty as Kind>::nonnegative(l, inputs), )* }
+                match self { $( Self::$variant(l) => <$ty as $crate::kind::Kind>::nonnegative(l, inputs), )* }
             }
 
-            /// Writes the layer as ONNX operators (see [`Kind::export`]).
-            pub fn export(&self, w: &mut dyn OpWriter) -> Result<(), String> {
-                match self { $( Self::$variant(l) => <$ty as Kind>::export(l, w), )* }
+            /// Writes the layer as ONNX operators (see [`$crate::kind::Kind::export`]).
+            pub fn export(&self, w: &mut dyn $crate::kind::OpWriter) -> Result<(), String> {
+                match self { $( Self::$variant(l) => <$ty as $crate::kind::Kind>::export(l, w), )* }
             }
         }
 
         impl OpSpec {
             /// The kind's name (`conv2d`, `linear`, ...).
             pub fn kind_name(&self) -> &'static str {
-                match self { $( Self::$variant(_) => <<$ty as Kind>::Spec as KindSpec>::NAME, )* }
+                match self { $( Self::$variant(_) => <<$ty as $crate::kind::Kind>::Spec as $crate::kind::KindSpec>::NAME, )* }
             }
 
             /// How many inputs the kind takes: `(min, max)`.
-            pub fn arity(&self) -> Arity {
-                match self { $( Self::$variant(s) => s.arity(), )* }
+            pub fn arity(&self) -> $crate::kind::Arity {
+                match self { $( Self::$variant(s) => <<$ty as $crate::kind::Kind>::Spec as $crate::kind::KindSpec>::arity(s), )* }
             }
 
-            fn infer_unchecked(&self, inputs: &[FeatureShape]) -> Result<FeatureShape, String> {
-                match self { $( Self::$variant(s) => s.infer(inputs), )* }
+            pub(crate) fn infer_unchecked(&self, inputs: &[$crate::FeatureShape]) -> Result<$crate::FeatureShape, String> {
+                match self { $( Self::$variant(s) => <<$ty as $crate::kind::Kind>::Spec as $crate::kind::KindSpec>::infer(s, inputs), )* }
             }
 
             /// Parameters, state and MACs for these input and output shapes (see
-            /// [`KindSpec::counts`]).
-            pub fn counts(&self, inputs: &[FeatureShape], output: FeatureShape) -> Counts {
-                match self { $( Self::$variant(s) => s.counts(inputs, output), )* }
+            /// [`$crate::kind::KindSpec::counts`]).
+            pub fn counts(&self, inputs: &[$crate::FeatureShape], output: $crate::FeatureShape) -> $crate::kind::Counts {
+                match self { $( Self::$variant(s) => <<$ty as $crate::kind::Kind>::Spec as $crate::kind::KindSpec>::counts(s, inputs, output), )* }
             }
 
-            /// How channels flow through the kind (see [`KindSpec::flow`]).
-            pub fn flow(&self, inputs: &[FeatureShape], output: FeatureShape) -> ChannelFlow {
-                match self { $( Self::$variant(s) => s.flow(inputs, output), )* }
+            /// How channels flow through the kind (see [`$crate::kind::KindSpec::flow`]).
+            pub fn flow(&self, inputs: &[$crate::FeatureShape], output: $crate::FeatureShape) -> $crate::kind::ChannelFlow {
+                match self { $( Self::$variant(s) => <<$ty as $crate::kind::Kind>::Spec as $crate::kind::KindSpec>::flow(s, inputs, output), )* }
             }
 
             /// The layer with seeded initial weights (the spec must have passed
             /// [`OpSpec::infer_shape`]).
-            pub fn init(&self, init: &mut Initializer, device: &Device) -> Layer {
-                match self { $( Self::$variant(s) => Layer::$variant(s.init(init, device)), )* }
+            pub fn init(&self, init: &mut $crate::Initializer, device: &burn::tensor::Device) -> Layer {
+                match self { $( Self::$variant(s) => Layer::$variant(<<$ty as $crate::kind::Kind>::Spec as $crate::kind::KindSpec>::init(s, init, device)), )* }
             }
 
-            fn to_json_value(&self) -> Result<serde_json::Value, serde_json::Error> {
+            pub(crate) fn to_json_value(&self) -> Result<serde_json::Value, serde_json::Error> {
                 match self { $( Self::$variant(s) => serde_json::to_value(s), )* }
             }
 
-            fn from_json_value(op: &str, v: serde_json::Value) -> Option<Result<Self, serde_json::Error>> {
+            pub(crate) fn from_json_value(op: &str, v: serde_json::Value) -> Option<Result<Self, serde_json::Error>> {
                 $(
-                    if op == <<$ty as Kind>::Spec as KindSpec>::NAME {
+                    if op == <<$ty as $crate::kind::Kind>::Spec as $crate::kind::KindSpec>::NAME {
                         return Some(serde_json::from_value(v).map(Self::$variant));
                     }
                 )*
@@ -157,11 +153,11 @@ macro_rules! registry {
         /// Offers an ONNX node to every kind that lists its op type, in registration order:
         /// the first conversion wins; when none converts it, the first kind's error (why it
         /// cannot be converted) is returned, and `None` when no kind takes the op at all.
-        pub fn import_node(node: &OpImport<'_>) -> Option<Result<Imported, ImportError>> {
-            let mut first_error: Option<ImportError> = None;
+        pub fn import_node(node: &$crate::kind::OpImport<'_>) -> Option<Result<$crate::kind::Imported, $crate::kind::ImportError>> {
+            let mut first_error: Option<$crate::kind::ImportError> = None;
             $(
-                if <<$ty as Kind>::Spec as KindSpec>::ONNX_OPS.contains(&node.op) {
-                    match <<$ty as Kind>::Spec as KindSpec>::import(node) {
+                if <<$ty as $crate::kind::Kind>::Spec as $crate::kind::KindSpec>::ONNX_OPS.contains(&node.op) {
+                    match <<$ty as $crate::kind::Kind>::Spec as $crate::kind::KindSpec>::import(node) {
                         Some(Ok(imported)) => return Some(Ok(imported)),
                         Some(Err(e)) => {
                             first_error.get_or_insert(e);
@@ -176,96 +172,21 @@ macro_rules! registry {
         /// Every ONNX op type some kind imports, sorted.
         pub fn onnx_ops() -> Vec<&'static str> {
             let mut ops: Vec<&'static str> = Vec::new();
-            $( ops.extend_from_slice(<<$ty as Kind>::Spec as KindSpec>::ONNX_OPS); )*
+            $( ops.extend_from_slice(<<$ty as $crate::kind::Kind>::Spec as $crate::kind::KindSpec>::ONNX_OPS); )*
             ops.sort_unstable();
             ops.dedup();
             ops
         }
 
         /// Every kind's rewrites of neutral ONNX graphs, in registration order.
-        pub fn fusions() -> Vec<FuseFn> {
-            let mut out: Vec<FuseFn> = Vec::new();
-            $( out.extend_from_slice(<<$ty as Kind>::Spec as KindSpec>::FUSIONS); )*
+        pub fn fusions() -> Vec<$crate::kind::FuseFn> {
+            let mut out: Vec<$crate::kind::FuseFn> = Vec::new();
+            $( out.extend_from_slice(<<$ty as $crate::kind::Kind>::Spec as $crate::kind::KindSpec>::FUSIONS); )*
             out
         }
     };
 }
-
-registry! {
-    /// The graph input.
-    Input(kinds::input::Input),
-    /// 2-D convolution (plain, grouped, depthwise).
-    Conv2d(burn::nn::conv::Conv2d),
-    /// Fully connected layer over the channel axis of a channels-last layout; Burn stores its
-    /// weight as `[in, out]`.
-    Linear(burn::nn::Linear),
-    /// Batch normalisation.
-    BatchNorm(burn::nn::BatchNorm),
-    /// Rectified linear unit.
-    Relu(burn::nn::Relu),
-    /// 2-D max pooling.
-    MaxPool2d(burn::nn::pool::MaxPool2d),
-    /// 2-D average pooling.
-    AvgPool2d(burn::nn::pool::AvgPool2d),
-    /// Adaptive (and global) average pooling.
-    AdaptiveAvgPool2d(burn::nn::pool::AdaptiveAvgPool2d),
-    /// Flatten to vectors.
-    Flatten(kinds::flatten::Flatten),
-    /// Element-wise sum.
-    Add(kinds::add::Add),
-    /// Channel concatenation.
-    Concat(kinds::concat::Concat),
-    /// Dropout (training only).
-    Dropout(burn::nn::Dropout),
-    /// Identity.
-    Identity(burn::nn::Identity),
-    /// `min(max(x, 0), 6)`.
-    Relu6(burn::nn::activation::Relu6),
-    /// Clamp to `[min, max]`.
-    Hardtanh(burn::nn::activation::Hardtanh),
-    /// Logistic sigmoid.
-    Sigmoid(burn::nn::Sigmoid),
-    /// `max(0, min(1, alpha * x + beta))`.
-    HardSigmoid(burn::nn::HardSigmoid),
-    /// `x * relu6(x + 3) / 6`.
-    HardSwish(burn::nn::activation::HardSwish),
-    /// `x * sigmoid(x)`.
-    Silu(burn::nn::activation::SiLU),
-    /// Gaussian error linear unit.
-    Gelu(burn::nn::Gelu),
-    /// Hyperbolic tangent.
-    Tanh(burn::nn::Tanh),
-    /// Leaky ReLU.
-    LeakyRelu(burn::nn::LeakyRelu),
-    /// Parametric ReLU.
-    PRelu(burn::nn::PRelu),
-    /// Softmax over channels.
-    Softmax(kinds::softmax::Softmax),
-    /// Element-wise product of a map and a gate (squeeze-and-excitation).
-    Mul(kinds::mul::Mul),
-    /// Per-channel constant factors (layer scale).
-    Scale(kinds::scale::Scale),
-    /// Global max pooling.
-    GlobalMaxPool(kinds::global_max_pool::GlobalMaxPool),
-    /// Mean over positions, to vectors.
-    Mean(kinds::mean::Mean),
-    /// A contiguous range of channels.
-    Slice(kinds::slice::Slice),
-    /// ShuffleNet's channel shuffle.
-    ChannelShuffle(kinds::channel_shuffle::ChannelShuffle),
-    /// Channels in a given order.
-    ChannelPermute(kinds::channel_permute::ChannelPermute),
-    /// Channels-first to channels-last maps and back.
-    Permute(kinds::permute::Permute),
-    /// Layer normalisation over channels.
-    LayerNorm(kinds::layer_norm::LayerNorm),
-    /// Constant padding of maps.
-    Pad(kinds::pad::Pad),
-    /// Nearest-neighbour upsampling by integer factors.
-    Upsample(kinds::upsample::Upsample),
-    /// Transposed 2-D convolution.
-    ConvTranspose2d(burn::nn::conv::ConvTranspose2d),
-}
+pub(crate) use registry;
 
 impl OpSpec {
     /// Checks the number of inputs, the hyper-parameters and the input shapes, and returns the

@@ -127,41 +127,82 @@ macro_rules! activation_kind {
     }};
 }
 
-pub mod adaptive_avg_pool2d;
-pub mod add;
-pub mod avg_pool2d;
-pub mod batch_norm;
-pub mod channel_permute;
-pub mod channel_shuffle;
-pub mod concat;
-pub mod conv2d;
-pub mod conv_transpose2d;
-pub mod dropout;
-pub mod flatten;
-pub mod gelu;
-pub mod global_max_pool;
-pub mod hard_sigmoid;
-pub mod hard_swish;
-pub mod hardtanh;
-pub mod identity;
-pub mod input;
-pub mod layer_norm;
-pub mod leaky_relu;
-pub mod linear;
-pub mod max_pool2d;
-pub mod mean;
-pub mod mul;
-pub mod pad;
-pub mod permute;
-pub mod prelu;
-pub mod relu;
-pub mod relu6;
-pub mod scale;
-pub mod sigmoid;
-pub mod silu;
-pub mod slice;
-pub mod softmax;
-pub mod tanh;
-pub mod upsample;
-
 pub(crate) mod util;
+
+// The registry: one line per layer kind, `module: Variant(LayerType)`, with its doc comment.
+// Adding a kind is one new file `src/kinds/<module>.rs` and one line here.
+crate::registry::registry! {
+    /// The graph input.
+    input: Input(input::Input),
+    /// 2-D convolution (plain, grouped, depthwise).
+    conv2d: Conv2d(burn::nn::conv::Conv2d),
+    /// Fully connected layer over the channel axis of a channels-last layout; Burn stores its
+    /// weight as `[in, out]`.
+    linear: Linear(burn::nn::Linear),
+    /// Batch normalisation.
+    batch_norm: BatchNorm(burn::nn::BatchNorm),
+    /// Rectified linear unit.
+    relu: Relu(burn::nn::Relu),
+    /// 2-D max pooling.
+    max_pool2d: MaxPool2d(burn::nn::pool::MaxPool2d),
+    /// 2-D average pooling.
+    avg_pool2d: AvgPool2d(burn::nn::pool::AvgPool2d),
+    /// Adaptive (and global) average pooling.
+    adaptive_avg_pool2d: AdaptiveAvgPool2d(burn::nn::pool::AdaptiveAvgPool2d),
+    /// Flatten to vectors.
+    flatten: Flatten(flatten::Flatten),
+    /// Element-wise sum.
+    add: Add(add::Add),
+    /// Channel concatenation.
+    concat: Concat(concat::Concat),
+    /// Dropout (training only).
+    dropout: Dropout(burn::nn::Dropout),
+    /// Identity.
+    identity: Identity(burn::nn::Identity),
+    /// `min(max(x, 0), 6)`.
+    relu6: Relu6(burn::nn::activation::Relu6),
+    /// Clamp to `[min, max]`.
+    hardtanh: Hardtanh(burn::nn::activation::Hardtanh),
+    /// Logistic sigmoid.
+    sigmoid: Sigmoid(burn::nn::Sigmoid),
+    /// `max(0, min(1, alpha * x + beta))`.
+    hard_sigmoid: HardSigmoid(burn::nn::HardSigmoid),
+    /// `x * relu6(x + 3) / 6`.
+    hard_swish: HardSwish(burn::nn::activation::HardSwish),
+    /// `x * sigmoid(x)`.
+    silu: Silu(burn::nn::activation::SiLU),
+    /// Gaussian error linear unit.
+    gelu: Gelu(burn::nn::Gelu),
+    /// Hyperbolic tangent.
+    tanh: Tanh(burn::nn::Tanh),
+    /// Leaky ReLU.
+    leaky_relu: LeakyRelu(burn::nn::LeakyRelu),
+    /// Parametric ReLU.
+    prelu: PRelu(burn::nn::PRelu),
+    /// Softmax over channels.
+    softmax: Softmax(softmax::Softmax),
+    /// Element-wise product of a map and a gate (squeeze-and-excitation).
+    mul: Mul(mul::Mul),
+    /// Per-channel constant factors (layer scale).
+    scale: Scale(scale::Scale),
+    /// Global max pooling.
+    global_max_pool: GlobalMaxPool(global_max_pool::GlobalMaxPool),
+    /// Mean over positions, to vectors.
+    mean: Mean(mean::Mean),
+    /// A contiguous range of channels.
+    slice: Slice(slice::Slice),
+    /// ShuffleNet's channel shuffle.
+    channel_shuffle: ChannelShuffle(channel_shuffle::ChannelShuffle),
+    /// Channels in a given order.
+    channel_permute: ChannelPermute(channel_permute::ChannelPermute),
+    /// Channels-first to channels-last maps and back.
+    permute: Permute(permute::Permute),
+    /// Layer normalisation over channels.
+    layer_norm: LayerNorm(layer_norm::LayerNorm),
+    /// Constant padding of maps.
+    pad: Pad(pad::Pad),
+    /// Nearest-neighbour upsampling by integer factors.
+    upsample: Upsample(upsample::Upsample),
+    /// Transposed 2-D convolution.
+    conv_transpose2d: ConvTranspose2d(burn::nn::conv::ConvTranspose2d),
+}
