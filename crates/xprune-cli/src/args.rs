@@ -106,6 +106,10 @@ pub struct GroupsArgs {
     /// Nodes whose output channels must not be pruned.
     #[arg(long, value_delimiter = ',')]
     pub pin: Vec<String>,
+    /// Also prune channels that a layer norm reads (ConvNeXt, transformers). The pruned model
+    /// then differs from the masked one, since the norm's statistics change.
+    #[arg(long)]
+    pub prune_normalized: bool,
 }
 
 /// Criterion options.
@@ -130,6 +134,10 @@ pub struct CriterionArgs {
     /// Nodes whose output channels must not be pruned.
     #[arg(long, value_delimiter = ',')]
     pub pin: Vec<String>,
+    /// Also prune channels that a layer norm reads (ConvNeXt, transformers). The pruned model
+    /// then differs from the masked one, since the norm's statistics change.
+    #[arg(long)]
+    pub prune_normalized: bool,
 }
 
 /// `score`.

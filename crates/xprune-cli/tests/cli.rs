@@ -1130,3 +1130,108 @@ fn flat_models_explain_score_and_prune() {
     assert_eq!(widths(&pruned, "fc2"), (5, 6));
     assert_eq!(widths(&pruned, "fc3"), (CLASSES, 5));
 }
+
+/// `--prune-normalized`: the channels a layer norm reads are pinned by default (the pruned
+/// model would differ from the masked one) and prunable on request, in `groups`, `score` and
+/// `prune` alike.
+#[test]
+fn layer_norm_channels_are_pruned_only_with_prune_normalized() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = FeatureShape::spatial(3, 16, 16);
+    let graph = xprune::models::convnext_like(input, CLASSES, 1.0, &device(), 5).unwrap();
+    graph.save(d.join("convnext.safetensors")).unwrap();
+    let prunable = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["groups", "-m", "convnext.safetensors", "--json"];
+        args.extend_from_slice(extra);
+        let json: Value = serde_json::from_str(&ok(d, &args)).unwrap();
+        json["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["prunable"].as_bool().unwrap())
+            .map(|g| g["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let hidden = [
+        "stage0.0.pwconv1",
+        "stage0.1.pwconv1",
+        "stage1.0.pwconv1",
+        "stage1.1.pwconv1",
+    ];
+    assert_eq!(prunable(&[]), hidden);
+    let all = prunable(&["--prune-normalized"]);
+    assert_eq!(all.len(), hidden.len() + 2, "{all:?}");
+    assert!(all.contains(&"stem.conv".to_string()), "{all:?}");
+    assert!(all.contains(&"down1.conv".to_string()), "{all:?}");
+
+    let x = values(8 * 3 * 16 * 16, 9);
+    let xa = Array::f32(vec![8, 3, 16, 16], x).unwrap();
+    let ya = Array::i64(vec![8], (0..8).map(|i| i % CLASSES as i64).collect()).unwrap();
+    npz::write(
+        d.join("data.npz"),
+        &[("x", &xa), ("y", &ya)],
+        Compression::Stored,
+    )
+    .unwrap();
+    for (flag, groups) in [
+        (None, hidden.len()),
+        (Some("--prune-normalized"), all.len()),
+    ] {
+        let mut args = vec![
+            "score",
+            "-m",
+            "convnext.safetensors",
+            "-d",
+            "data.npz",
+            "-c",
+            "lrp",
+            "-o",
+            "s.json",
+        ];
+        args.extend(flag);
+        ok(d, &args);
+        let s = read_json(&d.join("s.json"));
+        assert_eq!(s["groups"].as_object().unwrap().len(), groups, "{flag:?}");
+    }
+
+    let stem_width = |g: &Graph| widths(g, "stem.conv").0;
+    for (flag, narrower) in [(None, false), (Some("--prune-normalized"), true)] {
+        let mut args = vec![
+            "prune",
+            "-m",
+            "convnext.safetensors",
+            "-c",
+            "l1",
+            "--scope",
+            "layer",
+            "-r",
+            "0.25",
+            "-o",
+            "p.safetensors",
+            "--plan",
+            "plan.json",
+        ];
+        args.extend(flag);
+        ok(d, &args);
+        let pruned = Graph::load(d.join("p.safetensors"), &device()).unwrap();
+        assert_eq!(
+            stem_width(&pruned) < stem_width(&graph),
+            narrower,
+            "{flag:?}"
+        );
+        let plan = read_json(&d.join("plan.json"));
+        assert_eq!(
+            !removed(&plan, "stem.conv").is_empty(),
+            narrower,
+            "{flag:?}"
+        );
+        // The plan names the norm whose width changed with the stem.
+        assert_eq!(
+            plan["layers"].get("stem.norm").is_some(),
+            narrower,
+            "{flag:?}"
+        );
+        assert_eq!(removed(&plan, "stage0.0.pwconv1").len(), 8);
+    }
+}

@@ -16,8 +16,8 @@ macro_rules! registry {
         /// holding Burn's own layer type where Burn has one.
         ///
         /// Everything Burn offers for modules (devices, optimizers, parameter visitors) works
-        /// on it. $crate::kind::Kind-specific behaviour is reached through the methods below, which dispatch
-        /// to the kind's [`$crate::kind::Kind`] implementation.
+        /// on it. Kind-specific behaviour is reached through the methods below, which dispatch
+        /// to the kind's [`crate::kind::Kind`] implementation.
         #[derive(burn::module::Module, Debug)]
         pub enum Layer {
             $( $(#[$doc])* $variant($ty), )*
@@ -62,43 +62,43 @@ macro_rules! registry {
             }
 
             /// Makes shape-dependent settings explicit for these inputs (see
-            /// [`$crate::kind::Kind::normalize`]).
+            /// [`crate::kind::Kind::normalize`]).
             pub fn normalize(&mut self, inputs: &[$crate::FeatureShape]) {
                 match self { $( Self::$variant(l) => <$ty as $crate::kind::Kind>::normalize(l, inputs), )* }
             }
 
-            /// Runs the layer on its inputs (see [`$crate::kind::Kind::forward`]).
+            /// Runs the layer on its inputs (see [`crate::kind::Kind::forward`]).
             pub fn forward(&self, inputs: Vec<$crate::Activation>, training: bool) -> Result<$crate::Activation, String> {
                 match self { $( Self::$variant(l) => <$ty as $crate::kind::Kind>::forward(l, inputs, training), )* }
             }
 
-            /// The layer's tensors by role (see [`$crate::kind::Kind::params`]).
+            /// The layer's tensors by role (see [`crate::kind::Kind::params`]).
             pub fn params(&self) -> Vec<$crate::kind::ParamInfo> {
                 match self { $( Self::$variant(l) => <$ty as $crate::kind::Kind>::params(l), )* }
             }
 
-            /// Replaces the tensor of a role (see [`$crate::kind::Kind::set_param`]).
+            /// Replaces the tensor of a role (see [`crate::kind::Kind::set_param`]).
             pub fn set_param(&mut self, role: &str, data: burn::tensor::TensorData, device: &burn::tensor::Device) -> Result<(), String> {
                 match self { $( Self::$variant(l) => <$ty as $crate::kind::Kind>::set_param(l, role, data, device), )* }
             }
 
-            /// The layer with channels removed (see [`$crate::kind::Kind::slice`]).
+            /// The layer with channels removed (see [`crate::kind::Kind::slice`]).
             pub fn slice(&self, cut: &$crate::kind::ChannelCut<'_>) -> Result<Layer, String> {
                 match self { $( Self::$variant(l) => <$ty as $crate::kind::Kind>::slice(l, cut), )* }
             }
 
-            /// What relevance propagation needs (see [`$crate::kind::Kind::lrp`]).
+            /// What relevance propagation needs (see [`crate::kind::Kind::lrp`]).
             pub fn lrp(&self) -> $crate::kind::LrpView<'_> {
                 match self { $( Self::$variant(l) => <$ty as $crate::kind::Kind>::lrp(l), )* }
             }
 
             /// Whether the output is non-negative given non-negative inputs (see
-            /// [`$crate::kind::Kind::nonnegative`]).
+            /// [`crate::kind::Kind::nonnegative`]).
             pub fn nonnegative(&self, inputs: &[bool]) -> bool {
                 match self { $( Self::$variant(l) => <$ty as $crate::kind::Kind>::nonnegative(l, inputs), )* }
             }
 
-            /// Writes the layer as ONNX operators (see [`$crate::kind::Kind::export`]).
+            /// Writes the layer as ONNX operators (see [`crate::kind::Kind::export`]).
             pub fn export(&self, w: &mut dyn $crate::kind::OpWriter) -> Result<(), String> {
                 match self { $( Self::$variant(l) => <$ty as $crate::kind::Kind>::export(l, w), )* }
             }
@@ -120,12 +120,12 @@ macro_rules! registry {
             }
 
             /// Parameters, state and MACs for these input and output shapes (see
-            /// [`$crate::kind::KindSpec::counts`]).
+            /// [`crate::kind::KindSpec::counts`]).
             pub fn counts(&self, inputs: &[$crate::FeatureShape], output: $crate::FeatureShape) -> $crate::kind::Counts {
                 match self { $( Self::$variant(s) => <<$ty as $crate::kind::Kind>::Spec as $crate::kind::KindSpec>::counts(s, inputs, output), )* }
             }
 
-            /// How channels flow through the kind (see [`$crate::kind::KindSpec::flow`]).
+            /// How channels flow through the kind (see [`crate::kind::KindSpec::flow`]).
             pub fn flow(&self, inputs: &[$crate::FeatureShape], output: $crate::FeatureShape) -> $crate::kind::ChannelFlow {
                 match self { $( Self::$variant(s) => <<$ty as $crate::kind::Kind>::Spec as $crate::kind::KindSpec>::flow(s, inputs, output), )* }
             }

@@ -7,7 +7,7 @@ use crate::load;
 use serde_json::json;
 use std::io::Write;
 use xprune::Graph;
-use xprune::surgery::{ChannelGroups, count};
+use xprune::surgery::{ChannelGroups, GroupOptions, count};
 
 /// The groups as JSON, with node names (not ids): the model's parameter and MAC counts and,
 /// per group, its id, name, channel count, whether it can be pruned, why not, and every
@@ -64,7 +64,10 @@ pub fn groups_json(graph: &Graph, groups: &ChannelGroups) -> serde_json::Value {
 pub fn run(g: &Global, a: &GroupsArgs) -> Result<()> {
     let dev = device(&g.backend)?;
     let graph = load::model(&a.model.model, &dev)?;
-    let groups = ChannelGroups::with_pinned(&graph, &a.pin)?;
+    let options = GroupOptions::default()
+        .prune_normalized(a.prune_normalized)
+        .pin_names(&graph, &a.pin)?;
+    let groups = ChannelGroups::with_options(&graph, &options);
     let text = if a.json {
         let json = groups_json(&graph, &groups);
         format!(

@@ -13,15 +13,16 @@ use xprune::surgery::{ChannelGroups, NodeRemovals};
 use xprune::{Graph, PruneOutcome, Pruner};
 
 /// The plan as JSON: removed channel indices by group, and removed output/input indices of
-/// every changed node, by node name.
+/// every changed node, by node name; `groups` are the original graph's groups the pruner
+/// used.
 pub fn plan_json(
     graph: &Graph,
+    groups: &ChannelGroups,
     outcome: &PruneOutcome,
     criterion: &str,
 ) -> Result<serde_json::Value> {
-    let groups = ChannelGroups::new(graph);
-    let resolved = outcome.original_plan().resolve(&groups)?;
-    let removals = NodeRemovals::new(graph, &groups, &resolved);
+    let resolved = outcome.original_plan().resolve(groups)?;
+    let removals = NodeRemovals::new(graph, groups, &resolved);
     let mut layers = serde_json::Map::new();
     for (id, info) in graph.nodes().iter().enumerate() {
         let inputs: Vec<_> = info
@@ -84,6 +85,7 @@ pub fn run(g: &Global, a: &PruneArgs) -> Result<()> {
     let mut pruner = Pruner::new(criterion)
         .selection(selection)
         .pin(a.criterion.pin.clone())
+        .prune_normalized(a.criterion.prune_normalized)
         .batch_size(g.batch_size)
         .seed(g.seed)
         .on_progress(move |p| {
@@ -96,7 +98,7 @@ pub fn run(g: &Global, a: &PruneArgs) -> Result<()> {
     let outcome = outcome?;
     load::save_model(&outcome.graph, &a.output)?;
     if let Some(plan) = &a.plan {
-        let json = plan_json(&graph, &outcome, &name)?;
+        let json = plan_json(&graph, &pruner.groups(&graph)?, &outcome, &name)?;
         std::fs::write(plan, serde_json::to_string_pretty(&json).expect("json"))
             .map_err(io(plan))?;
     }

@@ -27,6 +27,7 @@ pub fn run(g: &Global, a: &ScoreArgs) -> Result<()> {
     };
     let pruner = Pruner::new(criterion)
         .pin(a.criterion.pin.clone())
+        .prune_normalized(a.criterion.prune_normalized)
         .batch_size(g.batch_size)
         .seed(g.seed);
     let spinner = crate::progress::bar(1, format!("scoring ({})", a.criterion.criterion), g.quiet);

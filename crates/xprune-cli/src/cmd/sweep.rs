@@ -58,6 +58,7 @@ pub fn run(g: &Global, a: &SweepArgs) -> Result<()> {
             exact_max_channels: 10,
             per_class: None,
             pin: Vec::new(),
+            prune_normalized: false,
         };
         criteria.push((name.trim().to_string(), load::criterion(name, &args)?));
     }

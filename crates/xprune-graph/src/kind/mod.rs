@@ -11,7 +11,7 @@
 //!   ([`LrpView`]), the sign of its output, and how it is written to ONNX
 //!   ([`Kind::export`]).
 //!
-//! and one registration line in `src/registry.rs`, which generates the [`Layer`] and
+//! and one registration line in `src/kinds/mod.rs`, which generates the [`Layer`] and
 //! [`OpSpec`](crate::OpSpec) enums and their dispatch. Every concern is a required method, so a
 //! kind that forgets one does not compile. The other crates use kinds only through these
 //! traits: the LRP crate reads [`LrpView`]s, the surgery crate [`ChannelFlow`]s and

@@ -1,5 +1,6 @@
-//! One file per layer kind (see [`crate::kind`] for the traits each file implements and
-//! `src/registry.rs` for the list).
+//! One file per layer kind (see [`crate::kind`] for the traits each file implements); the
+//! registration list at the end of this file declares each file's module and its variant of
+//! [`Layer`] and [`OpSpec`].
 
 /// Implements a parameter-free, attribute-free element-wise activation kind: its spec type
 /// (no fields), shape inference (the input's shape), counts (none), channel flow
