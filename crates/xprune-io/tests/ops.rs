@@ -41,6 +41,7 @@ fn run(g: &Graph, dims: &[usize], x: &[f32]) -> Vec<f32> {
 /// The kinds each fixture must produce (besides convolutions, batch norms and the head).
 const EXPECTED: &[(&str, &[&str])] = &[
     ("leaky_prelu_tanh", &["leaky_relu", "prelu", "tanh"]),
+    ("elu", &["elu"]),
     ("clip_hardtanh", &["hardtanh", "relu6"]),
     ("clip_hardtanh_opset11", &["hardtanh", "relu6"]),
     ("hardswish_pattern", &["hard_swish", "hard_sigmoid"]),

@@ -425,7 +425,7 @@ pub fn convnext_like(
     b.build(out)
 }
 
-/// A network with every remaining kind: leaky ReLU, parametric ReLUs (per channel and
+/// A network with every remaining kind: leaky ReLU, ELU, parametric ReLUs (per channel and
 /// shared), tanh, a clamp, padding, nearest upsampling, transposed convolutions (plain and
 /// depthwise), a channel permutation, a global max pool beside a mean, and a softmax output.
 pub fn misc_net(
@@ -456,6 +456,7 @@ pub fn misc_net(
     let order: Vec<usize> = (0..c).rev().collect();
     let x = b.channel_permute("permute", x, order)?;
     let x = b.conv2d("conv3", x, Conv2dSpec::new(c, 3).stride(2).padding(1))?;
+    let x = b.elu("elu", x, 0.5)?;
     let x = b.prelu("prelu_1", x, false)?;
     let m = b.global_max_pool("gmp", x)?;
     let m = b.flatten("gmp_flat", m)?;

@@ -81,6 +81,43 @@ fn every_architecture_imports_with_onnxruntime_outputs() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Every layer kind is what some ONNX fixture imports to (the zoo, the operator fixtures of
+/// `tests/fixtures/ops` and the classic ones of `tests/fixtures/onnx`), so a kind added
+/// without an import test fails here.
+#[test]
+fn every_layer_kind_imports_from_some_onnx_fixture() {
+    let device = Device::flex();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut files: Vec<PathBuf> = MODELS
+        .iter()
+        .map(|m| zoo_dir().join(format!("{m}.onnx")))
+        .collect();
+    for dir in ["ops", "onnx"] {
+        for entry in std::fs::read_dir(fixtures.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if name.ends_with(".onnx") && !name.starts_with("bad_") {
+                files.push(path);
+            }
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for path in &files {
+        let graph = import_onnx(path, &device).unwrap_or_else(|e| panic!("{e}"));
+        seen.extend(graph.nodes().iter().map(|n| n.op.kind_name()));
+    }
+    let missing: Vec<&str> = xprune::graph::KIND_NAMES
+        .iter()
+        .copied()
+        .filter(|k| !seen.contains(k))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "no ONNX fixture among {} imports to {missing:?}",
+        files.len()
+    );
+}
+
 use xprune::criteria::{
     Criterion, FeatureRelevance, Gradient, LrpCriterion, RandomCriterion, Shapley, Taylor,
     WeightNorm,

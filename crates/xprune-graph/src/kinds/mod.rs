@@ -178,6 +178,8 @@ crate::registry::registry! {
     tanh: Tanh(burn::nn::Tanh),
     /// Leaky ReLU.
     leaky_relu: LeakyRelu(burn::nn::LeakyRelu),
+    /// Exponential linear unit.
+    elu: Elu(burn::nn::activation::Elu),
     /// Parametric ReLU.
     prelu: PRelu(burn::nn::PRelu),
     /// Softmax over channels.
