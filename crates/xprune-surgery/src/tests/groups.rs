@@ -477,4 +477,35 @@ fn layer_norms_pin_the_channels_they_normalise_unless_allowed() {
     };
     let free = ChannelGroups::with_options(&g, &options);
     assert!(free.find("stem.conv").unwrap().is_prunable(), "{free}");
+    // Only the groups the norms read changed status.
+    let newly: Vec<&str> = free
+        .prunable()
+        .filter(|f| !groups.find(f.name()).unwrap().is_prunable())
+        .map(|f| f.name())
+        .collect();
+    assert_eq!(newly, ["stem.conv", "down1.conv"]);
+    // Pruning through the norms gives a smaller model that runs, with the predicted counts,
+    // whose norms have fewer channels.
+    let plan = crate::PrunePlan::new()
+        .remove("stem.conv", [0, 5])
+        .remove("down1.conv", [1, 2, 3]);
+    let pruned = crate::prune(&g, &free, &plan).unwrap();
+    let resolved = plan.resolve(&free).unwrap();
+    let (predicted, real) = (
+        crate::count_after(&g, &free, &resolved),
+        crate::count(&pruned),
+    );
+    assert_eq!((predicted.params, predicted.macs), (real.params, real.macs));
+    let norm = pruned.find("stem.norm").unwrap();
+    assert_eq!(pruned.nodes()[norm].shape.channels(), 6);
+    let x = burn::tensor::Tensor::<4>::random(
+        [2, 3, 32, 32],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &Device::flex(),
+    );
+    let out = pruned.forward(x).unwrap().to_vec();
+    assert_eq!(out.len(), 20);
+    assert!(out.iter().all(|v| v.is_finite()));
+    // The same plan is refused without the option: the groups are pinned.
+    assert!(crate::prune(&g, &groups, &plan).is_err());
 }
