@@ -179,8 +179,8 @@ macro_rules! registry {
         }
 
         /// Every kind's rewrites of neutral ONNX graphs, in registration order.
-        pub fn fusions() -> Vec<$crate::kind::FuseFn> {
-            let mut out: Vec<$crate::kind::FuseFn> = Vec::new();
+        pub fn fusions() -> Vec<$crate::kind::Fusion> {
+            let mut out: Vec<$crate::kind::Fusion> = Vec::new();
             $( out.extend_from_slice(<<$ty as $crate::kind::Kind>::Spec as $crate::kind::KindSpec>::FUSIONS); )*
             out
         }

@@ -39,8 +39,8 @@ pub use lrp::{
     RuleClass,
 };
 pub use onnx::{
-    Attr, ConstData, ConstTensor, Dim, FuseFn, ImportError, Imported, OpAttrs, OpGraph, OpImport,
-    OpNode, OpValue, OpWriter,
+    Attr, ConstData, ConstTensor, Dim, FuseFn, Fusion, ImportError, Imported, OpAttrs, OpGraph,
+    OpImport, OpNode, OpValue, OpWriter,
 };
 pub use param::ParamInfo;
 
@@ -108,7 +108,7 @@ pub trait KindSpec: Clone + fmt::Debug + PartialEq + Serialize + DeserializeOwne
 
     /// Rewrites of the neutral ONNX graph that this kind needs before import (multi-node
     /// patterns such as `x * sigmoid(x)`); `&[]` for none.
-    const FUSIONS: &'static [FuseFn];
+    const FUSIONS: &'static [Fusion];
 
     /// How many inputs the kind takes.
     fn arity(&self) -> Arity;

@@ -453,9 +453,10 @@ pub enum Imported {
         /// Its inputs (earlier xprune nodes).
         inputs: Vec<NodeId>,
     },
-    /// The node computes nothing at inference (identity, dropout): its output is this node's.
+    /// The node computes nothing (a `Sum` of one input): its output is this existing node's.
     Alias(NodeId),
-    /// The node's output is a constant.
+    /// The node's output is a constant (no built-in kind returns this today; the importer
+    /// treats it as a folded value).
     Const(Arc<ConstTensor>),
 }
 
@@ -474,6 +475,26 @@ pub struct OpNode {
     pub attrs: OpAttrs,
 }
 
+impl OpNode {
+    /// The name of input `i`, or `None` when the node has no such input or it is absent (an
+    /// empty name). Fusions read inputs through this, so that malformed nodes are skipped
+    /// (and reported by the importer) rather than indexed out of range.
+    pub fn input(&self, i: usize) -> Option<&str> {
+        self.inputs
+            .get(i)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The name of output `i`, or `None` when the node has no such output or it is unnamed.
+    pub fn output(&self, i: usize) -> Option<&str> {
+        self.outputs
+            .get(i)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+    }
+}
+
 /// A neutral ONNX graph: nodes in order, constants by value name, and the graph's outputs. The
 /// rewrites of kinds ([`FuseFn`]) operate on it before import.
 #[derive(Clone, Debug, Default)]
@@ -489,6 +510,28 @@ pub struct OpGraph {
 /// A rewrite of a neutral ONNX graph: replaces the multi-node patterns of a kind by single
 /// nodes that the kind imports; returns how many were rewritten.
 pub type FuseFn = fn(&mut OpGraph) -> usize;
+
+/// A multi-node ONNX pattern that a kind imports as one node (see [`KindSpec::FUSIONS`]):
+/// what it reads, what it produces, and the rewrite.
+///
+/// [`KindSpec::FUSIONS`]: super::KindSpec::FUSIONS
+#[derive(Clone, Copy, Debug)]
+pub struct Fusion {
+    /// The pattern, for documentation and messages (`Mul(x, Sigmoid(x))`).
+    pub pattern: &'static str,
+    /// The ONNX op types the pattern consists of.
+    pub reads: &'static [&'static str],
+    /// The op type of the node that replaces it: an ONNX op, or a name of xprune's own when
+    /// ONNX has none (`SiLU`); in both cases one of the kind's [`KindSpec::ONNX_OPS`].
+    ///
+    /// [`KindSpec::ONNX_OPS`]: super::KindSpec::ONNX_OPS
+    pub produces: &'static str,
+    /// Whether [`Fusion::produces`] is a name of xprune's own rather than an ONNX op (such
+    /// names are not listed as supported ONNX ops).
+    pub internal: bool,
+    /// The rewrite.
+    pub apply: FuseFn,
+}
 
 impl OpGraph {
     /// The index of the node producing `value`.
@@ -518,8 +561,8 @@ impl OpGraph {
         by_nodes + self.outputs.iter().filter(|o| *o == value).count()
     }
 
-    /// The constant called `value`: an initializer or the output of a `Constant` node with a
-    /// `value` tensor attribute.
+    /// The constant called `value`: an initializer or the output of a `Constant` node (a
+    /// `value` tensor, `value_float(s)` or `value_int(s)`).
     pub fn constant(&self, value: &str) -> Option<Arc<ConstTensor>> {
         if let Some(t) = self.consts.get(value) {
             return Some(t.clone());
@@ -530,13 +573,27 @@ impl OpGraph {
         }
         match n.attrs.get("value") {
             Some(Attr::Tensor(t)) => Some(t.clone()),
-            _ => match (n.attrs.get("value_float"), n.attrs.get("value_floats")) {
-                (Some(Attr::Float(v)), _) => Some(Arc::new(ConstTensor::scalar(*v))),
-                (_, Some(Attr::Floats(v))) => {
-                    Some(Arc::new(ConstTensor::f32(vec![v.len()], v.clone())))
+            _ => {
+                let attr = |name| n.attrs.get(name);
+                match (
+                    attr("value_float"),
+                    attr("value_floats"),
+                    attr("value_int"),
+                    attr("value_ints"),
+                ) {
+                    (Some(Attr::Float(v)), ..) => Some(Arc::new(ConstTensor::scalar(*v))),
+                    (_, Some(Attr::Floats(v)), ..) => {
+                        Some(Arc::new(ConstTensor::f32(vec![v.len()], v.clone())))
+                    }
+                    (_, _, Some(Attr::Int(v)), _) => {
+                        Some(Arc::new(ConstTensor::i64(vec![], vec![*v])))
+                    }
+                    (_, _, _, Some(Attr::Ints(v))) => {
+                        Some(Arc::new(ConstTensor::i64(vec![v.len()], v.clone())))
+                    }
+                    _ => None,
                 }
-                _ => None,
-            },
+            }
         }
     }
 

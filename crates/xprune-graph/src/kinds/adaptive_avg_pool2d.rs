@@ -7,7 +7,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, ints, unsupported};
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, ChannelCut, ChannelFlow, Counts, FuseFn, Imported, Kind, KindSpec, LinearMap, LrpView,
+    Arity, ChannelCut, ChannelFlow, Counts, Fusion, Imported, Kind, KindSpec, LinearMap, LrpView,
     Modified, OpImport, OpWriter, ParamInfo, ParamMod, RuleClass,
 };
 use crate::kinds::util::{all, into_spatial, one, pass_slice, spatial_in};
@@ -29,7 +29,7 @@ impl KindSpec for AdaptiveAvgPool2dOp {
     type Layer = AdaptiveAvgPool2d;
     const NAME: &'static str = "adaptive_avg_pool2d";
     const ONNX_OPS: &'static [&'static str] = &["GlobalAveragePool", "ReduceMean"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (1, 1)
@@ -84,16 +84,23 @@ fn import_global(node: &OpImport<'_>) -> Result<Imported, ImportError> {
     Ok(global(x))
 }
 
-/// The spatial axes a `ReduceMean` reduces (attribute before opset 18, input after) and its
-/// `keepdims`, when it is a global average over the positions of a channels-first map.
-pub(crate) fn reduce_mean_spatial(node: &OpImport<'_>) -> Option<Result<bool, ImportError>> {
+/// Whether a `ReduceMean` averages over all positions of a map (axes `[2, 3]` of a
+/// channels-first map, `[1, 2]` of a channels-last one; the attribute before opset 18, the
+/// input from 18), and if so its `keepdims` and its input's shape. `None` for any other
+/// reduction (no kind imports those).
+pub(crate) fn reduce_mean_positions(
+    node: &OpImport<'_>,
+) -> Option<Result<(bool, FeatureShape), ImportError>> {
     let shape = match node.inputs.first() {
         Some(crate::kind::OpValue::Act { shape, .. }) => *shape,
         _ => return None,
     };
-    if !matches!(shape, FeatureShape::Spatial(_)) {
-        return None;
-    }
+    let positions: &[i64] = match shape {
+        FeatureShape::Spatial(_) => &[2, 3],
+        FeatureShape::SpatialLast(_) => &[1, 2],
+        FeatureShape::Tokens(_) => &[1],
+        FeatureShape::Flat(_) => return None,
+    };
     let axes: Vec<i64> = if node.opset >= 18 {
         match node.optional_constant(1, "axes") {
             Ok(Some(t)) => t.as_i64()?.to_vec(),
@@ -107,24 +114,26 @@ pub(crate) fn reduce_mean_spatial(node: &OpImport<'_>) -> Option<Result<bool, Im
             Err(e) => return Some(Err(e)),
         }
     };
+    let rank = shape.layout().rank() as i64;
     let mut norm: Vec<i64> = axes
         .iter()
-        .map(|&a| if a < 0 { a + 4 } else { a })
+        .map(|&a| if a < 0 { a + rank } else { a })
         .collect();
     norm.sort_unstable();
-    if norm != [2, 3] {
+    if norm != positions {
         return None;
     }
-    Some(node.attrs.int("keepdims", 1).map(|k| k != 0))
+    Some(node.attrs.int("keepdims", 1).map(|k| (k != 0, shape)))
 }
 
 fn import_reduce_mean(node: &OpImport<'_>) -> Option<Result<Imported, ImportError>> {
-    let keep = match reduce_mean_spatial(node)? {
+    let (keep, shape) = match reduce_mean_positions(node)? {
         Ok(k) => k,
         Err(e) => return Some(Err(e)),
     };
-    if !keep {
-        // `mean` over positions to vectors is another kind.
+    if !keep || !matches!(shape, FeatureShape::Spatial(_)) {
+        // `mean` over positions to vectors is another kind (and kept dimensions of other
+        // layouts are not a pooling this kind holds).
         return None;
     }
     Some((|| -> Result<Imported, ImportError> {

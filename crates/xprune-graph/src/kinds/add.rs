@@ -5,7 +5,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::ImportError;
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, ChannelCut, ChannelFlow, Counts, FuseFn, Imported, Kind, KindSpec, LrpView, OpImport,
+    Arity, ChannelCut, ChannelFlow, Counts, Fusion, Imported, Kind, KindSpec, LrpView, OpImport,
     OpValue, OpWriter, ParamInfo,
 };
 use crate::kinds::util::{all, pass_slice};
@@ -27,7 +27,7 @@ impl KindSpec for AddOp {
     type Layer = Add;
     const NAME: &'static str = "add";
     const ONNX_OPS: &'static [&'static str] = &["Add", "Sum"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (2, usize::MAX)

@@ -7,7 +7,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, ints, unsupported};
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, Attr, ChannelCut, ChannelFlow, Counts, FuseFn, Imported, Kind, KindSpec, LinearMap,
+    Arity, Attr, ChannelCut, ChannelFlow, Counts, Fusion, Imported, Kind, KindSpec, LinearMap,
     LrpView, Modified, OpImport, OpWriter, ParamInfo, ParamMod, RuleClass,
 };
 use crate::kinds::util::{
@@ -41,7 +41,7 @@ impl KindSpec for AvgPool2dOp {
     type Layer = AvgPool2d;
     const NAME: &'static str = "avg_pool2d";
     const ONNX_OPS: &'static [&'static str] = &["AveragePool"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (1, 1)

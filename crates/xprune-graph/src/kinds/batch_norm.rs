@@ -8,7 +8,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
 use crate::kind::param::{param_from, select_param, select_state, state_from, unknown_role};
 use crate::kind::{
-    Arity, Attr, ChannelCut, ChannelFlow, Counts, FuseFn, Imported, Kind, KindSpec, LinearMap,
+    Arity, Attr, ChannelCut, ChannelFlow, Counts, Fusion, Imported, Kind, KindSpec, LinearMap,
     LrpView, Modified, OpImport, OpWriter, ParamInfo, ParamMod, ParamTensor, RuleClass,
 };
 use crate::kinds::util::{constant_of, one};
@@ -59,7 +59,7 @@ impl KindSpec for BatchNormOp {
     type Layer = BatchNorm;
     const NAME: &'static str = "batch_norm";
     const ONNX_OPS: &'static [&'static str] = &["BatchNormalization"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (1, 1)

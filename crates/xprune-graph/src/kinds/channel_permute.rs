@@ -10,7 +10,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, Attr, ChannelCut, ChannelFlow, ConstTensor, Counts, FuseFn, Imported, Kind, KindSpec,
+    Arity, Attr, ChannelCut, ChannelFlow, ConstTensor, Counts, Fusion, Imported, Kind, KindSpec,
     LrpView, OpImport, OpWriter, ParamInfo, Redistribute,
 };
 use crate::kinds::util::{all, channel_axis, is_channel_axis, one};
@@ -39,7 +39,7 @@ impl KindSpec for ChannelPermuteOp {
     type Layer = ChannelPermute;
     const NAME: &'static str = "channel_permute";
     const ONNX_OPS: &'static [&'static str] = &["Gather"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (1, 1)

@@ -12,7 +12,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::ImportError;
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, Attr, ChannelCut, ChannelFlow, ConstTensor, Counts, Dim, FuseFn, Imported, Kind,
+    Arity, Attr, ChannelCut, ChannelFlow, ConstTensor, Counts, Dim, Fusion, Imported, Kind,
     KindSpec, LrpView, OpAttrs, OpGraph, OpImport, OpNode, OpValue, OpWriter, ParamInfo,
     Redistribute,
 };
@@ -49,7 +49,13 @@ impl KindSpec for ChannelShuffleOp {
     type Layer = ChannelShuffle;
     const NAME: &'static str = "channel_shuffle";
     const ONNX_OPS: &'static [&'static str] = &["ChannelShuffle"];
-    const FUSIONS: &'static [FuseFn] = &[fuse_shuffle];
+    const FUSIONS: &'static [Fusion] = &[Fusion {
+        pattern: "Reshape(x, [N, g, C/g, H, W]) -> Transpose(perm [0, 2, 1, 3, 4]) -> Reshape(., [N, C, H, W])",
+        reads: &["Reshape", "Transpose"],
+        produces: "ChannelShuffle",
+        internal: true,
+        apply: fuse_shuffle,
+    }];
 
     fn arity(&self) -> Arity {
         (1, 1)
@@ -89,30 +95,53 @@ impl KindSpec for ChannelShuffleOp {
         Some((|| -> Result<Imported, ImportError> {
             let (x, shape) = node.act(0, "data")?;
             let [c, h, w] = spatial_in(shape, "a channel shuffle").map_err(ImportError::from)?;
-            // input 1 is the first reshape's target: [N, g, C/g, H, W]
-            let target: Vec<Dim> = match node.input(1, "shape")? {
-                OpValue::Dims { dims, .. } => dims.clone(),
-                OpValue::Const(t) => t
-                    .as_i64()
-                    .ok_or("the target shape must be integers")?
-                    .iter()
-                    .map(|&v| Dim::Known(v))
-                    .collect(),
-                _ => return Err("the target shape must be known".into()),
+            // input 1 is the first reshape's target, [N, g, C/g, H, W]; input 2 the second
+            // one's, [N, C, H, W]
+            let target = |i: usize, what: &str| -> Result<Vec<Dim>, ImportError> {
+                match node.input(i, what)? {
+                    OpValue::Dims { dims, .. } => Ok(dims.clone()),
+                    OpValue::Const(t) => Ok(t
+                        .as_i64()
+                        .ok_or("a reshape's target shape must be integers")?
+                        .iter()
+                        .map(|&v| Dim::Known(v))
+                        .collect()),
+                    _ => Err("a reshape's target shape must be known".into()),
+                }
             };
-            let known = |d: Dim| match d {
-                Dim::Known(v) => Some(v),
+            // The batch entry: the batch itself, 0 (copy), -1 (infer) or the static batch.
+            let keeps_batch = |d: Option<&Dim>| match d {
+                Some(Dim::Batch) | Some(Dim::Known(0)) | Some(Dim::Known(-1)) => true,
+                Some(Dim::Known(v)) => node.batch == Some(*v),
+                None => false,
+            };
+            let known = |d: &Dim| match d {
+                Dim::Known(v) => Some(*v),
                 Dim::Batch => None,
             };
-            let parsed: Option<Vec<i64>> = target[1..].iter().map(|&d| known(d)).collect();
-            let Some([g, per, th, tw]) =
-                parsed.as_deref().and_then(|v| <[i64; 4]>::try_from(v).ok())
+            let (first, second) = (target(1, "shape")?, target(2, "shape")?);
+            let parsed: Option<Vec<i64>> = first.iter().skip(1).map(known).collect();
+            let Some([g, per, th, tw]) = parsed
+                .as_deref()
+                .and_then(|v| <[i64; 4]>::try_from(v).ok())
+                .filter(|_| keeps_batch(first.first()))
             else {
                 return Err(format!(
-                    "a reshape to {target:?} before the transpose is not a channel shuffle"
+                    "a reshape of [N, {shape}] to {first:?} before the transpose is not a channel \
+                     shuffle"
                 )
                 .into());
             };
+            let back: Option<Vec<i64>> = second.iter().skip(1).map(known).collect();
+            let restores = keeps_batch(second.first())
+                && back.as_deref() == Some(&[c as i64, h as i64, w as i64][..]);
+            if !restores {
+                return Err(format!(
+                    "a channel shuffle must reshape back to [N, {c}, {h}, {w}], this one to \
+                     {second:?}"
+                )
+                .into());
+            }
             let fits = g > 0 && g * per == c as i64 && th == h as i64 && tw == w as i64;
             if !fits {
                 return Err(format!(
@@ -129,13 +158,16 @@ impl KindSpec for ChannelShuffleOp {
 }
 
 /// `Reshape(x, [N, g, C/g, H, W])` -> `Transpose(perm = [0, 2, 1, 3, 4])` -> `Reshape` (each
-/// read once) becomes `ChannelShuffle(x, first target)`.
+/// read once) becomes `ChannelShuffle(x, first target, second target)`; the import checks
+/// both targets.
 fn fuse_shuffle(g: &mut OpGraph) -> usize {
     let mut fused = 0;
     let mut k = 0;
     while k < g.nodes.len() {
         let n = &g.nodes[k];
-        if n.op != "Reshape" || !g.single_use(k) {
+        let data = n.input(0);
+        // A constant chain is folded by the importer, not a shuffle.
+        if n.op != "Reshape" || !g.single_use(k) || data.is_none_or(|d| g.constant(d).is_some()) {
             k += 1;
             continue;
         }
@@ -154,7 +186,8 @@ fn fuse_shuffle(g: &mut OpGraph) -> usize {
             k += 1;
             continue;
         };
-        if g.nodes[r2].op != "Reshape" {
+        let literal_zeros = |n: &OpNode| matches!(n.attrs.get("allowzero"), Some(Attr::Int(1)));
+        if g.nodes[r2].op != "Reshape" || literal_zeros(n) || literal_zeros(&g.nodes[r2]) {
             k += 1;
             continue;
         }
@@ -164,6 +197,7 @@ fn fuse_shuffle(g: &mut OpGraph) -> usize {
             inputs: vec![
                 n.inputs[0].clone(),
                 n.inputs.get(1).cloned().unwrap_or_default(),
+                g.nodes[r2].inputs.get(1).cloned().unwrap_or_default(),
             ],
             outputs: g.nodes[r2].outputs.clone(),
             attrs: OpAttrs::new(),

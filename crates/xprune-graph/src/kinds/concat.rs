@@ -5,7 +5,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, Attr, ChannelCut, ChannelFlow, Counts, FuseFn, Imported, Kind, KindSpec, LrpView,
+    Arity, Attr, ChannelCut, ChannelFlow, Counts, Fusion, Imported, Kind, KindSpec, LrpView,
     OpImport, OpValue, OpWriter, ParamInfo, Redistribute,
 };
 use crate::kinds::util::{all, channel_axis, is_channel_axis};
@@ -27,7 +27,7 @@ impl KindSpec for ConcatOp {
     type Layer = Concat;
     const NAME: &'static str = "concat";
     const ONNX_OPS: &'static [&'static str] = &["Concat"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (2, usize::MAX)

@@ -11,7 +11,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, ints, unsupported};
 use crate::kind::param::{param_from, select_param, unknown_role};
 use crate::kind::{
-    Arity, Attr, ChannelCut, ChannelFlow, Counts, FuseFn, Imported, Kind, KindSpec, LinearMap,
+    Arity, Attr, ChannelCut, ChannelFlow, Counts, Fusion, Imported, Kind, KindSpec, LinearMap,
     LrpView, Modified, OpGraph, OpImport, OpNode, OpWriter, ParamInfo, ParamMod, ParamTensor, Pin,
     RuleClass,
 };
@@ -97,7 +97,13 @@ impl KindSpec for Conv2dOp {
     type Layer = Conv2d;
     const NAME: &'static str = "conv2d";
     const ONNX_OPS: &'static [&'static str] = &["Conv"];
-    const FUSIONS: &'static [FuseFn] = &[fuse_conv_bias];
+    const FUSIONS: &'static [Fusion] = &[Fusion {
+        pattern: "Add(Conv(x, W), b) with a constant b of shape [M, 1, 1] or [1, M, 1, 1]",
+        reads: &["Conv", "Add"],
+        produces: "Conv",
+        internal: false,
+        apply: fuse_conv_bias,
+    }];
 
     fn arity(&self) -> Arity {
         (1, 1)
@@ -259,7 +265,7 @@ fn import_conv(node: &OpImport<'_>) -> Result<Imported, ImportError> {
             let fits = b.dims == [m] || b.dims == [m, 1, 1] || b.dims == [1, m, 1, 1];
             if !fits {
                 return Err(format!(
-                    "bias B must have shape [{m}] (or [{m}, 1, 1]), found {}",
+                    "bias B must have shape [{m}], [{m}, 1, 1] or [1, {m}, 1, 1], found {}",
                     b.dims_string()
                 )
                 .into());

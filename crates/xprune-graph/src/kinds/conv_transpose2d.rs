@@ -13,7 +13,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, ints, unsupported};
 use crate::kind::param::{param_from, select_param, unknown_role, vector_param};
 use crate::kind::{
-    Arity, Attr, ChannelCut, ChannelFlow, Counts, FuseFn, Imported, Kind, KindSpec, LinearMap,
+    Arity, Attr, ChannelCut, ChannelFlow, Counts, Fusion, Imported, Kind, KindSpec, LinearMap,
     LrpView, Modified, OpImport, OpWriter, ParamInfo, ParamMod, ParamTensor, Pin, RuleClass,
 };
 use crate::kinds::conv2d::ConvGrouping;
@@ -85,7 +85,7 @@ impl KindSpec for ConvTranspose2dOp {
     type Layer = ConvTranspose2d;
     const NAME: &'static str = "conv_transpose2d";
     const ONNX_OPS: &'static [&'static str] = &["ConvTranspose"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (1, 1)
@@ -224,6 +224,7 @@ impl KindSpec for ConvTranspose2dOp {
             }
             if let Some(p) = a.string("auto_pad")?
                 && p != "NOTSET"
+                && !p.is_empty()
             {
                 return Err(unsupported("auto_pad", p, "only explicit pads (NOTSET)"));
             }
@@ -235,7 +236,19 @@ impl KindSpec for ConvTranspose2dOp {
                 )
                 .into());
             };
-            let group = usize::try_from(a.int("group", 1)?).unwrap_or(0).max(1);
+            let group = match a.int("group", 1)? {
+                g if g > 0 => g as usize,
+                g => return Err(unsupported("group", g, "a positive number of groups")),
+            };
+            if let Some(k) = a.positive_ints::<2>("kernel_shape")?
+                && k != [kh, kw]
+            {
+                return Err(unsupported(
+                    "kernel_shape",
+                    format!("{k:?}"),
+                    format!("the weight's window [{kh}, {kw}]"),
+                ));
+            }
             let pads = a.ints("pads")?.unwrap_or_else(|| vec![0; 4]);
             if pads.len() != 4
                 || pads[0] != pads[2]

@@ -6,7 +6,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, ChannelCut, ChannelFlow, ConstTensor, Counts, FuseFn, Imported, Kind, KindSpec, LrpView,
+    Arity, ChannelCut, ChannelFlow, ConstTensor, Counts, Fusion, Imported, Kind, KindSpec, LrpView,
     OpImport, OpWriter, ParamInfo,
 };
 use crate::kinds::util::{all, one, pass_slice};
@@ -36,7 +36,7 @@ impl KindSpec for DropoutOp {
     type Layer = Dropout;
     const NAME: &'static str = "dropout";
     const ONNX_OPS: &'static [&'static str] = &["Dropout"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (1, 1)
@@ -81,10 +81,9 @@ fn import(node: &OpImport<'_>) -> Result<Imported, ImportError> {
     }
     let mut ratio = node.attrs.float("ratio", 0.5)?;
     if let Some(r) = node.optional_constant(1, "ratio")? {
-        ratio = *r
-            .to_f32()
-            .first()
-            .ok_or_else(|| ImportError::from("ratio is empty"))?;
+        ratio = r.single().ok_or_else(|| {
+            ImportError::from(format!("ratio must be one value, found shape {}", r.dims_string()))
+        })?;
     }
     if let Some(t) = node.optional_constant(2, "training_mode")?
         && t.to_f32().iter().any(|&v| v != 0.0)

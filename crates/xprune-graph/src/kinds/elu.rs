@@ -9,7 +9,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::ImportError;
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, Attr, ChannelCut, ChannelFlow, Counts, FuseFn, Imported, Kind, KindSpec, LrpView,
+    Arity, Attr, ChannelCut, ChannelFlow, Counts, Fusion, Imported, Kind, KindSpec, LrpView,
     OpImport, OpWriter, ParamInfo,
 };
 use crate::kinds::batch_norm::readable_f64;
@@ -32,7 +32,7 @@ impl KindSpec for EluOp {
     type Layer = Elu;
     const NAME: &'static str = "elu";
     const ONNX_OPS: &'static [&'static str] = &["Elu"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (1, 1)

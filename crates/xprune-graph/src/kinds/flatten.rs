@@ -6,7 +6,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, Attr, ChannelCut, ChannelFlow, Counts, Dim, FuseFn, Imported, Kind, KindSpec, LrpView,
+    Arity, Attr, ChannelCut, ChannelFlow, Counts, Dim, Fusion, Imported, Kind, KindSpec, LrpView,
     OpImport, OpValue, OpWriter, ParamInfo, Redistribute,
 };
 use crate::kinds::util::{all, one};
@@ -28,7 +28,7 @@ impl KindSpec for FlattenOp {
     type Layer = Flatten;
     const NAME: &'static str = "flatten";
     const ONNX_OPS: &'static [&'static str] = &["Flatten", "Reshape"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (1, 1)

@@ -12,7 +12,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, Attr, ChannelCut, ChannelFlow, ConstTensor, Counts, FuseFn, Imported, Kind, KindSpec,
+    Arity, Attr, ChannelCut, ChannelFlow, ConstTensor, Counts, Fusion, Imported, Kind, KindSpec,
     LrpView, OpAttrs, OpGraph, OpImport, OpNode, OpWriter, ParamInfo,
 };
 use crate::kinds::util::{one, pass_slice};
@@ -35,7 +35,13 @@ impl KindSpec for GeluOp {
     type Layer = Gelu;
     const NAME: &'static str = "gelu";
     const ONNX_OPS: &'static [&'static str] = &["Gelu"];
-    const FUSIONS: &'static [FuseFn] = &[fuse_erf_gelu];
+    const FUSIONS: &'static [Fusion] = &[Fusion {
+        pattern: "x * 0.5 * (1 + Erf(x / sqrt(2))) (Div or Mul by 1/sqrt(2); the products in either order)",
+        reads: &["Div", "Mul", "Erf", "Add"],
+        produces: "Gelu",
+        internal: false,
+        apply: fuse_erf_gelu,
+    }];
 
     fn arity(&self) -> Arity {
         (1, 1)
@@ -105,11 +111,15 @@ fn fuse_erf_gelu(g: &mut OpGraph) -> usize {
             continue;
         }
         let erf = k;
-        let Some(scale) = g.producer(&g.nodes[erf].inputs[0]) else {
+        let Some(scale) = g.nodes[erf].input(0).and_then(|v| g.producer(v)) else {
             k += 1;
             continue;
         };
         let sn = &g.nodes[scale];
+        if sn.inputs.len() != 2 || sn.input(0).is_none() || sn.input(1).is_none() {
+            k += 1;
+            continue;
+        }
         let x = match sn.op.as_str() {
             "Div" if is_const(g, &sn.inputs[1], std::f32::consts::SQRT_2) => sn.inputs[0].clone(),
             "Mul" => {

@@ -9,7 +9,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::ImportError;
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, ChannelCut, ChannelFlow, Counts, FuseFn, Imported, Kind, KindSpec, LrpView, OpImport,
+    Arity, ChannelCut, ChannelFlow, Counts, Fusion, Imported, Kind, KindSpec, LrpView, OpImport,
     OpWriter, ParamInfo, Redistribute,
 };
 use crate::kinds::max_pool2d::max_pool_relevance;
@@ -44,7 +44,7 @@ impl KindSpec for GlobalMaxPoolOp {
     type Layer = GlobalMaxPool;
     const NAME: &'static str = "global_max_pool";
     const ONNX_OPS: &'static [&'static str] = &["GlobalMaxPool"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (1, 1)

@@ -9,7 +9,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::ImportError;
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, Attr, ChannelCut, ChannelFlow, Counts, FuseFn, Imported, Kind, KindSpec, LrpView,
+    Arity, Attr, ChannelCut, ChannelFlow, Counts, Fusion, Imported, Kind, KindSpec, LrpView,
     OpImport, OpWriter, ParamInfo,
 };
 use crate::kinds::util::{one, pass_slice};
@@ -33,7 +33,7 @@ impl KindSpec for HardSigmoidOp {
     type Layer = HardSigmoid;
     const NAME: &'static str = "hard_sigmoid";
     const ONNX_OPS: &'static [&'static str] = &["HardSigmoid"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (1, 1)

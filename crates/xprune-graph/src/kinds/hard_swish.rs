@@ -13,7 +13,7 @@ activation_kind! {
     forward |t| burn::tensor::activation::hard_swish(t),
     nonnegative |_inputs| false,
     new burn::nn::activation::HardSwish,
-    fusions [fuse_hard_swish],
+    fusions [HARD_SWISH_PATTERN],
     export |_s, w| {
         w.require_opset(14);
         let x = w.input(0);
@@ -21,6 +21,15 @@ activation_kind! {
         Ok(())
     }
 }
+
+/// The hard swish pattern of exports before opset 14.
+const HARD_SWISH_PATTERN: crate::kind::Fusion = crate::kind::Fusion {
+    pattern: "Mul(x, HardSigmoid(x; alpha = 1/6, beta = 1/2))",
+    reads: &["HardSigmoid", "Mul"],
+    produces: "HardSwish",
+    internal: false,
+    apply: fuse_hard_swish,
+};
 
 /// `Mul(x, HardSigmoid(x; alpha = 1/6, beta = 1/2))` (either order) becomes `HardSwish(x)`.
 pub(crate) fn fuse_hard_swish(g: &mut OpGraph) -> usize {
@@ -39,18 +48,22 @@ pub(crate) fn fuse_hard_swish(g: &mut OpGraph) -> usize {
             _ => -1.0,
         };
         let pytorch = (alpha - 1.0 / 6.0).abs() < 1e-6 && (beta - 0.5).abs() < 1e-6;
-        if n.op != "HardSigmoid" || !pytorch || !g.single_use(k) {
+        let (Some(x), Some(out)) = (n.input(0), n.output(0)) else {
+            k += 1;
+            continue;
+        };
+        if n.op != "HardSigmoid" || n.inputs.len() != 1 || !pytorch || !g.single_use(k) {
             k += 1;
             continue;
         }
-        let (x, out) = (n.inputs[0].clone(), n.outputs[0].clone());
+        let (x, out) = (x.to_string(), out.to_string());
         let Some(&m) = g.consumers(&out).first() else {
             k += 1;
             continue;
         };
         let mul = &g.nodes[m];
         let other = mul.inputs.iter().find(|i| **i != out);
-        if mul.op != "Mul" || mul.inputs.len() != 2 || other != Some(&x) {
+        if mul.op != "Mul" || mul.inputs.len() != 2 || other != Some(&x) || mul.output(0).is_none() {
             k += 1;
             continue;
         }

@@ -9,7 +9,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::ImportError;
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, ChannelCut, ChannelFlow, ConstTensor, Counts, FuseFn, Imported, Kind, KindSpec, LrpView,
+    Arity, ChannelCut, ChannelFlow, ConstTensor, Counts, Fusion, Imported, Kind, KindSpec, LrpView,
     OpImport, OpWriter, ParamInfo,
 };
 use crate::kinds::util::{one, pass_slice};
@@ -59,7 +59,7 @@ impl KindSpec for HardtanhOp {
     type Layer = Hardtanh;
     const NAME: &'static str = "hardtanh";
     const ONNX_OPS: &'static [&'static str] = &["Clip"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (1, 1)

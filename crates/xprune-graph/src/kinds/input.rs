@@ -5,7 +5,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::ImportError;
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, ChannelCut, ChannelFlow, Counts, FuseFn, Imported, Kind, KindSpec, LrpView, OpImport,
+    Arity, ChannelCut, ChannelFlow, Counts, Fusion, Imported, Kind, KindSpec, LrpView, OpImport,
     OpWriter, ParamInfo,
 };
 use crate::kinds::util::no_slice;
@@ -41,7 +41,7 @@ impl KindSpec for InputOp {
     type Layer = Input;
     const NAME: &'static str = "input";
     const ONNX_OPS: &'static [&'static str] = &[];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (0, 0)

@@ -15,7 +15,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
 use crate::kind::param::{param_from, select_param, unknown_role, vector_param};
 use crate::kind::{
-    Arity, Attr, ChannelCut, ChannelFlow, Counts, FuseFn, Imported, Kind, KindSpec, LinearMap,
+    Arity, Attr, ChannelCut, ChannelFlow, Counts, Fusion, Imported, Kind, KindSpec, LinearMap,
     LrpView, Modified, OpImport, OpWriter, ParamInfo, ParamMod, ParamTensor, RuleClass,
 };
 use crate::kinds::util::{constant_of, one};
@@ -54,7 +54,13 @@ impl KindSpec for LayerNormOp {
     type Layer = LayerNorm;
     const NAME: &'static str = "layer_norm";
     const ONNX_OPS: &'static [&'static str] = &["LayerNormalization", "ChannelLayerNorm"];
-    const FUSIONS: &'static [FuseFn] = &[fuse_channels_first];
+    const FUSIONS: &'static [Fusion] = &[Fusion {
+        pattern: "Transpose(perm [0, 2, 3, 1]) -> LayerNormalization(axis -1) -> Transpose(perm [0, 3, 1, 2])",
+        reads: &["Transpose", "LayerNormalization"],
+        produces: "ChannelLayerNorm",
+        internal: true,
+        apply: fuse_channels_first,
+    }];
 
     fn arity(&self) -> Arity {
         (1, 1)
@@ -105,12 +111,13 @@ impl KindSpec for LayerNormOp {
             let (x, shape) = node.act(0, "X")?;
             let axis = node.attrs.int("axis", -1)?;
             let rank = shape.layout().rank() as i64;
+            // (between transposes the rank is the same, 4, and the last axis holds the channels)
             let last = axis == -1 || axis == rank - 1;
             let channels_first = node.op == "ChannelLayerNorm";
             if channels_first && shape.layout() != Layout::Spatial {
                 return Err("a layer norm between transposes needs a channels-first map".into());
             }
-            if !(channels_first || last && shape.layout().channels_last()) {
+            if !(last && (channels_first || shape.layout().channels_last())) {
                 return Err(unsupported(
                     "axis",
                     axis,
@@ -148,7 +155,8 @@ impl KindSpec for LayerNormOp {
     }
 }
 
-/// `Transpose(perm = [0, 2, 3, 1])` -> `LayerNormalization` over the last axis ->
+/// `Transpose(perm = [0, 2, 3, 1])` -> `LayerNormalization` over the last axis (`axis` -1 or
+/// 3) ->
 /// `Transpose(perm = [0, 3, 1, 2])` (each read once; PyTorch's `LayerNorm2d`) becomes one layer
 /// norm over the channels of the channels-first map, named after the last transpose.
 fn fuse_channels_first(g: &mut crate::kind::OpGraph) -> usize {
@@ -162,9 +170,18 @@ fn fuse_channels_first(g: &mut crate::kind::OpGraph) -> usize {
             k += 1;
             continue;
         }
+        // Only a norm over the last axis of the channels-last tensor is a norm over channels.
+        let last_axis = match g.nodes[k].attrs.get("axis") {
+            None => true,
+            Some(Attr::Int(a)) => *a == -1 || *a == 3,
+            Some(_) => false,
+        };
         let found = (|| {
-            let t1 = g.producer(&g.nodes[k].inputs[0])?;
-            if !perm(&g.nodes[t1], &[0, 2, 3, 1]) || !g.single_use(t1) {
+            if !last_axis {
+                return None;
+            }
+            let t1 = g.producer(g.nodes[k].input(0)?)?;
+            if !perm(&g.nodes[t1], &[0, 2, 3, 1]) || !g.single_use(t1) || g.nodes[t1].input(0).is_none() {
                 return None;
             }
             let t2 = *g.consumers(&g.nodes[k].outputs[0]).first()?;

@@ -7,11 +7,11 @@ use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
 use crate::kind::param::{param_from, select_param, unknown_role, vector_param};
 use crate::kind::{
-    Arity, Attr, ChannelCut, ChannelFlow, ConstTensor, Counts, FuseFn, Imported, Kind, KindSpec,
+    Arity, Attr, ChannelCut, ChannelFlow, ConstTensor, Counts, Fusion, Imported, Kind, KindSpec,
     LinearMap, LrpView, Modified, OpGraph, OpImport, OpWriter, ParamInfo, ParamMod, ParamTensor,
     Pin, RuleClass,
 };
-use crate::kinds::util::{constant_of, one};
+use crate::kinds::util::{constant_of, one, per_channel_values};
 use crate::map_activation;
 use crate::registry::Layer;
 use crate::shape::FeatureShape;
@@ -19,7 +19,6 @@ use burn::module::Param;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 
 /// Hyper-parameters of a fully connected layer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,7 +35,13 @@ impl KindSpec for LinearOp {
     type Layer = Linear;
     const NAME: &'static str = "linear";
     const ONNX_OPS: &'static [&'static str] = &["Gemm", "MatMul"];
-    const FUSIONS: &'static [FuseFn] = &[fuse_matmul_bias];
+    const FUSIONS: &'static [Fusion] = &[Fusion {
+        pattern: "Add(MatMul(x, W), b) or Add(Gemm(x, W), b) with a constant b along the output channels",
+        reads: &["MatMul", "Gemm", "Add"],
+        produces: "MatMul",
+        internal: false,
+        apply: fuse_matmul_bias,
+    }];
 
     fn arity(&self) -> Arity {
         (1, 1)
@@ -101,20 +106,11 @@ impl KindSpec for LinearOp {
     }
 }
 
-fn linear_bias(t: &ConstTensor, out: usize) -> Result<Vec<f32>, ImportError> {
-    let values = t.to_f32();
-    let leading_ones = !t.dims.is_empty() && t.dims[..t.dims.len() - 1].iter().all(|&d| d == 1);
-    if t.dims.last() == Some(&out) && leading_ones {
-        Ok(values)
-    } else if values.len() == 1 && t.dims.iter().all(|&d| d == 1) {
-        Ok(vec![values[0]; out])
-    } else {
-        Err(format!(
-            "the bias must have shape [{out}] or [1, {out}] (or be a scalar), found {}",
-            t.dims_string()
-        )
-        .into())
-    }
+/// The bias of a linear node whose output has per-sample shape `output`: one value per
+/// output channel along the channel axis, or one value for all (ONNX broadcasting that keeps
+/// the output's rank).
+fn linear_bias(t: &ConstTensor, output: FeatureShape) -> Result<Vec<f32>, ImportError> {
+    per_channel_values(t, output).map_err(|e| format!("the bias: {e}").into())
 }
 
 fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
@@ -190,7 +186,7 @@ fn import_gemm(node: &OpImport<'_>) -> Result<Imported, ImportError> {
     }
     let bias = node
         .optional_constant(2, "C")?
-        .map(|c| linear_bias(&c, out_f))
+        .map(|c| linear_bias(&c, FeatureShape::Flat(out_f)))
         .transpose()?;
     Ok(linear_node(node, x, weight, in_f, out_f, bias))
 }
@@ -219,7 +215,7 @@ fn import_matmul(node: &OpImport<'_>) -> Result<Imported, ImportError> {
     // A third input is the bias fused from a following Add (see `fuse_matmul_bias`).
     let bias = node
         .optional_constant(2, "bias")?
-        .map(|c| linear_bias(&c, out_f))
+        .map(|c| linear_bias(&c, shape.with_channels(out_f)))
         .transpose()?;
     Ok(linear_node(node, x, b.to_f32(), in_f, out_f, bias))
 }
@@ -271,16 +267,9 @@ fn fuse_matmul_bias(g: &mut OpGraph) -> usize {
             k += 1;
             continue;
         }
-        let bias_name = format!("{}::bias", a.outputs[0]);
-        let values = if scalar {
-            vec![b.to_f32()[0]; out_f]
-        } else {
-            b.to_f32()
-        };
-        g.consts.insert(
-            bias_name.clone(),
-            Arc::new(ConstTensor::f32(vec![out_f], values)),
-        );
+        // The constant itself becomes the third input: the import checks its shape against
+        // the output's (a bias of higher rank would change the output's rank).
+        let bias_name = other.clone();
         let mut m = n.clone();
         m.inputs.push(bias_name);
         m.outputs = a.outputs.clone();

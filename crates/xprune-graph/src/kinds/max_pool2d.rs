@@ -6,7 +6,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, ints, unsupported};
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, Attr, ChannelCut, ChannelFlow, Counts, FuseFn, Imported, Kind, KindSpec, LrpView,
+    Arity, Attr, ChannelCut, ChannelFlow, Counts, Fusion, Imported, Kind, KindSpec, LrpView,
     OpImport, OpWriter, ParamInfo, Redistribute,
 };
 use crate::kinds::util::{
@@ -40,7 +40,7 @@ impl KindSpec for MaxPool2dOp {
     type Layer = MaxPool2d;
     const NAME: &'static str = "max_pool2d";
     const ONNX_OPS: &'static [&'static str] = &["MaxPool"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (1, 1)

@@ -10,10 +10,11 @@ use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, Attr, ChannelCut, ChannelFlow, Counts, FuseFn, Imported, Kind, KindSpec, LinearMap,
+    ConstTensor,
+    Arity, Attr, ChannelCut, ChannelFlow, Counts, Fusion, Imported, Kind, KindSpec, LinearMap,
     LrpView, Modified, OpImport, OpWriter, ParamInfo, ParamMod, RuleClass,
 };
-use crate::kinds::adaptive_avg_pool2d::reduce_mean_spatial;
+use crate::kinds::adaptive_avg_pool2d::reduce_mean_positions;
 use crate::kinds::util::{all, one, pass_slice};
 use crate::registry::Layer;
 use crate::shape::{FeatureShape, Layout};
@@ -33,7 +34,7 @@ impl KindSpec for MeanOp {
     type Layer = Mean;
     const NAME: &'static str = "mean";
     const ONNX_OPS: &'static [&'static str] = &["ReduceMean"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (1, 1)
@@ -59,7 +60,7 @@ impl KindSpec for MeanOp {
     }
 
     fn import(node: &OpImport<'_>) -> Option<Result<Imported, ImportError>> {
-        let keep = match reduce_mean_spatial(node)? {
+        let (keep, _) = match reduce_mean_positions(node)? {
             Ok(k) => k,
             Err(e) => return Some(Err(e)),
         };
@@ -128,12 +129,12 @@ impl Kind for Mean {
             Layout::Tokens => vec![1],
             Layout::Flat => return Err("mean of a vector".into()),
         };
+        // The axes as an input (opset 18): an attribute would be invalid in a model that
+        // another kind raises to opset 18 or later.
+        w.require_opset(18);
         let x = w.input(0);
-        w.op(
-            "ReduceMean",
-            vec![x],
-            vec![("axes", Attr::Ints(axes)), ("keepdims", Attr::Int(0))],
-        );
+        let axes = w.constant("axes", ConstTensor::i64(vec![axes.len()], axes));
+        w.op("ReduceMean", vec![x, axes], vec![("keepdims", Attr::Int(0))]);
         Ok(())
     }
 }

@@ -35,7 +35,7 @@ macro_rules! activation_kind {
             type Layer = $Layer;
             const NAME: &'static str = $name;
             const ONNX_OPS: &'static [&'static str] = &[$onnx];
-            const FUSIONS: &'static [$crate::kind::FuseFn] = &[$($($fuse),*)?];
+            const FUSIONS: &'static [$crate::kind::Fusion] = &[$($($fuse),*)?];
 
             fn arity(&self) -> $crate::kind::Arity {
                 (1, 1)

@@ -14,7 +14,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::ImportError;
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, ChannelCut, ChannelFlow, Counts, FuseFn, Imported, Kind, KindSpec, LrpView, OpImport,
+    Arity, ChannelCut, ChannelFlow, Counts, Fusion, Imported, Kind, KindSpec, LrpView, OpImport,
     OpValue, OpWriter, ParamInfo, Redistribute,
 };
 use crate::kinds::util::{all, pass_slice};
@@ -43,7 +43,7 @@ impl KindSpec for MulOp {
     type Layer = Mul;
     const NAME: &'static str = "mul";
     const ONNX_OPS: &'static [&'static str] = &["Mul"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (2, 2)

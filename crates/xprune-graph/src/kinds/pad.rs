@@ -9,7 +9,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, ChannelCut, ChannelFlow, ConstTensor, Counts, FuseFn, Imported, Kind, KindSpec,
+    Arity, ChannelCut, ChannelFlow, ConstTensor, Counts, Fusion, Imported, Kind, KindSpec,
     LinearMap, LrpView, Modified, OpImport, OpWriter, ParamInfo, ParamMod, ParamTensor, RuleClass,
 };
 use crate::kinds::util::{into_spatial, one, pass_slice, spatial_in};
@@ -44,7 +44,7 @@ impl KindSpec for PadOp {
     type Layer = Pad;
     const NAME: &'static str = "pad";
     const ONNX_OPS: &'static [&'static str] = &["Pad"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (1, 1)

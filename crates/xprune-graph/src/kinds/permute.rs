@@ -10,7 +10,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::ImportError;
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, Attr, ChannelCut, ChannelFlow, Counts, FuseFn, Imported, Kind, KindSpec, LrpView,
+    Arity, Attr, ChannelCut, ChannelFlow, Counts, Fusion, Imported, Kind, KindSpec, LrpView,
     OpImport, OpWriter, ParamInfo, Redistribute,
 };
 use crate::kinds::util::{all, one, pass_slice};
@@ -47,7 +47,7 @@ impl KindSpec for PermuteOp {
     type Layer = Permute;
     const NAME: &'static str = "permute";
     const ONNX_OPS: &'static [&'static str] = &["Transpose"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (1, 1)

@@ -9,10 +9,10 @@ use crate::init::Initializer;
 use crate::kind::onnx::ImportError;
 use crate::kind::param::{param_from, select_param, unknown_role, vector_param};
 use crate::kind::{
-    Arity, ChannelCut, ChannelFlow, ConstTensor, Counts, FuseFn, Imported, Kind, KindSpec, LrpView,
+    Arity, ChannelCut, ChannelFlow, ConstTensor, Counts, Fusion, Imported, Kind, KindSpec, LrpView,
     OpImport, OpWriter, ParamInfo,
 };
-use crate::kinds::util::one;
+use crate::kinds::util::{one, per_channel_values};
 use crate::map_activation;
 use crate::registry::Layer;
 use crate::shape::{FeatureShape, Layout};
@@ -38,7 +38,7 @@ impl KindSpec for PReluOp {
     type Layer = PRelu;
     const NAME: &'static str = "prelu";
     const ONNX_OPS: &'static [&'static str] = &["PRelu"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (1, 1)
@@ -87,18 +87,14 @@ impl KindSpec for PReluOp {
             node.check_attrs(&[])?;
             let (x, shape) = node.act(0, "X")?;
             let slope = node.constant(1, "slope")?;
-            let n = slope.len();
-            let per_channel_dims = slope.dims.iter().filter(|&&d| d != 1).count() <= 1;
-            if !(n == 1 || (n == shape.channels() && per_channel_dims)) {
-                return Err(format!(
-                    "slope of shape {} is neither one value nor one per channel ({})",
-                    slope.dims_string(),
-                    shape.channels()
-                )
-                .into());
-            }
+            // One shared slope stays one; otherwise one per channel along the channel axis.
+            let slopes = if slope.len() == 1 && slope.dims.len() <= shape.layout().rank() {
+                slope.to_f32()
+            } else {
+                per_channel_values(&slope, shape)?
+            };
             Ok(Imported::Node {
-                layer: Layer::PRelu(prelu(slope.to_f32(), node.device)),
+                layer: Layer::PRelu(prelu(slopes, node.device)),
                 inputs: vec![x],
             })
         })())

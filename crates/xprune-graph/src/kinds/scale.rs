@@ -10,11 +10,11 @@ use crate::init::Initializer;
 use crate::kind::onnx::ImportError;
 use crate::kind::param::{param_from, select_param, unknown_role, vector_param};
 use crate::kind::{
-    Arity, ChannelCut, ChannelFlow, ConstTensor, Counts, FuseFn, Imported, Kind, KindSpec, LrpView,
+    Arity, ChannelCut, ChannelFlow, ConstTensor, Counts, Fusion, Imported, Kind, KindSpec, LrpView,
     OpImport, OpValue, OpWriter, ParamInfo, RuleClass,
 };
 use crate::kinds::batch_norm::AffineChannels;
-use crate::kinds::util::one;
+use crate::kinds::util::{one, per_channel_values};
 use crate::registry::Layer;
 use crate::shape::FeatureShape;
 use burn::module::{Module, Param};
@@ -39,7 +39,7 @@ impl KindSpec for ScaleOp {
     type Layer = Scale;
     const NAME: &'static str = "scale";
     const ONNX_OPS: &'static [&'static str] = &["Mul", "Div"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (1, 1)
@@ -84,30 +84,7 @@ impl KindSpec for ScaleOp {
         };
         Some((|| -> Result<Imported, ImportError> {
             node.check_attrs(&[])?;
-            let channels = shape.channels();
-            let values = c.to_f32();
-            // The constant must broadcast along the channel axis only (or be one value).
-            let rank = shape.layout().rank();
-            let axis = shape.layout().channel_axis();
-            let mut dims = vec![1usize; rank.saturating_sub(c.dims.len())];
-            dims.extend(&c.dims);
-            let along_channels = dims.len() == rank
-                && dims
-                    .iter()
-                    .enumerate()
-                    .all(|(i, &d)| d == 1 || (i == axis && d == channels));
-            let factors: Vec<f32> = if values.len() == 1 {
-                vec![values[0]; channels]
-            } else if along_channels && values.len() == channels {
-                values
-            } else {
-                return Err(format!(
-                    "a constant of shape {} does not scale the channels of [N, {shape}] (one \
-                     value, or one per channel along the channel axis)",
-                    c.dims_string()
-                )
-                .into());
-            };
+            let factors = per_channel_values(&c, shape)?;
             let factors = if node.op == "Div" {
                 if factors.contains(&0.0) {
                     return Err("division by a constant 0".into());

@@ -13,7 +13,7 @@ activation_kind! {
     forward |t| burn::tensor::activation::silu(t),
     nonnegative |_inputs| false,
     new burn::nn::activation::SiLU,
-    fusions [fuse_silu],
+    fusions [SILU_PATTERN],
     export |_s, w| {
         let x = w.input(0);
         let s = w.op("Sigmoid", vec![x.clone()], vec![]);
@@ -22,6 +22,15 @@ activation_kind! {
     }
 }
 
+/// The SiLU pattern of ONNX exports.
+const SILU_PATTERN: crate::kind::Fusion = crate::kind::Fusion {
+    pattern: "Mul(x, Sigmoid(x))",
+    reads: &["Sigmoid", "Mul"],
+    produces: "SiLU",
+    internal: true,
+    apply: fuse_silu,
+};
+
 /// `Mul(x, Sigmoid(x))` (either order, the sigmoid read only by the product) becomes one
 /// `SiLU(x)` node named after the product.
 pub(crate) fn fuse_silu(g: &mut OpGraph) -> usize {
@@ -29,18 +38,22 @@ pub(crate) fn fuse_silu(g: &mut OpGraph) -> usize {
     let mut k = 0;
     while k < g.nodes.len() {
         let n = &g.nodes[k];
+        let (Some(x), Some(out)) = (n.input(0), n.output(0)) else {
+            k += 1;
+            continue;
+        };
         if n.op != "Sigmoid" || n.inputs.len() != 1 || !g.single_use(k) {
             k += 1;
             continue;
         }
-        let (x, out) = (n.inputs[0].clone(), n.outputs[0].clone());
+        let (x, out) = (x.to_string(), out.to_string());
         let Some(&m) = g.consumers(&out).first() else {
             k += 1;
             continue;
         };
         let mul = &g.nodes[m];
         let other = mul.inputs.iter().find(|i| **i != out);
-        if mul.op != "Mul" || mul.inputs.len() != 2 || other != Some(&x) {
+        if mul.op != "Mul" || mul.inputs.len() != 2 || other != Some(&x) || mul.output(0).is_none() {
             k += 1;
             continue;
         }

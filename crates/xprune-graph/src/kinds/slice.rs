@@ -11,7 +11,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, Attr, ChannelCut, ChannelFlow, ConstTensor, Counts, Dim, FuseFn, Imported, Kind,
+    Arity, Attr, ChannelCut, ChannelFlow, ConstTensor, Counts, Dim, Fusion, Imported, Kind,
     KindSpec, LrpView, OpAttrs, OpGraph, OpImport, OpNode, OpValue, OpWriter, ParamInfo,
     Redistribute,
 };
@@ -46,7 +46,13 @@ impl KindSpec for SliceOp {
     type Layer = Slice;
     const NAME: &'static str = "slice";
     const ONNX_OPS: &'static [&'static str] = &["Slice", "SplitPart"];
-    const FUSIONS: &'static [FuseFn] = &[split_to_parts];
+    const FUSIONS: &'static [Fusion] = &[Fusion {
+        pattern: "Split(x) on the channel axis into k parts",
+        reads: &["Split"],
+        produces: "SplitPart",
+        internal: true,
+        apply: split_to_parts,
+    }];
 
     fn arity(&self) -> Arity {
         (1, 1)
@@ -218,7 +224,8 @@ fn split_to_parts(g: &mut OpGraph) -> usize {
     let mut k = 0;
     while k < g.nodes.len() {
         let n = &g.nodes[k];
-        if n.op != "Split" {
+        // (a split of a constant is left alone: nothing computes it at run time)
+        if n.op != "Split" || n.input(0).is_some_and(|x| g.constant(x).is_some()) {
             k += 1;
             continue;
         }
@@ -229,7 +236,7 @@ fn split_to_parts(g: &mut OpGraph) -> usize {
         let outputs = n.outputs.clone();
         let parts = outputs.len();
         // The sizes: the `split` input (opset 13+) or attribute (before).
-        let mut inputs = vec![n.inputs[0].clone()];
+        let mut inputs = vec![n.inputs.first().cloned().unwrap_or_default()];
         let mut extra: Option<(String, ConstTensor)> = None;
         if let Some(s) = n.inputs.get(1).filter(|s| !s.is_empty()) {
             inputs.push(s.clone());
@@ -239,6 +246,23 @@ fn split_to_parts(g: &mut OpGraph) -> usize {
             inputs.push(name);
         }
         let name = n.name.clone();
+        // Part names `<split>:<i>`, unique among the graph's node names.
+        let taken: std::collections::HashSet<&str> = g.nodes.iter().map(|n| n.name.as_str()).collect();
+        let names: Vec<String> = (0..parts)
+            .map(|i| {
+                if i == 0 {
+                    return name.clone();
+                }
+                let mut candidate = format!("{name}:{i}");
+                let mut extra_suffix = 2;
+                while taken.contains(candidate.as_str()) {
+                    candidate = format!("{name}:{i}_{extra_suffix}");
+                    extra_suffix += 1;
+                }
+                candidate
+            })
+            .collect();
+        drop(taken);
         if let Some((key, t)) = extra {
             g.consts.insert(key, std::sync::Arc::new(t));
         }
@@ -246,11 +270,7 @@ fn split_to_parts(g: &mut OpGraph) -> usize {
             .iter()
             .enumerate()
             .map(|(i, o)| OpNode {
-                name: if i == 0 {
-                    name.clone()
-                } else {
-                    format!("{name}:{i}")
-                },
+                name: names[i].clone(),
                 op: "SplitPart".into(),
                 inputs: inputs.clone(),
                 outputs: vec![o.clone()],

@@ -10,7 +10,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, Attr, ChannelCut, ChannelFlow, Counts, FuseFn, Imported, Kind, KindSpec, LrpView,
+    Arity, Attr, ChannelCut, ChannelFlow, Counts, Fusion, Imported, Kind, KindSpec, LrpView,
     OpImport, OpWriter, ParamInfo,
 };
 use crate::kinds::util::{channel_axis, is_channel_axis, one, pass_slice};
@@ -33,7 +33,7 @@ impl KindSpec for SoftmaxOp {
     type Layer = Softmax;
     const NAME: &'static str = "softmax";
     const ONNX_OPS: &'static [&'static str] = &["Softmax"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (1, 1)

@@ -10,7 +10,7 @@ use crate::init::Initializer;
 use crate::kind::onnx::{ImportError, unsupported};
 use crate::kind::param::unknown_role;
 use crate::kind::{
-    Arity, Attr, ChannelCut, ChannelFlow, ConstTensor, Counts, FuseFn, Imported, Kind, KindSpec,
+    Arity, Attr, ChannelCut, ChannelFlow, ConstTensor, Counts, Fusion, Imported, Kind, KindSpec,
     LinearMap, LrpView, Modified, OpImport, OpWriter, ParamInfo, ParamMod, RuleClass,
 };
 use crate::kinds::util::{all, into_spatial, one, pass_slice, spatial_in};
@@ -39,7 +39,7 @@ impl KindSpec for UpsampleOp {
     type Layer = Upsample;
     const NAME: &'static str = "upsample";
     const ONNX_OPS: &'static [&'static str] = &["Resize"];
-    const FUSIONS: &'static [FuseFn] = &[];
+    const FUSIONS: &'static [Fusion] = &[];
 
     fn arity(&self) -> Arity {
         (1, 1)
@@ -112,11 +112,36 @@ impl KindSpec for UpsampleOp {
                     "asymmetric with floor, or half_pixel with rounding (integer factors)",
                 ));
             }
-            let factors: Vec<f32> = match (
-                node.optional_constant(2, "scales")?,
-                node.optional_constant(3, "sizes")?,
-            ) {
-                (Some(s), _) if !s.is_empty() => s.to_f32(),
+            // `axes` (opset 18) reorders or restricts the factors: only all axes in order.
+            if let Some(axes) = node.attrs.ints("axes")?
+                && axes != [0, 1, 2, 3]
+                && axes != [-4, -3, -2, -1]
+            {
+                return Err(unsupported("axes", format!("{axes:?}"), "all four axes in order"));
+            }
+            let scales = node.optional_constant(2, "scales")?.filter(|s| !s.is_empty());
+            let sizes = node.optional_constant(3, "sizes")?;
+            // With sizes, a policy other than `stretch` changes the factors.
+            let policy = node.attrs.string("keep_aspect_ratio_policy")?;
+            if scales.is_none()
+                && sizes.is_some()
+                && policy.as_deref().is_some_and(|p| p != "stretch")
+            {
+                return Err(unsupported(
+                    "keep_aspect_ratio_policy",
+                    policy.unwrap_or_default(),
+                    "stretch (the default) with sizes",
+                ));
+            }
+            let factors: Vec<f32> = match (scales, sizes) {
+                (Some(s), _) if s.len() == 4 => s.to_f32(),
+                (Some(s), _) => {
+                    return Err(format!(
+                        "Resize needs 4 scales (one per axis of [N, C, H, W]), found {}",
+                        s.len()
+                    )
+                    .into());
+                }
                 (_, Some(z)) if z.len() == 4 => {
                     let z = z.to_f32();
                     vec![1.0, z[1] / c as f32, z[2] / h as f32, z[3] / w as f32]

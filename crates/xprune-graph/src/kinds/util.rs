@@ -187,3 +187,39 @@ pub(crate) fn is_channel_axis(axis: i64, shape: FeatureShape) -> bool {
     let a = if axis < 0 { axis + rank } else { axis };
     a == channel_axis(shape)
 }
+
+/// The values of a constant that multiplies (or is added to) a value of per-sample shape
+/// `shape` with ONNX broadcasting, as one factor per channel: a single value is repeated;
+/// otherwise the constant, right-aligned against the batch tensor's rank, must be 1 on every
+/// axis except the channel axis, which holds one value per channel. A constant of higher rank
+/// than the value would change the output's rank, and is refused too.
+pub(crate) fn per_channel_values(c: &ConstTensor, shape: FeatureShape) -> Result<Vec<f32>, String> {
+    let channels = shape.channels();
+    let rank = shape.layout().rank();
+    let axis = shape.layout().channel_axis();
+    let refuse = || {
+        format!(
+            "a constant of shape {} does not act per channel on [N, {shape}] (one value, or one \
+             per channel along the channel axis, of rank at most {rank})",
+            c.dims_string()
+        )
+    };
+    if c.dims.len() > rank {
+        return Err(refuse());
+    }
+    let values = c.to_f32();
+    if values.len() == 1 {
+        return Ok(vec![values[0]; channels]);
+    }
+    let mut dims = vec![1usize; rank - c.dims.len()];
+    dims.extend(&c.dims);
+    let along = dims
+        .iter()
+        .enumerate()
+        .all(|(i, &d)| d == 1 || (i == axis && d == channels));
+    if along && values.len() == channels {
+        Ok(values)
+    } else {
+        Err(refuse())
+    }
+}

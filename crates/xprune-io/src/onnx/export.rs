@@ -30,8 +30,9 @@ pub fn export_onnx(graph: &Graph, path: impl AsRef<Path>) -> Result<()> {
     })
 }
 
-/// Encodes `graph` as an ONNX model: opset 13 (or the newer opset a layer needs: 14 for
-/// `HardSwish`, 17 for `LayerNormalization`), IR version 8, one `float` input of shape
+/// Encodes `graph` as an ONNX model: opset 13, or the newest opset one of its layers needs
+/// (14 for `HardSwish`, 17 for `LayerNormalization`, 18 for `ReduceMean` with its axes as an
+/// input, 20 for the tanh form of `Gelu`), IR version 8, one `float` input of shape
 /// `[N, ...]` with a symbolic batch dimension `N`, weights as initializers, ONNX node names
 /// equal to the xprune node names and every value typed (`value_info`).
 ///

@@ -32,41 +32,47 @@ pub(crate) struct Importer {
     pub shapes: Vec<FeatureShape>,
 }
 
-/// The op types folded by the importer itself (on constants and shapes), for messages.
-pub const SHAPE_OPS: &[&str] = &[
-    "Constant",
-    "Shape",
-    "Gather",
-    "Unsqueeze",
-    "Squeeze",
-    "Cast",
-    "Concat",
-    "Add",
-    "Sub",
-    "Mul",
-    "Div",
-    "Identity",
-];
+/// The op types folded by the importer itself (on constants and shapes only).
+pub use super::shape_ops::FOLDED_OPS as SHAPE_OPS;
 
-/// The op types the importer converts, for error messages and the documentation: every op a
-/// layer kind imports, and (on constants and shapes only) the folded ops.
+/// The ONNX op types the importer converts, for error messages and the documentation: every
+/// op a layer kind imports, the ops that only appear inside the multi-node patterns kinds
+/// recognise (with the pattern), and the ops folded on constants and shapes.
 pub fn supported_ops() -> String {
-    let mut kinds = xprune_graph::onnx_ops();
-    kinds.retain(|op| !op.contains("::"));
+    let fusions = xprune_graph::fusions();
+    let internal: Vec<&str> = fusions
+        .iter()
+        .filter(|f| f.internal)
+        .map(|f| f.produces)
+        .collect();
+    let mut direct = xprune_graph::onnx_ops();
+    direct.retain(|op| !internal.contains(op));
+    let mut in_patterns: Vec<String> = Vec::new();
+    for f in &fusions {
+        for op in f.reads {
+            if !direct.contains(op) && !in_patterns.iter().any(|p| p.starts_with(&format!("{op} ")))
+            {
+                in_patterns.push(format!("{op} (in {})", f.pattern));
+            }
+        }
+    }
     format!(
-        "{}, and on constants and shapes only {}",
-        kinds.join(", "),
+        "{}; in patterns: {}; on constants and shapes only: {}",
+        direct.join(", "),
+        in_patterns.join(", "),
         SHAPE_OPS.join(", ")
     )
 }
 
-/// The most rewrites applied to one model (every fusion removes at least one node, so a
-/// model of `n` nodes needs at most `n`).
+/// Applies every kind's fusions until none applies. Each rewrite consumes at least one node of
+/// its pattern (most replace several nodes by one; the split fusion turns one `Split` into one
+/// node per part, which no fusion matches again), so the budget of `n + 1` rewrites for `n`
+/// nodes only guards against a faulty fusion.
 fn fuse_all(g: &mut OpGraph) {
     let fusions = xprune_graph::fusions();
     let mut budget = g.nodes.len() + 1;
     loop {
-        let applied: usize = fusions.iter().map(|f| f(g)).sum();
+        let applied: usize = fusions.iter().map(|f| (f.apply)(g)).sum();
         if applied == 0 || budget <= applied {
             break;
         }
@@ -259,6 +265,8 @@ pub(crate) fn convert(model: &ModelProto, device: &Device) -> Result<Graph> {
             og.consts.insert(k.clone(), t.clone());
         }
     }
+    // Every value is defined once (SSA): the graph input, the initializers, node outputs.
+    let mut defined: std::collections::HashSet<&str> = values.keys().map(String::as_str).collect();
     for (index, node) in g.node.iter().enumerate() {
         let name = names.assign(&node.name, &node.op_type, index);
         let op = if node.domain.is_empty() || node.domain == "ai.onnx" {
@@ -271,6 +279,17 @@ pub(crate) fn convert(model: &ModelProto, device: &Device) -> Result<Graph> {
             op: &node.op_type,
         };
         let attrs = convert_attrs(ctx, &node.attribute)?;
+        if node.output.first().is_none_or(|o| o.is_empty()) {
+            return Err(ctx.error("the node has no output"));
+        }
+        for o in node.output.iter().filter(|o| !o.is_empty()) {
+            if !defined.insert(o.as_str()) {
+                return Err(ctx.error(format!(
+                    "output `{o}` is already defined (by the graph input, an initializer or an \
+                     earlier node); every value must be defined once"
+                )));
+            }
+        }
         og.nodes.push(OpNode {
             name,
             op,
@@ -279,7 +298,14 @@ pub(crate) fn convert(model: &ModelProto, device: &Device) -> Result<Graph> {
             attrs,
         });
     }
-    fuse_all(&mut og);
+    // The fusions check what they read; a panic in one would be a bug, reported as an error
+    // rather than taking the caller's process down.
+    catch_unwind(AssertUnwindSafe(|| fuse_all(&mut og))).map_err(|panic| {
+        OnnxError::Invalid(format!(
+            "internal error while recognising multi-node patterns: {}",
+            panic_message(panic.as_ref())
+        ))
+    })?;
     for (k, t) in &og.consts {
         values
             .entry(k.clone())

@@ -1,12 +1,14 @@
 //! ONNX import and export of xprune [`Graph`](xprune_graph::Graph)s.
 //!
 //! - [`import_onnx`] / [`import_onnx_bytes`] read a model exported by PyTorch (or any other
-//!   tool) into a graph: `Conv`, `Gemm`, `MatMul` + `Add` (bias), `BatchNormalization`,
-//!   `Relu`, `MaxPool`, `AveragePool`, `GlobalAveragePool`, `Flatten`, `Reshape` used as a
-//!   flatten, `Add`/`Sum`, `Concat`, `Dropout`, `Identity`, initializers and `Constant`s,
-//!   opsets 11 and newer. ONNX node names are kept (sanitised, made unique) as node names.
+//!   tool) into a graph, opsets 11 and newer: every op some layer kind imports, the
+//!   multi-node patterns kinds recognise (`x * sigmoid(x)`, the `Erf` form of GELU, channel
+//!   shuffles, layer norms between transposes, splits, biases added after `Conv` and
+//!   `MatMul`), and constant shape arithmetic, which is folded ([`supported_ops`] lists
+//!   them). ONNX node names are kept (sanitised, made unique) as node names.
 //! - [`export_onnx`] / [`export_onnx_bytes`] write any graph, pruned or not, as an ONNX
-//!   model (opset 13) that other runtimes (onnxruntime, ...) run.
+//!   model (opset 13, or newer where a layer needs it) that other runtimes (onnxruntime,
+//!   ...) run.
 //!
 //! Every failure is an [`OnnxError`] naming the file, node, op and attribute and what is
 //! supported; corrupt files are errors, never panics. `docs/onnx.md` lists the exact

@@ -64,6 +64,27 @@ fn entries_value(dims: Vec<Dim>, scalar: bool) -> OpValue {
     }
 }
 
+/// The op types [`fold`] computes when none of their inputs is an activation (`Constant` and
+/// `Shape` always): shape arithmetic and small constant subgraphs of exporters.
+pub const FOLDED_OPS: &[&str] = &[
+    "Constant",
+    "Shape",
+    "Identity",
+    "Gather",
+    "Unsqueeze",
+    "Squeeze",
+    "Cast",
+    "Concat",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "ConstantOfShape",
+    "Reshape",
+    "Transpose",
+    "Slice",
+];
+
 /// Folds the node if it computes on constants and shapes only; `None` when it is a kind's.
 pub(crate) fn fold(
     ctx: NodeCtx<'_>,
@@ -102,9 +123,16 @@ pub(crate) fn fold(
         }
         "Squeeze" => {
             check(&["axes"])?;
-            let (d, _) = int_entries(ctx, present(ctx, inputs, 0, "data")?, "data")?;
-            if d.len() != 1 {
-                return Err(ctx.error("only the squeeze of a one-entry vector is supported"));
+            let (d, scalar) = int_entries(ctx, present(ctx, inputs, 0, "data")?, "data")?;
+            let axes = axes_of(ctx, attrs, inputs, opset)?;
+            let axes_ok = axes.as_deref().is_none_or(|a| a == [0] || a == [-1]);
+            if scalar || d.len() != 1 || !axes_ok {
+                return Err(ctx.error(format!(
+                    "only the squeeze of a one-entry shape vector (axes [0]) into a scalar is \
+                     supported, found {} entries{}",
+                    d.len(),
+                    axes.map(|a| format!(" and axes {a:?}")).unwrap_or_default()
+                )));
             }
             entries_value(d, true)
         }
@@ -126,7 +154,8 @@ pub(crate) fn fold(
         }
         "Reshape" => {
             check(&["allowzero"])?;
-            reshape_const(ctx, inputs)?
+            let allowzero = attrs.int("allowzero", 0).map_err(|e| ctx.import_error(e))? != 0;
+            reshape_const(ctx, inputs, allowzero)?
         }
         "Transpose" => {
             check(&["perm"])?;
@@ -196,8 +225,15 @@ fn gather(ctx: NodeCtx<'_>, a: &OpAttrs, inputs: &[OpValue]) -> Result<OpValue> 
 }
 
 /// `Unsqueeze` of a scalar into a one-entry vector (axes `[0]`).
-fn unsqueeze(ctx: NodeCtx<'_>, a: &OpAttrs, inputs: &[OpValue], opset: i64) -> Result<OpValue> {
-    let axes: Vec<i64> = if opset >= 13 {
+/// The `axes` of `Unsqueeze` / `Squeeze`: the attribute before opset 13, input 1 from 13 on;
+/// `None` when left out.
+fn axes_of(
+    ctx: NodeCtx<'_>,
+    a: &OpAttrs,
+    inputs: &[OpValue],
+    opset: i64,
+) -> Result<Option<Vec<i64>>> {
+    if opset >= 13 {
         if a.get("axes").is_some() {
             return Err(ctx.unsupported(
                 "axes",
@@ -205,18 +241,25 @@ fn unsqueeze(ctx: NodeCtx<'_>, a: &OpAttrs, inputs: &[OpValue], opset: i64) -> R
                 "from opset 13 on, axes is input 1",
             ));
         }
-        let (axes, _) = int_entries(ctx, present(ctx, inputs, 1, "axes")?, "axes")?;
+        let Some(v) = inputs.get(1).filter(|v| !matches!(v, OpValue::Absent)) else {
+            return Ok(None);
+        };
+        let (axes, _) = int_entries(ctx, v, "axes")?;
         axes.iter()
             .map(|d| match d {
                 Dim::Known(v) => Ok(*v),
                 Dim::Batch => Err(ctx.error("axes must be constants")),
             })
-            .collect::<Result<_>>()?
+            .collect::<Result<_>>()
+            .map(Some)
     } else {
-        a.ints("axes")
-            .map_err(|e| ctx.import_error(e))?
-            .ok_or_else(|| ctx.error("attribute `axes` is required"))?
-    };
+        a.ints("axes").map_err(|e| ctx.import_error(e))
+    }
+}
+
+/// `Unsqueeze` of a scalar shape entry into a one-entry vector.
+fn unsqueeze(ctx: NodeCtx<'_>, a: &OpAttrs, inputs: &[OpValue], opset: i64) -> Result<OpValue> {
+    let axes = axes_of(ctx, a, inputs, opset)?.ok_or_else(|| ctx.error("`axes` is required"))?;
     let (data, scalar) = int_entries(ctx, present(ctx, inputs, 0, "data")?, "data")?;
     if !(scalar && (axes == [0] || axes == [-1])) {
         return Err(ctx.error(format!(
@@ -284,23 +327,29 @@ fn arithmetic(ctx: NodeCtx<'_>, inputs: &[OpValue]) -> Result<OpValue> {
         _ => None,
     };
     if let (Some(x), Some(y)) = (floats(a), floats(b)) {
+        let dims = broadcast_dims(&x.dims, &y.dims)
+            .filter(|d| {
+                d.iter()
+                    .try_fold(1usize, |n, &k| n.checked_mul(k))
+                    .is_some_and(|n| n <= MAX_FOLDED)
+            })
+            .ok_or_else(|| {
+                ctx.error(format!(
+                    "constants of shapes {} and {} do not broadcast (or their result is too large \
+                     to fold)",
+                    x.dims_string(),
+                    y.dims_string()
+                ))
+            })?;
         let (xv, yv) = (x.to_f32(), y.to_f32());
-        let (dims, n) = if xv.len() >= yv.len() {
-            (x.dims.clone(), xv.len())
-        } else {
-            (y.dims.clone(), yv.len())
-        };
-        if !(xv.len() == n || xv.len() == 1) || !(yv.len() == n || yv.len() == 1) {
-            return Err(ctx.error(format!(
-                "constants of shapes {} and {} do not broadcast",
-                x.dims_string(),
-                y.dims_string()
-            )));
-        }
-        let at = |v: &[f32], i: usize| if v.len() == 1 { v[0] } else { v[i] };
+        let (xi, yi) = (
+            broadcast_index(&x.dims, &dims),
+            broadcast_index(&y.dims, &dims),
+        );
+        let n: usize = dims.iter().product();
         let out: Vec<f32> = (0..n)
             .map(|i| {
-                let (p, q) = (at(&xv, i), at(&yv, i));
+                let (p, q) = (xv[xi(i)], yv[yi(i)]);
                 match ctx.op {
                     "Add" => p + q,
                     "Sub" => p - q,
@@ -467,8 +516,9 @@ fn constant_of_shape(ctx: NodeCtx<'_>, a: &OpAttrs, inputs: &[OpValue]) -> Resul
     Ok(OpValue::Const(Arc::new(t)))
 }
 
-/// `Reshape` of a constant (`0` copies a dimension, `-1` is inferred).
-fn reshape_const(ctx: NodeCtx<'_>, inputs: &[OpValue]) -> Result<OpValue> {
+/// `Reshape` of a constant (`-1` is inferred; `0` copies a dimension, or with `allowzero` is a
+/// size of zero).
+fn reshape_const(ctx: NodeCtx<'_>, inputs: &[OpValue], allowzero: bool) -> Result<OpValue> {
     let data = tensor_input(ctx, inputs, 0, "data")?;
     let target = int_vector(ctx, inputs, 1, "shape")?;
     let n = data.len();
@@ -476,6 +526,7 @@ fn reshape_const(ctx: NodeCtx<'_>, inputs: &[OpValue]) -> Result<OpValue> {
     for (i, &t) in target.iter().enumerate() {
         dims.push(match t {
             -1 => None,
+            0 if allowzero => Some(0),
             0 => Some(
                 *data
                     .dims
@@ -499,6 +550,40 @@ fn reshape_const(ctx: NodeCtx<'_>, inputs: &[OpValue]) -> Result<OpValue> {
         dims,
         data: data.data,
     })))
+}
+
+/// The shape two tensors broadcast to (numpy rules: dimensions right-aligned, each pair equal
+/// or one of them 1), or `None`.
+fn broadcast_dims(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let rank = a.len().max(b.len());
+    let at = |d: &[usize], i: usize| (i + d.len()).checked_sub(rank).map_or(1, |j| d[j]);
+    (0..rank)
+        .map(|i| match (at(a, i), at(b, i)) {
+            (p, q) if p == q => Some(p),
+            (1, q) => Some(q),
+            (p, 1) => Some(p),
+            _ => None,
+        })
+        .collect()
+}
+
+/// For a tensor of shape `from` broadcast to `to`, the source index of every flat output
+/// index.
+fn broadcast_index(from: &[usize], to: &[usize]) -> impl Fn(usize) -> usize + use<> {
+    let offset = to.len() - from.len();
+    let src = strides(from);
+    let dst = strides(to);
+    let from = from.to_vec();
+    move |i| {
+        let mut j = 0;
+        for (axis, &d) in from.iter().enumerate() {
+            // (a dimension of `from` is 1 or the output's: then its coordinate is the output's)
+            if d != 1 {
+                j += (i / dst[axis + offset]) % d * src[axis];
+            }
+        }
+        j
+    }
 }
 
 /// Strides of a row-major tensor.

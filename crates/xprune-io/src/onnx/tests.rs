@@ -696,3 +696,342 @@ fn family_networks_round_trip() {
         assert_round_trip(&with_random_bn(g, 7));
     }
 }
+
+/// Schema-invalid nodes inside the multi-node patterns the fusions look for (a `Sigmoid`,
+/// `Erf`, `Split`, `Reshape` or `LayerNormalization` without inputs, a `Mul` with one input, a
+/// node without outputs, ...) are import errors that name the problem, never panics and never
+/// internal errors.
+#[test]
+fn malformed_nodes_in_fused_patterns_are_errors_not_panics() {
+    let d = device();
+    let s = FeatureShape::spatial(3, 16, 16);
+    let mut models: Vec<(String, ModelProto)> = Vec::new();
+    use xprune_models::*;
+    for (name, g) in [
+        (
+            "efficientnet_like",
+            efficientnet_like(s, 10, 0.5, &d, 2).unwrap(),
+        ),
+        (
+            "shufflenet_like",
+            shufflenet_like(s, 10, 0.5, &d, 3).unwrap(),
+        ),
+        ("convnext_like", convnext_like(s, 10, 1.0, &d, 5).unwrap()),
+    ] {
+        models.push((name.to_string(), to_model_proto(&g).unwrap()));
+    }
+    let ops = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/ops");
+    for f in [
+        "hardswish_pattern",
+        "split_gather",
+        "layer_scale_channels_last",
+    ] {
+        let bytes = std::fs::read(ops.join(format!("{f}.onnx"))).unwrap();
+        models.push((f.to_string(), decode_model(&bytes).unwrap()));
+    }
+    let pattern_ops = [
+        "Sigmoid",
+        "HardSigmoid",
+        "Mul",
+        "Div",
+        "Erf",
+        "Add",
+        "LayerNormalization",
+        "Transpose",
+        "Reshape",
+        "Split",
+        "Conv",
+        "MatMul",
+        "Gemm",
+    ];
+    let mut checked = 0;
+    for (name, model) in &models {
+        assert!(import(model).is_ok(), "{name} imports unchanged");
+        let nodes = &model.graph.as_ref().unwrap().node;
+        let mut seen_ops = std::collections::HashSet::new();
+        for (k, node) in nodes.iter().enumerate() {
+            // the first two nodes of each op type are enough to reach every pattern's checks
+            let count = seen_ops
+                .iter()
+                .filter(|(op, _)| op == &node.op_type)
+                .count();
+            if !pattern_ops.contains(&node.op_type.as_str()) || count >= 2 {
+                continue;
+            }
+            seen_ops.insert((node.op_type.clone(), k));
+            type Mutation = fn(&mut NodeProto);
+            let variants: [(&str, Mutation); 4] = [
+                ("no inputs", |n| n.input.clear()),
+                ("one input", |n| n.input.truncate(1)),
+                ("empty first input", |n| {
+                    if let Some(i) = n.input.first_mut() {
+                        i.clear()
+                    }
+                }),
+                ("no outputs", |n| n.output.clear()),
+            ];
+            for (what, mutate) in variants {
+                let mut m = model.clone();
+                mutate(&mut m.graph.as_mut().unwrap().node[k]);
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| import(&m)));
+                let outcome = result.unwrap_or_else(|_| {
+                    panic!(
+                        "{name}: node {k} ({}) with {what}: import panicked",
+                        node.op_type
+                    )
+                });
+                if let Err(e) = outcome {
+                    let msg = e.to_string();
+                    assert!(
+                        !msg.contains("internal error"),
+                        "{name}: node {k} ({}) with {what}: {msg}",
+                        node.op_type
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "{checked} variants");
+}
+
+/// The model of `graph` as ONNX, with `edit` applied to it.
+fn edited(graph: &Graph, edit: impl FnOnce(&mut onnx_ir::GraphProto)) -> ModelProto {
+    let mut m = to_model_proto(graph).unwrap();
+    edit(m.graph.as_mut().unwrap());
+    m
+}
+
+fn node_of<'a>(g: &'a mut onnx_ir::GraphProto, op: &str, nth: usize) -> &'a mut NodeProto {
+    g.node
+        .iter_mut()
+        .filter(|n| n.op_type == op)
+        .nth(nth)
+        .unwrap()
+}
+
+fn init_of<'a>(g: &'a mut onnx_ir::GraphProto, name: &str) -> &'a mut onnx_ir::TensorProto {
+    g.initializer.iter_mut().find(|t| t.name == name).unwrap()
+}
+
+fn set_attr(n: &mut NodeProto, a: AttributeProto) {
+    n.attribute.retain(|x| x.name != a.name);
+    n.attribute.push(a);
+}
+
+fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
+    let mut a = AttributeProto::new();
+    a.name = name.into();
+    a.type_ = AttributeType::INTS.into();
+    a.ints = v.to_vec();
+    a
+}
+
+/// Asserts that the import fails with a message containing every needle.
+fn refused(m: &ModelProto, needles: &[&str]) {
+    let msg = match import(m) {
+        Ok(_) => panic!("imported, expected an error containing {needles:?}"),
+        Err(e) => e.to_string(),
+    };
+    for n in needles {
+        assert!(msg.contains(n), "`{msg}` does not contain `{n}`");
+    }
+}
+
+/// Each of these ONNX forms means something else than what xprune would build, so each is an
+/// error naming the problem (found by an audit of the importer against the ONNX operator
+/// specifications).
+#[test]
+fn onnx_forms_with_other_semantics_are_refused() {
+    let d = device();
+    let spatial = FeatureShape::spatial(4, 6, 6);
+
+    // A layer norm between transposes over another axis than the channels.
+    let mut b = GraphBuilder::new(spatial, &d).seed(1);
+    let x = b.layer_norm("ln", b.input()).unwrap();
+    let x = b.global_avg_pool("gap", x).unwrap();
+    let x = b.flatten("flat", x).unwrap();
+    let out = b.linear("fc", x, 2).unwrap();
+    let g = b.build(out).unwrap();
+    assert!(import(&to_model_proto(&g).unwrap()).is_ok());
+    let m = edited(&g, |g| {
+        set_attr(node_of(g, "LayerNormalization", 0), attr_int("axis", 2))
+    });
+    refused(&m, &["axis", "2"]);
+
+    // A channel shuffle whose last reshape does not restore the map.
+    let mut b = GraphBuilder::new(spatial, &d).seed(1);
+    let x = b.channel_shuffle("shuffle", b.input(), 2).unwrap();
+    let x = b.global_avg_pool("gap", x).unwrap();
+    let x = b.flatten("flat", x).unwrap();
+    let out = b.linear("fc", x, 2).unwrap();
+    let g = b.build(out).unwrap();
+    assert!(import(&to_model_proto(&g).unwrap()).is_ok());
+    let m = edited(&g, |g| {
+        let target = node_of(g, "Reshape", 1).input[1].clone();
+        let t = init_of(g, &target);
+        t.dims = vec![2];
+        t.raw_data = [0i64, 144].iter().flat_map(|v| v.to_le_bytes()).collect();
+    });
+    refused(&m, &["reshape back", "[N, 4, 6, 6]"]);
+
+    // A PReLU slope that broadcasts along the height, not the channels.
+    let mut b = GraphBuilder::new(spatial, &d).seed(1);
+    let x = b.prelu("act", b.input(), true).unwrap();
+    let x = b.global_avg_pool("gap", x).unwrap();
+    let x = b.flatten("flat", x).unwrap();
+    let out = b.linear("fc", x, 2).unwrap();
+    let g = b.build(out).unwrap();
+    assert!(import(&to_model_proto(&g).unwrap()).is_ok());
+    let m = edited(&g, |g| {
+        let slope = node_of(g, "PRelu", 0).input[1].clone();
+        init_of(g, &slope).dims = vec![4, 1];
+    });
+    refused(&m, &["[4, 1]", "per channel"]);
+
+    // A Gemm bias of higher rank than the output.
+    let m = edited(&g, |g| {
+        let bias = node_of(g, "Gemm", 0).input[2].clone();
+        init_of(g, &bias).dims = vec![1, 1, 2];
+    });
+    refused(&m, &["bias", "[1, 1, 2]"]);
+
+    // Transposed convolutions with a non-positive group or a kernel_shape that is not the
+    // weight's; a resize over reordered axes; a dropout ratio of two values.
+    let mut b = GraphBuilder::new(spatial, &d).seed(1);
+    let x = b
+        .conv_transpose2d("up", b.input(), 4, 3, 2, 1, 1, 1)
+        .unwrap();
+    let x = b.upsample("resize", x, [2, 2]).unwrap();
+    let x = b.dropout("drop", x, 0.25).unwrap();
+    let x = b.global_avg_pool("gap", x).unwrap();
+    let x = b.flatten("flat", x).unwrap();
+    let out = b.linear("fc", x, 2).unwrap();
+    let g = b.build(out).unwrap();
+    assert!(import(&to_model_proto(&g).unwrap()).is_ok());
+    let m = edited(&g, |g| {
+        set_attr(node_of(g, "ConvTranspose", 0), attr_int("group", 0))
+    });
+    refused(&m, &["group", "0"]);
+    let m = edited(&g, |g| {
+        set_attr(
+            node_of(g, "ConvTranspose", 0),
+            attr_ints("kernel_shape", &[5, 5]),
+        )
+    });
+    refused(&m, &["kernel_shape", "[5, 5]", "[3, 3]"]);
+    let m = edited(&g, |g| {
+        set_attr(node_of(g, "Resize", 0), attr_ints("axes", &[3, 2]))
+    });
+    refused(&m, &["axes", "[3, 2]"]);
+    let m = edited(&g, |g| {
+        let ratio = node_of(g, "Dropout", 0).input[1].clone();
+        let t = init_of(g, &ratio);
+        t.dims = vec![2];
+        t.raw_data = [0.25f32, 0.5]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+    });
+    refused(&m, &["ratio", "[2]"]);
+
+    // A value defined twice.
+    let mut m = small_model();
+    let first = m.graph.as_ref().unwrap().node[0].output[0].clone();
+    node_mut(&mut m, "act").output[0] = first.clone();
+    refused(&m, &["already defined", &first]);
+}
+
+/// Constant folding follows ONNX: numpy broadcasting of float constants, `allowzero` in
+/// `Reshape`, and the axes of `Squeeze`.
+#[test]
+fn constant_folding_broadcasts_honours_allowzero_and_checks_squeeze_axes() {
+    use super::attr::NodeCtx;
+    use super::shape_ops::fold;
+    use std::sync::Arc;
+    use xprune_graph::kind::{Attr, ConstTensor, OpAttrs, OpValue};
+    let c = |dims: Vec<usize>, v: Vec<f32>| OpValue::Const(Arc::new(ConstTensor::f32(dims, v)));
+    let ints = |v: Vec<i64>| OpValue::Const(Arc::new(ConstTensor::i64(vec![v.len()], v)));
+    let run = |op: &str, attrs: &OpAttrs, inputs: &[OpValue], opset: i64| {
+        fold(NodeCtx { name: "n", op }, attrs, inputs, opset, None)
+    };
+    let value = |r: Result<Option<OpValue>>| match r.unwrap().unwrap() {
+        OpValue::Const(t) => (t.dims.clone(), t.to_f32()),
+        other => panic!("{other:?}"),
+    };
+    let none = OpAttrs::new();
+    // [3, 1] + [1, 3] is [3, 3].
+    let (dims, v) = value(run(
+        "Add",
+        &none,
+        &[
+            c(vec![3, 1], vec![0.0, 10.0, 20.0]),
+            c(vec![1, 3], vec![1.0, 2.0, 3.0]),
+        ],
+        13,
+    ));
+    assert_eq!(dims, [3, 3]);
+    assert_eq!(v, [1.0, 2.0, 3.0, 11.0, 12.0, 13.0, 21.0, 22.0, 23.0]);
+    // A scalar times [1, 1] is [1, 1]; [2, 3] and [3, 2] do not broadcast.
+    assert_eq!(
+        value(run(
+            "Mul",
+            &none,
+            &[c(vec![], vec![2.0]), c(vec![1, 1], vec![4.0])],
+            13
+        ))
+        .0,
+        [1, 1]
+    );
+    assert!(
+        run(
+            "Sub",
+            &none,
+            &[c(vec![2, 3], vec![0.0; 6]), c(vec![3, 2], vec![0.0; 6])],
+            13
+        )
+        .is_err()
+    );
+
+    // Reshape [2, 0] of a [2, 3] constant: copies the 3, or with allowzero is 0 (then 6
+    // values do not fit).
+    let data = c(vec![2, 3], vec![0.0; 6]);
+    assert_eq!(
+        value(run("Reshape", &none, &[data.clone(), ints(vec![2, 0])], 13)).0,
+        [2, 3]
+    );
+    let allowzero = OpAttrs::new().with("allowzero", Attr::Int(1));
+    assert!(run("Reshape", &allowzero, &[data, ints(vec![2, 0])], 13).is_err());
+
+    // Squeeze of a one-entry vector: axes [0] or none, not [1].
+    let one = ints(vec![7]);
+    assert!(run("Squeeze", &none, std::slice::from_ref(&one), 13).is_ok());
+    assert!(run("Squeeze", &none, &[one.clone(), ints(vec![0])], 13).is_ok());
+    let err = run("Squeeze", &none, &[one, ints(vec![1])], 13)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("axes [1]"), "{err}");
+
+    // Every op listed as folded is folded (or refused for its inputs), never passed on.
+    for op in SHAPE_OPS {
+        assert!(!matches!(run(op, &none, &[], 13), Ok(None)), "{op}");
+    }
+}
+
+/// The mean over positions of channels-last maps and token sequences exports and imports
+/// back (ReduceMean over axes [1, 2] with the axes as an input, opset 18).
+#[test]
+fn mean_of_channels_last_maps_round_trips() {
+    let d = device();
+    let mut b = GraphBuilder::new(FeatureShape::spatial(4, 5, 5), &d).seed(2);
+    let x = b
+        .conv2d("conv", b.input(), Conv2dSpec::new(6, 3).padding(1))
+        .unwrap();
+    let x = b.permute("to_last", x, true).unwrap();
+    let x = b.mean("mean", x).unwrap();
+    let out = b.linear("fc", x, 3).unwrap();
+    let g = b.build(out).unwrap();
+    let m = to_model_proto(&g).unwrap();
+    assert_eq!(m.opset_import[0].version, 18);
+    assert_round_trip(&g);
+}
