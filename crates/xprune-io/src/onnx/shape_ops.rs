@@ -680,11 +680,10 @@ fn slice_const(ctx: NodeCtx<'_>, inputs: &[OpValue]) -> Result<OpValue> {
                 norm(ends[k]).clamp(-1, d - 1),
             )
         };
-        let count = if step > 0 {
-            ((e - s).max(0) + step - 1) / step
-        } else {
-            ((s - e).max(0) + (-step) - 1) / (-step)
-        };
+        // ceil(span / |step|) in 128 bits: steps near the i64 limits do not overflow
+        let span = if step > 0 { e - s } else { s - e }.max(0) as i128;
+        let stride = step.unsigned_abs() as i128;
+        let count = (span + stride - 1) / stride;
         plan[ax as usize] = (s, step, count as usize);
     }
     let out: Vec<usize> = plan.iter().map(|p| p.2).collect();

@@ -1012,6 +1012,23 @@ fn constant_folding_broadcasts_honours_allowzero_and_checks_squeeze_axes() {
         .to_string();
     assert!(err.contains("axes [1]"), "{err}");
 
+    // Slice steps at the limits of i64 (one element either way), not an overflow.
+    let v = c(vec![4], vec![1.0, 2.0, 3.0, 4.0]);
+    for (start, end, step, want) in [(0, 4, i64::MAX, 1.0), (3, -5, i64::MIN, 4.0)] {
+        let inputs = [
+            v.clone(),
+            ints(vec![start]),
+            ints(vec![end]),
+            ints(vec![0]),
+            ints(vec![step]),
+        ];
+        assert_eq!(
+            value(run("Slice", &none, &inputs, 13)).1,
+            [want],
+            "step {step}"
+        );
+    }
+
     // Every op listed as folded is folded (or refused for its inputs), never passed on.
     for op in SHAPE_OPS {
         assert!(!matches!(run(op, &none, &[], 13), Ok(None)), "{op}");
