@@ -84,6 +84,7 @@ fn every_operator_fixture_matches_onnxruntime_and_round_trips() {
         let ((xd, x), (_, y)) = (tensor(&st, "input"), tensor(&st, "output"));
         let got = run(&g, &xd, &x);
         let d = rel(&got, &y);
+        println!("{name}: {} nodes, relative difference {d:.1e}", g.len());
         assert!(d < 1e-4, "{name}: differs from onnxruntime by {d:e}");
         let present: Vec<&str> = g.nodes().iter().map(|n| n.op.kind_name()).collect();
         for k in kinds {
