@@ -174,7 +174,7 @@ fn check_framing(bytes: &[u8]) -> std::result::Result<(), String> {
     Ok(())
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = panic.downcast_ref::<String>() {
@@ -298,6 +298,31 @@ pub(crate) fn convert(model: &ModelProto, device: &Device) -> Result<Graph> {
             attrs,
         });
     }
+    let (imp, out_id) = import_op_graph(og, values, input_name, input_shape, batch, opset, device)?;
+
+    // Shapes the model declares must agree with the ones xprune computed.
+    for vi in g.value_info.iter().chain(g.output.iter()) {
+        if let Some(OpValue::Act { node, .. }) = imp.values.get(&vi.name) {
+            check_declared_shape(vi, imp.shapes[*node])?;
+        }
+    }
+
+    Ok(Graph::from_nodes(input_shape, imp.defs, out_id)?)
+}
+
+/// Imports a neutral graph whose one input is node 0 (`input_name`, already in `values` as an
+/// activation): runs every kind's fusions, converts each node, and resolves the graph's one
+/// output. Shared by the ONNX importer and the tracer of Burn modules
+/// ([`crate::trace`]), so that both read models through the same kinds' imports.
+pub(crate) fn import_op_graph(
+    mut og: OpGraph,
+    mut values: HashMap<String, OpValue>,
+    input_name: String,
+    input_shape: FeatureShape,
+    batch: Option<i64>,
+    opset: i64,
+    device: &Device,
+) -> Result<(Importer, NodeId)> {
     // The fusions check what they read; a panic in one would be a bug, reported as an error
     // rather than taking the caller's process down.
     catch_unwind(AssertUnwindSafe(|| fuse_all(&mut og))).map_err(|panic| {
@@ -328,42 +353,31 @@ pub(crate) fn convert(model: &ModelProto, device: &Device) -> Result<Graph> {
         imp.node(node, &og)?;
     }
 
-    let output = match g.output.as_slice() {
+    let output = match og.outputs.as_slice() {
         [one] => one,
         [] => return Err(OnnxError::Invalid("the graph has no output".into())),
         many => {
-            let names: Vec<&str> = many.iter().map(|o| o.name.as_str()).collect();
             return Err(OnnxError::Invalid(format!(
                 "the graph has {} outputs ({}); xprune graphs have exactly one",
                 many.len(),
-                names.join(", ")
+                many.join(", ")
             )));
         }
     };
-    let out_id = match imp.values.get(&output.name) {
+    let out_id = match imp.values.get(output) {
         Some(OpValue::Act { node, .. }) => *node,
         Some(_) => {
             return Err(OnnxError::Invalid(format!(
-                "the graph output `{}` is a constant, not computed from the input",
-                output.name
+                "the graph output `{output}` is a constant, not computed from the input"
             )));
         }
         None => {
             return Err(OnnxError::Invalid(format!(
-                "the graph output `{}` is not produced by any node",
-                output.name
+                "the graph output `{output}` is not produced by any node"
             )));
         }
     };
-
-    // Shapes the model declares must agree with the ones xprune computed.
-    for vi in g.value_info.iter().chain(g.output.iter()) {
-        if let Some(OpValue::Act { node, .. }) = imp.values.get(&vi.name) {
-            check_declared_shape(vi, imp.shapes[*node])?;
-        }
-    }
-
-    Ok(Graph::from_nodes(input_shape, imp.defs, out_id)?)
+    Ok((imp, out_id))
 }
 
 /// Static dims of a tensor value info: `None` for a symbolic or unknown dim. `Err` when the

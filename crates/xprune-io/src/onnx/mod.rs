@@ -37,3 +37,5 @@ mod tests;
 pub use error::{OnnxError, Result};
 pub use export::{BATCH_DIM, EXPORT_IR_VERSION, EXPORT_OPSET, export_onnx, export_onnx_bytes};
 pub use import::{MIN_OPSET, SHAPE_OPS, import_onnx, import_onnx_bytes, supported_ops};
+pub(crate) use import::{import_op_graph, panic_message};
+pub(crate) use names::NameTable;
