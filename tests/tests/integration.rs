@@ -12,3 +12,6 @@ mod explain_backends;
 
 #[path = "integration/zoo.rs"]
 mod zoo;
+
+#[path = "integration/modules.rs"]
+mod modules;
