@@ -17,12 +17,17 @@
 //! statistics are not shared with the original (Burn's `RunningState` shares its value between
 //! clones, and moving a clone to another device would move the original's too).
 //!
-//! ```ignore
+//! ```
+//! use burn::nn::{Linear, LinearConfig};
 //! use burn::tensor::Device;
 //! use xprune_io::trace::trace;
 //!
-//! let traced = trace(&net, [1, 3, 32, 32], |net, x| net.forward(x), &Device::flex())?;
-//! println!("{}", traced.graph.summary());
+//! let device = Device::flex();
+//! let fc: Linear = LinearConfig::new(4, 2).init(&device);
+//! let traced = trace(&fc, [1, 4], |fc, x| fc.forward(x), &device)?;
+//! assert_eq!(traced.graph.output_shape().channels(), 2);
+//! assert_eq!(traced.param("weight").map(|p| p.role.as_str()), Some("weight"));
+//! # Ok::<(), xprune_io::trace::TraceError>(())
 //! ```
 
 mod ops;

@@ -153,12 +153,20 @@ impl Writer<'_> {
 
     /// Records `t` as the bias of the layer whose parameter it is (a bias added after a
     /// `MatMul`), without counting a use of the layer.
-    fn bias_site(&mut self, t: &TensorIr) {
+    fn bias_site(&mut self, t: &TensorIr, other: &TensorIr) {
         let source = self.source(t);
         if let Some(full) = self.names.get(&source) {
-            let module = full
-                .rsplit_once('.')
-                .map_or(String::new(), |(m, _)| m.to_string());
+            let module = match full.rsplit_once('.') {
+                Some((m, _)) => m.to_string(),
+                // A bias of the traced module itself: the node computing the other operand.
+                None => self
+                    .og
+                    .nodes
+                    .iter()
+                    .find(|n| n.outputs.contains(&value(other)))
+                    .map(|n| n.name.clone())
+                    .unwrap_or_default(),
+            };
             self.sites.insert(source, (module, "bias".to_string()));
         }
     }
@@ -186,7 +194,7 @@ impl Writer<'_> {
             self.sites.insert(t.id, (module.clone(), role.to_string()));
             path.get_or_insert(module);
         }
-        if let Some(p) = &path {
+        if let Some(p) = path.as_ref().filter(|p| !p.is_empty()) {
             *self.uses.entry(p.clone()).or_default() += 1;
         }
         path
@@ -201,7 +209,17 @@ impl Writer<'_> {
         attrs: OpAttrs,
     ) {
         let index = self.og.nodes.len();
+        let top_level = name.as_deref() == Some("");
         let name = self.table.assign(name.as_deref().unwrap_or(""), op, index);
+        if top_level {
+            // Parameters of the traced module itself (a bare `Linear`): the node gets the
+            // op's name, and so do the sites recorded for it.
+            for site in self.sites.values_mut() {
+                if site.0.is_empty() {
+                    site.0 = name.clone();
+                }
+            }
+        }
         self.og.nodes.push(OpNode {
             name,
             op: op.to_string(),
@@ -405,9 +423,9 @@ impl Writer<'_> {
             },
             OperationIr::NumericFloat(_, n) => match n {
                 NumericOperationIr::Add(b) => {
-                    for t in [&b.lhs, &b.rhs] {
+                    for (t, other) in [(&b.lhs, &b.rhs), (&b.rhs, &b.lhs)] {
                         if self.is_constant(t) {
-                            self.bias_site(t);
+                            self.bias_site(t, other);
                         }
                     }
                     self.binary("Add", b.lhs.clone(), b.rhs.clone(), &b.out)?
