@@ -360,6 +360,7 @@ fn main() {
             let (shapley_groups, shapley_note) = one_group(&graph);
             let shapley = Shapley {
                 permutations: args.shapley_permutations,
+                tolerance: None,
                 antithetic: false,
                 ..Shapley::default()
             };

@@ -115,16 +115,23 @@ pub struct GroupsArgs {
 /// Criterion options.
 #[derive(Args, Debug, Clone)]
 pub struct CriterionArgs {
-    /// Criterion: l1, l2, gradient, taylor, lrp, lrp-abs, frs, shapley, random.
-    #[arg(long, short = 'c', default_value = "lrp")]
+    /// Criterion, by one of the names of `xprune::criteria::names` (listed in the help).
+    #[arg(long, short = 'c', default_value = "lrp", help = crate::load::criterion_help())]
     pub criterion: String,
     /// LRP composite for lrp/lrp-abs (default: the paper's, epsilon on linear layers and
     /// alpha1-beta0 on convolutions).
     #[arg(long)]
     pub composite: Option<String>,
-    /// Shapley: random permutations per group.
-    #[arg(long, default_value_t = 5)]
+    /// Shapley: random permutations per group (with a tolerance, the first round).
+    #[arg(long, default_value_t = xprune::criteria::shapley::DEFAULT_PERMUTATIONS)]
     pub permutations: usize,
+    /// Shapley: double the permutations until every value's standard error is at most this
+    /// times the spread of its group's values (0: exactly --permutations).
+    #[arg(long, default_value_t = xprune::criteria::shapley::DEFAULT_TOLERANCE)]
+    pub tolerance: f64,
+    /// Shapley: the most permutations per group when doubling.
+    #[arg(long, default_value_t = xprune::criteria::shapley::DEFAULT_MAX_PERMUTATIONS)]
+    pub max_permutations: usize,
     /// Shapley: groups of at most this many channels are solved exactly.
     #[arg(long, default_value_t = 10)]
     pub exact_max_channels: usize,
@@ -253,8 +260,8 @@ pub struct SweepArgs {
     /// Per-layer normalisation of scores.
     #[arg(long, value_enum, default_value = "l2")]
     pub normalize: NormalizeArg,
-    /// Shapley: random permutations per group.
-    #[arg(long, default_value_t = 5)]
+    /// Shapley: random permutations per group (the first round of adaptive sampling).
+    #[arg(long, default_value_t = xprune::criteria::shapley::DEFAULT_PERMUTATIONS)]
     pub permutations: usize,
     /// Output folder (sweep.csv, sweep.svg).
     #[arg(long, short = 'o')]

@@ -6,7 +6,7 @@ use std::path::Path;
 use xprune::burn::tensor::Device;
 use xprune::criteria::{
     Aggregation, Criterion, FeatureRelevance, Gradient, LrpCriterion, RandomCriterion, Shapley,
-    Taylor, WeightNorm,
+    Taylor, WeightNorm, names,
 };
 use xprune::io::data::{self, Array};
 use xprune::lrp::{Composite, Epsilon, Gamma, ZBox};
@@ -121,8 +121,10 @@ pub fn composite(name: &str, epsilon: f64, gamma: f64) -> Result<Composite> {
 pub const COMPOSITES: &str = "epsilon, epsilon-plus, epsilon-plus-flat, epsilon-gamma-box, \
                               epsilon-alpha2-beta1, epsilon-alpha2-beta1-flat, yeom";
 
-/// The criteria the tool knows.
-pub const CRITERIA: &str = "l1, l2, gradient, taylor, lrp, lrp-abs, frs, shapley, random";
+/// The help of the criterion argument: every known name.
+pub fn criterion_help() -> String {
+    format!("Criterion: {}", names::ALL.join(", "))
+}
 
 /// A criterion by name.
 pub fn criterion(name: &str, args: &CriterionArgs) -> Result<Box<dyn Criterion>> {
@@ -137,23 +139,34 @@ pub fn criterion(name: &str, args: &CriterionArgs) -> Result<Box<dyn Criterion>>
             ..LrpCriterion::default()
         }))
     };
+    if !(args.tolerance.is_finite() && args.tolerance >= 0.0) {
+        return Err(CliError::Usage(format!(
+            "--tolerance {} must be a finite number, at least 0",
+            args.tolerance
+        )));
+    }
     Ok(match name.trim().to_ascii_lowercase().as_str() {
-        "l1" | "weight" => Box::new(WeightNorm::l1()),
-        "l2" => Box::new(WeightNorm::l2()),
-        "gradient" | "grad" => Box::new(Gradient::default()),
-        "taylor" => Box::new(Taylor::default()),
-        "lrp" => lrp(Aggregation::Signed)?,
-        "lrp-abs" => lrp(Aggregation::Absolute)?,
-        "frs" => Box::new(FeatureRelevance::default()),
-        "shapley" => Box::new(Shapley {
+        names::L1 | "weight" => Box::new(WeightNorm::l1()),
+        names::L2 => Box::new(WeightNorm::l2()),
+        names::GRADIENT | "grad" => Box::new(Gradient::default()),
+        names::GRADIENT_BATCH => Box::new(Gradient::batch()),
+        names::TAYLOR => Box::new(Taylor::default()),
+        names::TAYLOR_BATCH => Box::new(Taylor::batch()),
+        names::LRP => lrp(Aggregation::Signed)?,
+        names::LRP_ABS => lrp(Aggregation::Absolute)?,
+        names::FRS => Box::new(FeatureRelevance::default()),
+        names::SHAPLEY => Box::new(Shapley {
             permutations: args.permutations,
+            tolerance: (args.tolerance > 0.0).then_some(args.tolerance),
+            max_permutations: args.max_permutations,
             exact_max_channels: args.exact_max_channels,
             ..Shapley::default()
         }),
-        "random" => Box::new(RandomCriterion),
+        names::RANDOM => Box::new(RandomCriterion),
         other => {
             return Err(CliError::Usage(format!(
-                "unknown criterion `{other}` (known: {CRITERIA})"
+                "unknown criterion `{other}` (known: {})",
+                names::ALL.join(", ")
             )));
         }
     })

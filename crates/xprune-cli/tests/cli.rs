@@ -443,7 +443,15 @@ fn score_writes_one_score_per_channel_of_every_group() {
     }
 
     // Data-driven criteria: one finite score per channel; group ids are the `groups` ids.
-    for criterion in ["lrp", "taylor", "gradient", "frs", "shapley"] {
+    for criterion in [
+        "lrp",
+        "taylor",
+        "taylor-batch",
+        "gradient",
+        "gradient-batch",
+        "frs",
+        "shapley",
+    ] {
         let out = format!("{criterion}.json");
         ok(
             d,
@@ -471,6 +479,17 @@ fn score_writes_one_score_per_channel_of_every_group() {
                         .all(|v| v.as_f64().is_some_and(f64::is_finite)),
                     "{criterion}: non-finite score"
                 );
+                // Shapley values come with their standard errors and cost; the others
+                // without.
+                let u = &g["uncertainty"];
+                if criterion == "shapley" {
+                    let se = u["std_errors"].as_array().unwrap();
+                    assert_eq!(se.len(), values.len(), "{u}");
+                    assert!(se.iter().all(|s| s.as_f64().is_some_and(|s| s >= 0.0)));
+                    assert!(u["evaluations"].as_u64().unwrap() > 0, "{u}");
+                } else {
+                    assert!(u.is_null(), "{criterion}: {u}");
+                }
                 (
                     id.clone(),
                     g["name"].as_str().unwrap().to_string(),

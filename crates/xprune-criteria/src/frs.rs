@@ -3,6 +3,7 @@
 use crate::criterion::{Criterion, Needs, ScoringContext};
 use crate::error::Result;
 use crate::lrp::{LrpTarget, attribute_batches, site_relevance};
+use crate::names;
 use crate::scores::Scores;
 use crate::sites::{consumer_sites, values_per_channel};
 use std::collections::BTreeMap;
@@ -49,7 +50,7 @@ type GroupSites = (GroupId, usize, Vec<(ChannelSlot, usize)>);
 
 impl Criterion for FeatureRelevance {
     fn name(&self) -> String {
-        "frs".into()
+        names::FRS.into()
     }
 
     fn needs(&self) -> Needs {
@@ -57,7 +58,7 @@ impl Criterion for FeatureRelevance {
     }
 
     fn score(&self, ctx: &ScoringContext<'_>) -> Result<Scores> {
-        let data = ctx.require_data("frs")?;
+        let data = ctx.require_data(names::FRS)?;
         let classes = data.num_classes();
         let sites: Vec<GroupSites> = ctx
             .groups

@@ -137,7 +137,7 @@ impl Criterion for LrpCriterion {
     }
 
     fn score(&self, ctx: &ScoringContext<'_>) -> Result<Scores> {
-        let data = ctx.require_data("lrp")?;
+        let data = ctx.require_data(crate::names::LRP)?;
         let sites: Vec<(GroupId, usize, Vec<ChannelSlot>)> = ctx
             .groups
             .prunable()

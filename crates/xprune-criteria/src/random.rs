@@ -2,6 +2,7 @@
 
 use crate::criterion::{Criterion, Needs, ScoringContext};
 use crate::error::Result;
+use crate::names;
 use crate::scores::Scores;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -13,7 +14,7 @@ pub struct RandomCriterion;
 
 impl Criterion for RandomCriterion {
     fn name(&self) -> String {
-        "random".into()
+        names::RANDOM.into()
     }
 
     fn needs(&self) -> Needs {

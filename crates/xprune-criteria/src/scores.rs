@@ -21,6 +21,23 @@ pub struct GroupScores {
     pub name: String,
     /// One score per channel.
     pub values: Vec<f64>,
+    /// How precise the scores are, for estimated criteria (Shapley values by permutation
+    /// sampling); `None` for criteria computed exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncertainty: Option<Uncertainty>,
+}
+
+/// The precision of a group's estimated scores and what they cost.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Uncertainty {
+    /// The standard error of every score (zeros when computed exactly; `None` when it cannot
+    /// be estimated, from a single draw).
+    pub std_errors: Option<Vec<f64>>,
+    /// Independent random draws behind the scores (0 when computed exactly).
+    pub draws: usize,
+    /// Evaluations of the scoring function (for Shapley: coalition values, each a masked
+    /// forward pass over a batch of reference samples).
+    pub evaluations: usize,
 }
 
 impl Scores {
@@ -45,6 +62,18 @@ impl Scores {
         group: GroupId,
         values: Vec<f64>,
     ) -> Result<()> {
+        self.insert_estimate(groups, group, values, None)
+    }
+
+    /// Like [`insert`](Self::insert), with the scores' uncertainty; checks that there is one
+    /// finite, non-negative standard error per score.
+    pub fn insert_estimate(
+        &mut self,
+        groups: &ChannelGroups,
+        group: GroupId,
+        values: Vec<f64>,
+        uncertainty: Option<Uncertainty>,
+    ) -> Result<()> {
         let g = groups
             .get(group)
             .ok_or_else(|| CriterionError::Scores(format!("no group with id {group}")))?;
@@ -64,11 +93,22 @@ impl Scores {
                 value: *value,
             });
         }
+        if let Some(se) = uncertainty.as_ref().and_then(|u| u.std_errors.as_ref())
+            && (se.len() != values.len() || se.iter().any(|s| !(s.is_finite() && *s >= 0.0)))
+        {
+            return Err(CriterionError::Scores(format!(
+                "group `{}`: {} standard errors for {} scores, or one negative or non-finite",
+                g.name(),
+                se.len(),
+                values.len()
+            )));
+        }
         self.groups.insert(
             group,
             GroupScores {
                 name: g.name().to_string(),
                 values,
+                uncertainty,
             },
         );
         Ok(())
@@ -77,6 +117,11 @@ impl Scores {
     /// The scores of a group.
     pub fn get(&self, group: GroupId) -> Option<&[f64]> {
         self.groups.get(&group).map(|g| g.values.as_slice())
+    }
+
+    /// The uncertainty of a group's scores, if they are estimated.
+    pub fn uncertainty(&self, group: GroupId) -> Option<&Uncertainty> {
+        self.groups.get(&group).and_then(|g| g.uncertainty.as_ref())
     }
 
     /// The scores of a group by name.

@@ -81,9 +81,9 @@ fn weight_norms_by_hand() {
     assert!((l2[3] - 5f64.sqrt()).abs() < 1e-6);
 }
 
-/// dL/da for the example, computed by hand in f64: a = relu(x W1), z = a W2,
-/// dL/da = (softmax(z) - onehot(y)) W2^T.
-fn manual_grad_taylor(g_sum: &mut [f64; 4], t_sum: &mut [f64; 4]) {
+/// dL_n/da for the example, computed by hand in f64 per sample: a = relu(x W1), z = a W2,
+/// dL_n/da = (softmax(z) - onehot(y)) W2^T. Returns `(g, a * g)`, `[sample][unit]`.
+fn manual_grad_taylor() -> (Vec<[f64; 4]>, Vec<[f64; 4]>) {
     let w1 = [[1.0, -0.5, 0.3, 2.0], [0.5, 1.0, -0.2, 1.0]];
     let w2 = [
         [1.0, -1.0, 0.5],
@@ -92,6 +92,7 @@ fn manual_grad_taylor(g_sum: &mut [f64; 4], t_sum: &mut [f64; 4]) {
         [0.0, 0.0, 0.0],
     ];
     let d = data();
+    let (mut gs, mut ts) = (Vec::new(), Vec::new());
     for n in 0..d.len() {
         let x = d.sample(n);
         let a: Vec<f64> = (0..4)
@@ -104,35 +105,200 @@ fn manual_grad_taylor(g_sum: &mut [f64; 4], t_sum: &mut [f64; 4]) {
         let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
         let s: f64 = e.iter().sum();
         let y = d.labels()[n] as usize;
+        let (mut g, mut t) = ([0.0; 4], [0.0; 4]);
         for j in 0..4 {
-            let grad: f64 = (0..3)
+            g[j] = (0..3)
                 .map(|k| (e[k] / s - if k == y { 1.0 } else { 0.0 }) * w2[j][k])
                 .sum();
-            g_sum[j] += grad;
-            t_sum[j] += grad * a[j];
+            t[j] = g[j] * a[j];
         }
+        gs.push(g);
+        ts.push(t);
     }
+    (gs, ts)
 }
 
 #[test]
 fn gradient_and_taylor_match_hand_derivatives() {
     let g = example();
-    let (mut gs, mut ts) = ([0.0; 4], [0.0; 4]);
-    manual_grad_taylor(&mut gs, &mut ts);
-    let n = data().len() as f64;
+    let (gs, ts) = manual_grad_taylor();
+    let n = gs.len() as f64;
+    let per_sample = |v: &[[f64; 4]], j: usize| v.iter().map(|s| s[j].abs()).sum::<f64>() / n;
+    let of_mean = |v: &[[f64; 4]], j: usize| (v.iter().map(|s| s[j]).sum::<f64>() / n).abs();
     let grad = hidden_scores(&Gradient::default(), &g, &data());
     let taylor = hidden_scores(&Taylor::default(), &g, &data());
+    let grad_batch = hidden_scores(&Gradient::batch(), &g, &data());
+    let taylor_batch = hidden_scores(&Taylor::batch(), &g, &data());
+    let mut differ = 0;
     for j in 0..4 {
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-5;
         assert!(
-            (grad[j] - (gs[j] / n).abs()).abs() < 1e-5,
+            close(grad[j], per_sample(&gs, j)),
             "gradient {grad:?} vs {gs:?}"
         );
         assert!(
-            (taylor[j] - (ts[j] / n).abs()).abs() < 1e-5,
+            close(taylor[j], per_sample(&ts, j)),
             "taylor {taylor:?} vs {ts:?}"
         );
+        assert!(
+            close(grad_batch[j], of_mean(&gs, j)),
+            "{grad_batch:?} vs {gs:?}"
+        );
+        assert!(close(taylor_batch[j], of_mean(&ts, j)), "{taylor_batch:?}");
+        if (per_sample(&ts, j) - of_mean(&ts, j)).abs() > 1e-3 {
+            differ += 1;
+        }
     }
+    assert!(
+        differ >= 2,
+        "the data must make the two forms differ: {ts:?}"
+    );
     assert_eq!(taylor[3], 0.0, "a dead unit has zero Taylor score");
+    assert_eq!(Taylor::default().name(), "taylor");
+    assert_eq!(Taylor::batch().name(), "taylor-batch");
+    assert_eq!(Gradient::batch().name(), "gradient-batch");
+}
+
+/// A tiny ResNet (batch norms, convolutions, residual groups) and 6 reference samples.
+fn small_resnet() -> (Graph, Dataset) {
+    let dev = device();
+    let g = xprune_models::resnet_cifar(
+        xprune_models::ResNetCifarDepth::ResNet20,
+        FeatureShape::spatial(3, 8, 8),
+        3,
+        0.25,
+        &dev,
+        5,
+    )
+    .unwrap();
+    let n = 6;
+    let features: Vec<f32> = (0..n * 3 * 64)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+        .collect();
+    let labels: Vec<i64> = (0..n as i64).map(|i| i % 3).collect();
+    let d = Dataset::new(features, labels, FeatureShape::spatial(3, 8, 8), 3).unwrap();
+    (g, d)
+}
+
+/// Per-sample Taylor and gradient scores of conv and residual groups (batch norm in eval
+/// mode, batches of 4 of 6 samples), against independent computations: one backward pass
+/// per sample (a context of one sample, where both forms agree), and for Taylor also central
+/// finite differences of masked forward passes (`sum_p a dL_n/da` of sample `n` is the
+/// derivative of its loss with respect to a scale of channel `k` at the site). The old batch
+/// formula fails this test.
+#[test]
+fn per_sample_taylor_and_gradient_match_finite_differences_and_single_samples() {
+    use crate::loss::per_sample_cross_entropy;
+    use xprune_graph::ChannelMasks;
+    use xprune_graph::tensor_util::to_vec;
+    let dev = device();
+    let (g, d) = small_resnet();
+    let groups = ChannelGroups::new(&g);
+    let ctx = ScoringContext::new(&g, &groups, &dev)
+        .with_data(&d)
+        .with_batch_size(4);
+    let taylor = Taylor::default().score(&ctx).unwrap();
+    let taylor_batch = Taylor::batch().score(&ctx).unwrap();
+    let grad = Gradient::default().score(&ctx).unwrap();
+    let singles: Vec<Scores> = (0..d.len())
+        .map(|n| {
+            let one = d.subset(&[n]).unwrap();
+            Gradient::batch()
+                .score(&ScoringContext::new(&g, &groups, &dev).with_data(&one))
+                .unwrap()
+        })
+        .collect();
+    let singles_t: Vec<Scores> = (0..d.len())
+        .map(|n| {
+            let one = d.subset(&[n]).unwrap();
+            Taylor::batch()
+                .score(&ScoringContext::new(&g, &groups, &dev).with_data(&one))
+                .unwrap()
+        })
+        .collect();
+    let batch = d.to_batch(&dev).unwrap();
+    let loss = |masks: &ChannelMasks| -> Vec<f64> {
+        let logits = g
+            .forward_masked(batch.inputs.clone(), masks)
+            .unwrap()
+            .flatten();
+        to_vec(&per_sample_cross_entropy(logits, batch.labels.clone()))
+            .iter()
+            .map(|v| *v as f64)
+            .collect()
+    };
+    let h = 1e-3f32;
+    let (mut checked, mut differ, mut close_to_fd) = (0, 0, 0);
+    for group in groups.prunable().take(4) {
+        let c = group.channels();
+        let slots = sites::consumer_sites(&g, group);
+        for k in 0..c {
+            let mut expect = 0.0;
+            for slot in &slots {
+                let channels = g.node(slot.node).unwrap().shape.channels();
+                let scaled = |f: f32| {
+                    let mut m = vec![1.0f32; channels];
+                    for i in slot.indices(k) {
+                        m[i] = f;
+                    }
+                    let mut masks = ChannelMasks::new();
+                    masks.insert(
+                        slot.node,
+                        Tensor::from_data(TensorData::new(m, [1, channels]), &dev),
+                    );
+                    loss(&masks)
+                };
+                let (up, down) = (scaled(1.0 + h), scaled(1.0 - h));
+                let positions = sites::values_per_channel(&g, slot) as f64;
+                expect += up
+                    .iter()
+                    .zip(&down)
+                    .map(|(u, v)| ((u - v) / (2.0 * h as f64) / positions).abs())
+                    .sum::<f64>()
+                    / d.len() as f64;
+            }
+            let got = taylor.get(group.id()).unwrap()[k];
+            let single_t = singles_t
+                .iter()
+                .map(|s| s.get(group.id()).unwrap()[k])
+                .sum::<f64>()
+                / d.len() as f64;
+            assert!(
+                (got - single_t).abs() <= 1e-9 + 1e-6 * single_t,
+                "group {} channel {k}: taylor {got} vs per-sample passes {single_t}",
+                group.name()
+            );
+            // Central differences straddle ReLU kinks now and then (they converge to the
+            // derivative as h shrinks, until f32 rounding takes over): most channels agree.
+            if (got - expect).abs() <= 1e-5 + 0.03 * expect {
+                close_to_fd += 1;
+            }
+            if (taylor_batch.get(group.id()).unwrap()[k] - expect).abs() > 0.1 * expect + 1e-4 {
+                differ += 1;
+            }
+            let single = singles
+                .iter()
+                .map(|s| s.get(group.id()).unwrap()[k])
+                .sum::<f64>()
+                / d.len() as f64;
+            let got = grad.get(group.id()).unwrap()[k];
+            assert!(
+                (got - single).abs() <= 1e-5 + 1e-4 * single,
+                "group {} channel {k}: gradient {got} vs per-sample passes {single}",
+                group.name()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 16, "only {checked} channels");
+    assert!(
+        close_to_fd * 10 >= checked * 8,
+        "only {close_to_fd} of {checked} channels match finite differences"
+    );
+    assert!(
+        differ * 4 >= checked,
+        "the batch form differs on only {differ} of {checked}"
+    );
 }
 
 #[test]
@@ -397,4 +563,143 @@ fn batched_game_equals_naive_game_on_conv_and_residual_groups() {
         checked += 1;
     }
     assert!(checked >= 4, "only {checked} groups");
+}
+
+/// conv(1->12, 3x3) - relu - max pool - flatten - linear(3) on 6x6 inputs, and 8 samples.
+fn small_cnn() -> (Graph, Dataset) {
+    use xprune_graph::Conv2dSpec;
+    let dev = device();
+    let mut b = GraphBuilder::new(FeatureShape::spatial(1, 6, 6), &dev).seed(3);
+    let x = b
+        .conv2d("conv1", b.input(), Conv2dSpec::new(12, 3).padding(1))
+        .unwrap();
+    let x = b.relu("relu1", x).unwrap();
+    let x = b.max_pool2d("pool1", x, 2, 2).unwrap();
+    let x = b.flatten("flatten", x).unwrap();
+    let o = b.linear("fc", x, 3).unwrap();
+    let g = b.build(o).unwrap();
+    let n = 8;
+    let features: Vec<f32> = (0..n * 36)
+        .map(|i| ((i * 53 % 97) as f32 / 48.0) - 1.0)
+        .collect();
+    let labels: Vec<i64> = (0..n as i64).map(|i| i % 3).collect();
+    (
+        g,
+        Dataset::new(features, labels, FeatureShape::spatial(1, 6, 6), 3).unwrap(),
+    )
+}
+
+/// The cached game of the Shapley criterion, recording every coalition it is asked for.
+struct Recorded<'a> {
+    game: GraphGame<'a>,
+    asked: Vec<(Vec<bool>, Vec<f64>)>,
+}
+
+impl CoalitionGame for Recorded<'_> {
+    type Error = CriterionError;
+    fn players(&self) -> usize {
+        self.game.players()
+    }
+    fn samples(&self) -> usize {
+        self.game.samples()
+    }
+    fn values(&mut self, coalitions: &[Vec<bool>]) -> Result<Vec<Vec<f64>>> {
+        let v = self.game.values(coalitions)?;
+        self.asked
+            .extend(coalitions.iter().cloned().zip(v.iter().cloned()));
+        Ok(v)
+    }
+}
+
+/// Permutation sampling on a 12-channel convolution against exact enumeration of the same
+/// game (4096 coalitions): every estimate is within 4 standard errors of the exact value and
+/// the rankings agree; every coalition the sampler asked the cached game for (with and
+/// without truncation) has the value of a fresh masked forward pass of the whole network.
+#[test]
+fn shapley_sampling_matches_exact_enumeration_and_fresh_masked_passes() {
+    let dev = device();
+    let (g, d) = small_cnn();
+    let groups = ChannelGroups::new(&g);
+    let group = groups.find("conv1").unwrap();
+    let mut game = GraphGame::new(&g, group, &d, 8, &dev).unwrap();
+    let exact = shapley_values(
+        &mut game,
+        &ShapleyMethod::Exact,
+        SampleAggregate::Mean,
+        64,
+        0,
+    )
+    .unwrap();
+    let spread = {
+        let v = &exact.values;
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64).sqrt()
+    };
+    assert!(spread > 1e-4, "a degenerate game: {:?}", exact.values);
+    let ctx = ScoringContext::new(&g, &groups, &dev)
+        .with_data(&d)
+        .with_seed(2);
+    let sampled = Shapley {
+        permutations: 64,
+        tolerance: None,
+        exact_max_channels: 0,
+        ..Shapley::default()
+    }
+    .score(&ctx)
+    .unwrap();
+    let values = sampled.get(group.id()).unwrap();
+    let u = sampled.uncertainty(group.id()).unwrap();
+    assert_eq!(u.draws, 64);
+    let se = u.std_errors.as_ref().unwrap();
+    for k in 0..12 {
+        assert!(
+            (values[k] - exact.values[k]).abs() <= 4.0 * se[k] + 1e-9,
+            "channel {k}: {} vs exact {} (SE {})",
+            values[k],
+            exact.values[k],
+            se[k]
+        );
+    }
+    let order = |v: &[f64]| {
+        let mut idx: Vec<usize> = (0..v.len()).collect();
+        idx.sort_by(|a, b| v[*a].total_cmp(&v[*b]));
+        idx
+    };
+    let (a, b) = (order(values), order(&exact.values));
+    let same_bottom_half = a[..6].iter().filter(|k| b[..6].contains(k)).count();
+    assert!(same_bottom_half >= 5, "{a:?} vs exact {b:?}");
+    // Exact enumeration reports zero standard errors through the criterion too.
+    let exact_scores = Shapley {
+        exact_max_channels: 12,
+        ..Shapley::default()
+    }
+    .score(&ScoringContext::new(&g, &groups, &dev).with_data(&d))
+    .unwrap();
+    let u = exact_scores.uncertainty(group.id()).unwrap();
+    assert_eq!((u.draws, u.std_errors.clone()), (0, Some(vec![0.0; 12])));
+    // The coalitions the sampler evaluates, against fresh masked passes.
+    let mut naive = NaiveGraphGame::new(&g, group, &d, 8, &dev).unwrap();
+    for truncation in [None, Some(0.05)] {
+        let mut recorded = Recorded {
+            game: GraphGame::new(&g, group, &d, 3, &dev).unwrap(),
+            asked: Vec::new(),
+        };
+        let method = ShapleyMethod::Permutations {
+            permutations: 3,
+            antithetic: true,
+            truncation,
+        };
+        shapley_values(&mut recorded, &method, SampleAggregate::Mean, 5, 4).unwrap();
+        assert!(recorded.asked.len() > 12, "{}", recorded.asked.len());
+        let coalitions: Vec<Vec<bool>> = recorded.asked.iter().map(|(c, _)| c.clone()).collect();
+        let fresh = naive.values(&coalitions).unwrap();
+        for ((c, v), f) in recorded.asked.iter().zip(&fresh) {
+            for (x, y) in v.iter().zip(f) {
+                assert!(
+                    (x - y).abs() < 1e-5,
+                    "coalition {c:?}: cached {x} vs fresh {y}"
+                );
+            }
+        }
+    }
 }

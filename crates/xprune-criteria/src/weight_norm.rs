@@ -2,6 +2,7 @@
 
 use crate::criterion::{Criterion, Needs, ScoringContext};
 use crate::error::Result;
+use crate::names;
 use crate::scores::Scores;
 use xprune_graph::tensor_util::data_to_f32;
 use xprune_surgery::Role;
@@ -42,8 +43,8 @@ impl WeightNorm {
 impl Criterion for WeightNorm {
     fn name(&self) -> String {
         match self.norm {
-            Norm::L1 => "l1".into(),
-            Norm::L2 => "l2".into(),
+            Norm::L1 => names::L1.into(),
+            Norm::L2 => names::L2.into(),
         }
     }
 

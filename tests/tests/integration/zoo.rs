@@ -142,6 +142,7 @@ fn criteria() -> Vec<(&'static str, Box<dyn Criterion>)> {
             "shapley",
             Box::new(Shapley {
                 permutations: 1,
+                tolerance: None,
                 ..Shapley::default()
             }),
         ),

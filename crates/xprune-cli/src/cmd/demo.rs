@@ -85,6 +85,7 @@ fn criteria(quick: bool) -> Vec<(&'static str, Box<dyn Criterion>)> {
             "shapley",
             Box::new(Shapley {
                 permutations: if quick { 2 } else { 10 },
+                tolerance: None,
                 antithetic: true,
                 ..Shapley::default()
             }),

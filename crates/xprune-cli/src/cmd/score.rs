@@ -5,7 +5,7 @@ use crate::cmd::device;
 use crate::error::{CliError, Result, io};
 use crate::load;
 use xprune::Pruner;
-use xprune::criteria::Needs;
+use xprune::criteria::{Needs, Uncertainty};
 
 pub fn run(g: &Global, a: &ScoreArgs) -> Result<()> {
     let dev = device(&g.backend)?;
@@ -39,5 +39,28 @@ pub fn run(g: &Global, a: &ScoreArgs) -> Result<()> {
         scores.len(),
         a.output.display()
     );
+    for (id, group) in scores.iter() {
+        if let Some(u) = scores.uncertainty(id) {
+            println!("  {}", uncertainty_line(&group.name, &group.values, u));
+        }
+    }
     Ok(())
+}
+
+/// One line on the precision of a group's estimated scores.
+fn uncertainty_line(name: &str, values: &[f64], u: &Uncertainty) -> String {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let spread = (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt();
+    let se = match &u.std_errors {
+        Some(se) => format!(
+            "largest standard error {:.3e} (spread of the values {spread:.3e})",
+            se.iter().cloned().fold(0.0, f64::max)
+        ),
+        None => "no standard error (one draw)".into(),
+    };
+    format!(
+        "{name}: {} draws, {} evaluations, {se}",
+        u.draws, u.evaluations
+    )
 }

@@ -55,6 +55,8 @@ pub fn run(g: &Global, a: &SweepArgs) -> Result<()> {
             criterion: name.clone(),
             composite: None,
             permutations: a.permutations,
+            tolerance: xprune::criteria::shapley::DEFAULT_TOLERANCE,
+            max_permutations: xprune::criteria::shapley::DEFAULT_MAX_PERMUTATIONS,
             exact_max_channels: 10,
             per_class: None,
             pin: Vec::new(),

@@ -17,7 +17,9 @@ use crate::progress::bar;
 use std::collections::BTreeMap;
 use std::time::Instant;
 use xprune::burn::tensor::Device;
-use xprune::criteria::{Criterion, Gradient, LrpCriterion, SitePolicy, Taylor, WeightNorm};
+use xprune::criteria::{
+    Criterion, Gradient, LrpCriterion, SampleAbs, SitePolicy, Taylor, WeightNorm,
+};
 use xprune::io::data::synthetic::{circles, moons, mult};
 use xprune::lrp::{Composite, Group, InputMod, LayerKind, ParamMod, Propagation, Rule, Term};
 use xprune::train::{Optimizer, TrainConfig, evaluate, train};
@@ -153,7 +155,8 @@ impl Rule for AuthorsZPlus {
 
 /// The criteria of the paper with their per-layer normalisation and measuring points, as in
 /// the authors' code: LRP and weight normalised by the layer's sum, gradient and Taylor by the
-/// L2 norm of absolute values and measured at the linear layers' outputs (before the ReLU).
+/// L2 norm of absolute values, measured at the linear layers' outputs (before the ReLU), with
+/// the absolute value of the batch mean (the `-batch` forms) as the authors' code computes them.
 fn criteria() -> Vec<(&'static str, Box<dyn Criterion>, Normalization)> {
     let zplus = Composite::new("z-plus-authors").rule_for_kind(LayerKind::Dense, AuthorsZPlus);
     vec![
@@ -167,6 +170,7 @@ fn criteria() -> Vec<(&'static str, Box<dyn Criterion>, Normalization)> {
             "gradient",
             Box::new(Gradient {
                 sites: SitePolicy::ProducerOutputs,
+                abs: SampleAbs::OfBatchMean,
             }),
             Normalization::L2,
         ),
@@ -174,6 +178,7 @@ fn criteria() -> Vec<(&'static str, Box<dyn Criterion>, Normalization)> {
             "taylor",
             Box::new(Taylor {
                 sites: SitePolicy::ProducerOutputs,
+                abs: SampleAbs::OfBatchMean,
             }),
             Normalization::L2,
         ),

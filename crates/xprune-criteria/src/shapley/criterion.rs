@@ -2,9 +2,11 @@
 
 use crate::criterion::{Criterion, Needs, ScoringContext};
 use crate::error::{CriterionError, Result};
-use crate::scores::Scores;
+use crate::names;
+use crate::scores::{Scores, Uncertainty};
 use crate::shapley::game::{SampleAggregate, ShapleyError, ShapleyMethod, shapley_values};
 use crate::shapley::graph_game::GraphGame;
+use crate::shapley::sampling::Adaptive;
 
 /// Scores channel `k` of a group by its Shapley value in the game whose players are the
 /// group's channels and whose value is minus the cross-entropy of the reference data with the
@@ -12,11 +14,23 @@ use crate::shapley::graph_game::GraphGame;
 /// decrease that channel `k` brings. Exact enumeration for groups of at most
 /// `exact_max_channels` channels, permutation sampling otherwise.
 ///
-/// The values satisfy efficiency: per group they sum to `v(all) - v(none)`.
+/// The values satisfy efficiency: per group they sum to `v(all) - v(none)`. Every group's
+/// scores carry their [`Uncertainty`](crate::Uncertainty): the standard error of each value
+/// over the draws, the draws and the coalition evaluations.
+///
+/// With a `tolerance` (the default), sampling is adaptive ([`Adaptive`]): it starts with
+/// `permutations` draws and doubles them until every standard error is at most `tolerance`
+/// times the spread of the group's values, or `max_permutations` draws are done. Without,
+/// exactly `permutations` draws are made.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Shapley {
-    /// Random orders per group (permutation sampling).
+    /// Random orders per group (permutation sampling); with a `tolerance`, the first round.
     pub permutations: usize,
+    /// Adaptive sampling: the precision asked of every value relative to the spread of the
+    /// group's values; `None` for a fixed number of permutations.
+    pub tolerance: Option<f64>,
+    /// Adaptive sampling: the largest number of draws per group.
+    pub max_permutations: usize,
     /// Also walk each order reversed (antithetic pairs).
     pub antithetic: bool,
     /// Truncation tolerance of permutation sampling (see [`ShapleyMethod::Permutations`]).
@@ -29,10 +43,19 @@ pub struct Shapley {
     pub max_batch_rows: usize,
 }
 
+/// The first round of draws of the default Shapley criterion.
+pub const DEFAULT_PERMUTATIONS: usize = 8;
+/// The default precision of adaptive sampling (see [`Shapley::tolerance`]).
+pub const DEFAULT_TOLERANCE: f64 = 0.1;
+/// The default cap on draws of adaptive sampling.
+pub const DEFAULT_MAX_PERMUTATIONS: usize = 128;
+
 impl Default for Shapley {
     fn default() -> Self {
         Self {
-            permutations: 5,
+            permutations: DEFAULT_PERMUTATIONS,
+            tolerance: Some(DEFAULT_TOLERANCE),
+            max_permutations: DEFAULT_MAX_PERMUTATIONS,
             antithetic: true,
             truncation: None,
             exact_max_channels: 10,
@@ -43,10 +66,11 @@ impl Default for Shapley {
 }
 
 impl Shapley {
-    /// Permutation sampling with `permutations` orders per group.
+    /// Permutation sampling with exactly `permutations` orders per group (not adaptive).
     pub fn with_permutations(permutations: usize) -> Self {
         Self {
             permutations,
+            tolerance: None,
             ..Self::default()
         }
     }
@@ -54,6 +78,14 @@ impl Shapley {
     fn method_for(&self, channels: usize) -> ShapleyMethod {
         if channels <= self.exact_max_channels {
             ShapleyMethod::Exact
+        } else if let Some(tolerance) = self.tolerance {
+            ShapleyMethod::Adaptive(Adaptive {
+                initial: self.permutations,
+                max: self.max_permutations,
+                tolerance,
+                antithetic: self.antithetic,
+                truncation: self.truncation,
+            })
         } else {
             ShapleyMethod::Permutations {
                 permutations: self.permutations,
@@ -66,7 +98,7 @@ impl Shapley {
 
 impl Criterion for Shapley {
     fn name(&self) -> String {
-        "shapley".into()
+        names::SHAPLEY.into()
     }
 
     fn needs(&self) -> Needs {
@@ -74,7 +106,7 @@ impl Criterion for Shapley {
     }
 
     fn score(&self, ctx: &ScoringContext<'_>) -> Result<Scores> {
-        let data = ctx.require_data("shapley")?;
+        let data = ctx.require_data(names::SHAPLEY)?;
         if self.permutations == 0 {
             return Err(CriterionError::Config {
                 criterion: self.name(),
@@ -100,11 +132,16 @@ impl Criterion for Shapley {
             .map_err(|e| match e {
                 ShapleyError::Game(e) => e,
                 other => CriterionError::Config {
-                    criterion: "shapley".into(),
+                    criterion: names::SHAPLEY.into(),
                     message: format!("group `{}`: {other}", group.name()),
                 },
             })?;
-            scores.insert(ctx.groups, group.id(), values.values)?;
+            let uncertainty = Uncertainty {
+                std_errors: values.std_errors,
+                draws: values.draws,
+                evaluations: values.evaluations,
+            };
+            scores.insert_estimate(ctx.groups, group.id(), values.values, Some(uncertainty))?;
         }
         Ok(scores)
     }

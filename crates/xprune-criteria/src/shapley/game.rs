@@ -1,9 +1,9 @@
 //! Shapley values of a cooperative game whose value is measured per sample, estimated exactly
 //! or by permutation sampling, with coalitions evaluated in batches.
 
+use crate::shapley::sampling::{Adaptive, Sampler, precise_enough};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 
 /// A cooperative game of `players()` players whose value is measured on `samples()` samples.
 ///
@@ -40,6 +40,9 @@ pub enum ShapleyMethod {
         /// marginal contribution for that order. `None` walks every order to the end.
         truncation: Option<f64>,
     },
+    /// Permutation sampling that doubles the number of draws until every value is precise
+    /// enough for the ranking (see [`Adaptive`]).
+    Adaptive(Adaptive),
 }
 
 /// The largest game solved by exact enumeration.
@@ -69,6 +72,13 @@ pub struct ShapleyValues {
     pub empty: f64,
     /// Number of coalition evaluations (coalitions times batches of samples).
     pub evaluations: usize,
+    /// The standard error of every value of [`values`](Self::values) over the draws of
+    /// permutation sampling (for [`SampleAggregate::MeanPlus2Std`], of its mean term):
+    /// zeros for exact enumeration, `None` with a single draw.
+    pub std_errors: Option<Vec<f64>>,
+    /// Independent draws of permutation sampling (an antithetic pair counts once); 0 for
+    /// exact enumeration.
+    pub draws: usize,
 }
 
 /// Errors of the estimators themselves (the game's own errors pass through `G::Error`).
@@ -107,7 +117,7 @@ fn check_values<E>(
     Ok(())
 }
 
-fn eval<G: CoalitionGame>(
+pub(crate) fn eval<G: CoalitionGame>(
     game: &mut G,
     coalitions: &[Vec<bool>],
     batch: usize,
@@ -123,7 +133,7 @@ fn eval<G: CoalitionGame>(
     Ok(out)
 }
 
-fn mean(v: &[f64]) -> f64 {
+pub(crate) fn mean(v: &[f64]) -> f64 {
     if v.is_empty() {
         0.0
     } else {
@@ -178,6 +188,7 @@ pub fn shapley_values<G: CoalitionGame>(
     )?;
     let (v_all, v_none) = (ends[0].clone(), ends[1].clone());
     let mut per_sample = vec![vec![0.0; samples]; n];
+    let (mut std_errors, mut draws) = (Some(vec![0.0; n]), 0);
     match method {
         ShapleyMethod::Exact => {
             if n > MAX_EXACT_PLAYERS {
@@ -231,89 +242,44 @@ pub fn shapley_values<G: CoalitionGame>(
                     "permutation sampling needs at least one permutation".into(),
                 ));
             }
-            if let Some(t) = truncation
-                && !(t.is_finite() && *t >= 0.0)
-            {
-                return Err(ShapleyError::Config(format!(
-                    "truncation tolerance {t} must be a finite non-negative number"
-                )));
-            }
-            let mut rng = StdRng::seed_from_u64(seed);
-            let mut orders = Vec::new();
-            for _ in 0..*permutations {
-                let mut order: Vec<usize> = (0..n).collect();
-                order.shuffle(&mut rng);
-                if *antithetic {
-                    let mut rev = order.clone();
-                    rev.reverse();
-                    orders.push(order);
-                    orders.push(rev);
-                } else {
-                    orders.push(order);
+            check_truncation(*truncation)?;
+            let mut sampler = Sampler::new(
+                n,
+                &v_all,
+                &v_none,
+                *antithetic,
+                *truncation,
+                StdRng::seed_from_u64(seed),
+            );
+            sampler.draw(game, *permutations, batch, &mut evaluations)?;
+            per_sample = sampler.per_sample();
+            std_errors = sampler.std_errors();
+            draws = sampler.draws;
+        }
+        ShapleyMethod::Adaptive(a) => {
+            a.validate()?;
+            check_truncation(a.truncation)?;
+            let mut sampler = Sampler::new(
+                n,
+                &v_all,
+                &v_none,
+                a.antithetic,
+                a.truncation,
+                StdRng::seed_from_u64(seed),
+            );
+            sampler.draw(game, a.initial, batch, &mut evaluations)?;
+            loop {
+                per_sample = sampler.per_sample();
+                std_errors = sampler.std_errors();
+                let values = aggregate(&per_sample, SampleAggregate::Mean);
+                let se = std_errors.as_deref().unwrap_or(&[]);
+                if sampler.draws >= a.max || precise_enough(&values, se, a.tolerance) {
+                    break;
                 }
+                let more = sampler.draws.min(a.max - sampler.draws);
+                sampler.draw(game, more, batch, &mut evaluations)?;
             }
-            let full_mean = mean(&v_all);
-            let span = (full_mean - mean(&v_none)).abs();
-            for order in &orders {
-                let mut prev = v_none.clone();
-                let mut present = vec![false; n];
-                let mut pos = 0;
-                // Walk the order in chunks of `batch` prefix coalitions.
-                while pos < n {
-                    let end = (pos + batch.max(1)).min(n);
-                    let mut coalitions = Vec::with_capacity(end - pos);
-                    for &p in &order[pos..end] {
-                        present[p] = true;
-                        coalitions.push(present.clone());
-                    }
-                    // The full coalition is already known.
-                    let need_last = end < n;
-                    let mut vals = if need_last {
-                        eval(game, &coalitions, batch, &mut evaluations)?
-                    } else {
-                        let mut v = eval(
-                            game,
-                            &coalitions[..coalitions.len() - 1],
-                            batch,
-                            &mut evaluations,
-                        )?;
-                        v.push(v_all.clone());
-                        v
-                    };
-                    let mut truncated = false;
-                    for (k, &p) in order[pos..end].iter().enumerate() {
-                        let cur = std::mem::take(&mut vals[k]);
-                        for (acc, (a, b)) in per_sample[p].iter_mut().zip(cur.iter().zip(&prev)) {
-                            *acc += a - b;
-                        }
-                        prev = cur;
-                        if let Some(t) = truncation
-                            && (mean(&prev) - full_mean).abs() <= t * span
-                            && pos + k + 1 < n
-                        {
-                            // Credit the rest of the gap to the player that closed it, so
-                            // values still sum to v(all) - v(none) for this order.
-                            for (acc, (a, b)) in
-                                per_sample[p].iter_mut().zip(v_all.iter().zip(&prev))
-                            {
-                                *acc += a - b;
-                            }
-                            truncated = true;
-                            break;
-                        }
-                    }
-                    if truncated {
-                        break;
-                    }
-                    pos = end;
-                }
-            }
-            let m = orders.len() as f64;
-            for s in per_sample.iter_mut() {
-                for v in s.iter_mut() {
-                    *v /= m;
-                }
-            }
+            draws = sampler.draws;
         }
     }
     let values = aggregate(&per_sample, aggregate_by);
@@ -323,7 +289,18 @@ pub fn shapley_values<G: CoalitionGame>(
         full: mean(&v_all),
         empty: mean(&v_none),
         evaluations,
+        std_errors,
+        draws,
     })
+}
+
+fn check_truncation<E>(truncation: Option<f64>) -> Result<(), ShapleyError<E>> {
+    match truncation {
+        Some(t) if !(t.is_finite() && t >= 0.0) => Err(ShapleyError::Config(format!(
+            "truncation tolerance {t} must be a finite non-negative number"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -486,6 +463,198 @@ mod tests {
             shapley_values(&mut g, &m, SampleAggregate::Mean, 8, 0),
             Err(ShapleyError::Config(_))
         ));
+    }
+
+    /// The quadratic game plus third-order interactions `c_ijk` (credited `c_ijk / 3` to each
+    /// of the three), so that antithetic pairs are not exact.
+    struct Cubic {
+        quadratic: Quadratic,
+        c: Vec<(usize, usize, usize, f64)>,
+    }
+
+    impl Cubic {
+        fn new(n: usize, seed: u64) -> Self {
+            use rand::RngExt;
+            let mut rng = StdRng::seed_from_u64(seed + 100);
+            let mut c = Vec::new();
+            for i in 0..n {
+                for j in i + 1..n {
+                    for k in j + 1..n {
+                        c.push((i, j, k, 2.0 * rng.random::<f64>() - 1.0));
+                    }
+                }
+            }
+            Self {
+                quadratic: Quadratic::new(n, seed),
+                c,
+            }
+        }
+
+        fn truth(&self) -> Vec<f64> {
+            let q = &self.quadratic;
+            let m = q.scale.iter().sum::<f64>() / q.scale.len() as f64;
+            let mut t = q.truth();
+            for &(i, j, k, v) in &self.c {
+                for p in [i, j, k] {
+                    t[p] += m * v / 3.0;
+                }
+            }
+            t
+        }
+    }
+
+    impl CoalitionGame for Cubic {
+        type Error = std::convert::Infallible;
+        fn players(&self) -> usize {
+            self.quadratic.players()
+        }
+        fn samples(&self) -> usize {
+            self.quadratic.samples()
+        }
+        fn values(&mut self, coalitions: &[Vec<bool>]) -> Result<Vec<Vec<f64>>, Self::Error> {
+            let mut v = self.quadratic.values(coalitions)?;
+            for (row, c) in v.iter_mut().zip(coalitions) {
+                let extra: f64 = self
+                    .c
+                    .iter()
+                    .filter(|(i, j, k, _)| c[*i] && c[*j] && c[*k])
+                    .map(|t| t.3)
+                    .sum();
+                for (x, s) in row.iter_mut().zip(&self.quadratic.scale) {
+                    *x += s * extra;
+                }
+            }
+            Ok(v)
+        }
+    }
+
+    #[test]
+    fn standard_errors_cover_the_exact_values() {
+        // Over many seeds, about 95% of the estimates are within 2 standard errors of the
+        // exact values, with and without antithetic pairs (a pair counts as one draw: counting
+        // its two orders as two independent draws would make the errors too small).
+        for antithetic in [false, true] {
+            let truth = Cubic::new(8, 1).truth();
+            let (mut inside, mut total) = (0, 0);
+            let mut se_sum = 0.0;
+            for seed in 0..60 {
+                let mut g = Cubic::new(8, 1);
+                let method = ShapleyMethod::Permutations {
+                    permutations: 12,
+                    antithetic,
+                    truncation: None,
+                };
+                let r = shapley_values(&mut g, &method, SampleAggregate::Mean, 4, seed).unwrap();
+                assert_eq!(r.draws, 12);
+                let se = r.std_errors.unwrap();
+                for ((v, t), s) in r.values.iter().zip(&truth).zip(&se) {
+                    assert!(*s > 0.0);
+                    se_sum += s;
+                    total += 1;
+                    if (v - t).abs() <= 2.0 * s {
+                        inside += 1;
+                    }
+                }
+            }
+            let coverage = inside as f64 / total as f64;
+            assert!(
+                (0.88..=0.995).contains(&coverage),
+                "antithetic {antithetic}: coverage {coverage} (mean SE {})",
+                se_sum / total as f64
+            );
+        }
+        // Antithetic pairs are exact for a game of pairwise interactions: zero error, zero SE.
+        let mut g = Quadratic::new(7, 2);
+        let truth = g.truth();
+        let method = ShapleyMethod::Permutations {
+            permutations: 3,
+            antithetic: true,
+            truncation: None,
+        };
+        let r = shapley_values(&mut g, &method, SampleAggregate::Mean, 4, 9).unwrap();
+        assert!(max_err(&r.values, &truth) < 1e-12);
+        assert!(r.std_errors.unwrap().iter().all(|s| *s < 1e-9));
+        // One draw: no standard error; exact enumeration: zeros.
+        let one = ShapleyMethod::Permutations {
+            permutations: 1,
+            antithetic: false,
+            truncation: None,
+        };
+        let r = shapley_values(&mut Cubic::new(6, 0), &one, SampleAggregate::Mean, 4, 0).unwrap();
+        assert!(r.std_errors.is_none());
+        let r = shapley_values(
+            &mut Cubic::new(6, 0),
+            &ShapleyMethod::Exact,
+            SampleAggregate::Mean,
+            4,
+            0,
+        )
+        .unwrap();
+        assert_eq!(r.std_errors, Some(vec![0.0; 6]));
+        assert_eq!(r.draws, 0);
+    }
+
+    #[test]
+    fn adaptive_sampling_doubles_until_precise_and_replays_fixed_sampling() {
+        let adaptive = |tolerance: f64, max: usize| {
+            ShapleyMethod::Adaptive(Adaptive {
+                initial: 4,
+                max,
+                tolerance,
+                antithetic: true,
+                truncation: None,
+            })
+        };
+        let run = |m: &ShapleyMethod| {
+            shapley_values(&mut Cubic::new(10, 3), m, SampleAggregate::Mean, 4, 11).unwrap()
+        };
+        let loose = run(&adaptive(0.3, 1024));
+        let tight = run(&adaptive(0.05, 1024));
+        for r in [&loose, &tight] {
+            assert!(r.draws.is_power_of_two() && r.draws >= 4, "{}", r.draws);
+            assert!(r.draws < 1024, "stopped by the cap at {}", r.draws);
+            let se = r.std_errors.as_ref().unwrap();
+            assert!(precise_enough(
+                &r.values,
+                se,
+                if r == &loose { 0.3 } else { 0.05 }
+            ));
+        }
+        assert!(
+            tight.draws > loose.draws,
+            "{} vs {}",
+            tight.draws,
+            loose.draws
+        );
+        // Not yet precise one round earlier (it would have stopped there).
+        let earlier = run(&ShapleyMethod::Permutations {
+            permutations: tight.draws / 2,
+            antithetic: true,
+            truncation: None,
+        });
+        assert!(!precise_enough(
+            &earlier.values,
+            earlier.std_errors.as_ref().unwrap(),
+            0.05
+        ));
+        // The same seed replays fixed sampling with as many draws.
+        let fixed = run(&ShapleyMethod::Permutations {
+            permutations: tight.draws,
+            antithetic: true,
+            truncation: None,
+        });
+        assert_eq!(fixed.values, tight.values);
+        assert_eq!(fixed.std_errors, tight.std_errors);
+        // The cap stops it.
+        let capped = run(&adaptive(1e-6, 16));
+        assert_eq!(capped.draws, 16);
+        // Configuration errors.
+        for bad in [adaptive(0.0, 16), adaptive(f64::NAN, 16), adaptive(0.1, 2)] {
+            assert!(matches!(
+                shapley_values(&mut Cubic::new(5, 0), &bad, SampleAggregate::Mean, 4, 0),
+                Err(ShapleyError::Config(_))
+            ));
+        }
     }
 
     #[test]

@@ -112,7 +112,7 @@ impl<'a> GraphGame<'a> {
     ) -> Result<Self> {
         let slots = read_slots(graph, group)?;
         let start = *slots.keys().next().ok_or_else(|| CriterionError::Config {
-            criterion: "shapley".into(),
+            criterion: crate::names::SHAPLEY.into(),
             message: format!("group `{}` has no node to mask", group.name()),
         })?;
         // The first masked node is computed once, unmasked, with the prefix: the suffix

@@ -4,10 +4,12 @@
 mod criterion;
 pub mod game;
 mod graph_game;
+mod sampling;
 
-pub use criterion::Shapley;
+pub use criterion::{DEFAULT_MAX_PERMUTATIONS, DEFAULT_PERMUTATIONS, DEFAULT_TOLERANCE, Shapley};
 pub use game::{
     CoalitionGame, MAX_EXACT_PLAYERS, SampleAggregate, ShapleyError, ShapleyMethod, ShapleyValues,
     shapley_values,
 };
 pub use graph_game::{GraphGame, NaiveGraphGame, NodeSlots, mask_slots, read_slots};
+pub use sampling::Adaptive;
