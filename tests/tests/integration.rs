@@ -12,3 +12,6 @@ mod explain_backends;
 
 #[path = "integration/zoo.rs"]
 mod zoo;
+
+#[path = "integration/fuzz_readers.rs"]
+mod fuzz_readers;
