@@ -1,61 +1,19 @@
 //! Helpers shared by the workspace integration tests (`tests/integration/*.rs`): the
-//! devices of every compiled backend, a wgpu probe that skips or fails as CI requires, and
+//! devices of every compiled backend, the wgpu probe (which fails or visibly skips), and
 //! relative comparisons of outputs.
 #![warn(missing_docs)]
 
-use std::sync::OnceLock;
-use xprune::burn::tensor::{Device, DeviceKind, Tensor};
+use xprune::burn::tensor::Device;
 
-/// Environment variable that turns a missing wgpu device into a test failure (CI sets it
-/// to `1`).
-pub const REQUIRE_WGPU_VAR: &str = "XPRUNE_REQUIRE_WGPU";
+pub mod fuzz;
 
-/// Whether a missing wgpu device must fail the tests (`XPRUNE_REQUIRE_WGPU=1`).
-pub fn wgpu_required() -> bool {
-    std::env::var(REQUIRE_WGPU_VAR).is_ok_and(|v| v.trim() == "1")
-}
+pub use xprune_dev_deps::wgpu::{REQUIRE_VAR as REQUIRE_WGPU_VAR, SKIP_VAR as SKIP_WGPU_VAR};
 
-/// The wgpu device (`Device::wgpu(DeviceKind::DefaultDevice)`, the software Vulkan device
-/// on a machine without a GPU), or `None` when it cannot run.
-///
-/// The first call probes the device by computing a small sum on it (inside
-/// `catch_unwind`, since wgpu panics when no adapter is found); the outcome is cached.
-/// Without a device this prints why and returns `None`, so that the caller skips; with
-/// `XPRUNE_REQUIRE_WGPU=1` it panics instead. A software device needs the Mesa Vulkan
-/// drivers (`apt-get install mesa-vulkan-drivers libvulkan1`) and a writable
-/// `XDG_RUNTIME_DIR`.
+/// The wgpu device, or `None` when the calling test must skip it: a missing device fails
+/// the test unless `XPRUNE_SKIP_WGPU=1` is set, and a skip prints a line to standard error
+/// (see [`xprune_dev_deps::wgpu`]).
 pub fn wgpu_device() -> Option<Device> {
-    static PROBE: OnceLock<Result<(), String>> = OnceLock::new();
-    let probe = PROBE.get_or_init(|| {
-        let run = std::panic::catch_unwind(|| {
-            let device = Device::wgpu(DeviceKind::DefaultDevice);
-            let t = Tensor::<1>::from_floats([1.0, 2.0, 3.5], &device);
-            t.sum().into_scalar::<f32>()
-        });
-        match run {
-            Ok(6.5) => Ok(()),
-            Ok(v) => Err(format!("the probe sum 1 + 2 + 3.5 gave {v}")),
-            Err(panic) => Err(panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "wgpu panicked".into())),
-        }
-    });
-    match probe {
-        Ok(()) => Some(Device::wgpu(DeviceKind::DefaultDevice)),
-        Err(why) if wgpu_required() => {
-            panic!("{REQUIRE_WGPU_VAR}=1 but the wgpu device does not work: {why}")
-        }
-        Err(why) => {
-            eprintln!(
-                "SKIPPING the wgpu part: no working wgpu device ({why}). Install \
-                 mesa-vulkan-drivers and libvulkan1 and set XDG_RUNTIME_DIR; set \
-                 {REQUIRE_WGPU_VAR}=1 to make this a failure."
-            );
-            None
-        }
-    }
+    xprune_dev_deps::wgpu::wgpu_device()
 }
 
 /// The devices of every backend of this build, by name: `flex`, `ndarray` and, when it

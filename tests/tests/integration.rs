@@ -15,3 +15,6 @@ mod zoo;
 
 #[path = "integration/modules.rs"]
 mod modules;
+
+#[path = "integration/fuzz_readers.rs"]
+mod fuzz_readers;

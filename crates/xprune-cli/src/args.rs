@@ -86,6 +86,14 @@ pub struct ExplainArgs {
     /// Gamma of the gamma rule (epsilon-gamma-box).
     #[arg(long, default_value_t = 0.25)]
     pub gamma: f64,
+    /// Lowest input value of the z-box rule (epsilon-gamma-box; default 0): one value, or one
+    /// per input channel, comma-separated (`--low=-2.12,-2.04,-1.80` for normalised inputs).
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    pub low: Option<Vec<f32>>,
+    /// Highest input value of the z-box rule (epsilon-gamma-box; default 1): one value, or one
+    /// per input channel, comma-separated.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    pub high: Option<Vec<f32>>,
     /// Output .npy file of relevance values.
     #[arg(long, short = 'o')]
     pub output: PathBuf,

@@ -9,7 +9,7 @@ use xprune::criteria::{
     Taylor, WeightNorm, names,
 };
 use xprune::io::data::{self, Array};
-use xprune::lrp::{Composite, Epsilon, Gamma, ZBox};
+use xprune::lrp::{Bound, Composite, Epsilon, Gamma, ZBox};
 use xprune::{Dataset, Graph, Normalization, PruneTarget, Scope, Selection};
 
 /// The lower-cased extension of a path.
@@ -94,16 +94,76 @@ pub fn check_fit(graph: &Graph, data: &Dataset, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A composite by name (case-insensitive, `_` or `-`) with the given epsilon and gamma.
-pub fn composite(name: &str, epsilon: f64, gamma: f64) -> Result<Composite> {
+/// The z-box bounds of `epsilon-gamma-box`: `low` and `high` as given on the command line
+/// (one value: a scalar; several: one per input channel), 0 and 1 when not given.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BoxBounds {
+    /// The lowest input values.
+    pub low: Option<Vec<f32>>,
+    /// The highest input values.
+    pub high: Option<Vec<f32>>,
+}
+
+impl BoxBounds {
+    /// One bound from its command-line values (`default` when none were given), checked
+    /// against the model's `channels` input channels.
+    fn bound(
+        values: &Option<Vec<f32>>,
+        default: f32,
+        option: &str,
+        channels: usize,
+    ) -> Result<Bound> {
+        match values.as_deref() {
+            None => Ok(Bound::Scalar(default)),
+            Some([]) => Err(CliError::Usage(format!(
+                "{option} needs at least one value"
+            ))),
+            Some([v]) => Ok(Bound::Scalar(*v)),
+            Some(vs) if vs.len() == channels => Ok(Bound::PerChannel(vs.to_vec())),
+            Some(vs) => Err(CliError::Usage(format!(
+                "{option} has {} values; give one, or one per input channel ({channels})",
+                vs.len()
+            ))),
+        }
+    }
+
+    /// The z-box rule for a model with `channels` input channels.
+    pub fn zbox(&self, channels: usize) -> Result<ZBox> {
+        let low = Self::bound(&self.low, 0.0, "--low", channels)?;
+        let high = Self::bound(&self.high, 1.0, "--high", channels)?;
+        Ok(ZBox::new(low, high)?)
+    }
+
+    /// Whether bounds were given.
+    pub fn given(&self) -> bool {
+        self.low.is_some() || self.high.is_some()
+    }
+}
+
+/// A composite by name (case-insensitive, `_` or `-`) with the given epsilon and gamma, and
+/// for `epsilon-gamma-box` the z-box bounds for a model with `channels` input channels
+/// (bounds given for another composite are an error).
+pub fn composite(
+    name: &str,
+    epsilon: f64,
+    gamma: f64,
+    bounds: &BoxBounds,
+    channels: usize,
+) -> Result<Composite> {
     let eps = Epsilon::new(epsilon)?;
     let key = name.trim().to_ascii_lowercase().replace('_', "-");
+    if bounds.given() && key != "epsilon-gamma-box" {
+        return Err(CliError::Usage(format!(
+            "--low and --high are the z-box bounds of epsilon-gamma-box, not of `{}`",
+            name.trim()
+        )));
+    }
     Ok(match key.as_str() {
         "epsilon" => Composite::epsilon(eps),
         "epsilon-plus" => Composite::epsilon_plus(eps),
         "epsilon-plus-flat" => Composite::epsilon_plus_flat(eps),
         "epsilon-gamma-box" => {
-            Composite::epsilon_gamma_box(eps, Gamma::new(gamma)?, ZBox::new(0.0, 1.0)?)
+            Composite::epsilon_gamma_box(eps, Gamma::new(gamma)?, bounds.zbox(channels)?)
         }
         "epsilon-alpha2-beta1" => Composite::epsilon_alpha2_beta1(eps),
         "epsilon-alpha2-beta1-flat" => Composite::epsilon_alpha2_beta1_flat(eps),
@@ -130,7 +190,7 @@ pub fn criterion_help() -> String {
 pub fn criterion(name: &str, args: &CriterionArgs) -> Result<Box<dyn Criterion>> {
     let lrp = |aggregation| -> Result<Box<dyn Criterion>> {
         let composite = match &args.composite {
-            Some(c) => composite(c, 1e-6, 0.25)?,
+            Some(c) => composite(c, 1e-6, 0.25, &BoxBounds::default(), 1)?,
             None => xprune::criteria::yeom_composite(),
         };
         Ok(Box::new(LrpCriterion {

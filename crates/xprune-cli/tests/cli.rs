@@ -1254,3 +1254,146 @@ fn layer_norm_channels_are_pruned_only_with_prune_normalized() {
         assert_eq!(removed(&plan, "stage0.0.pwconv1").len(), 8);
     }
 }
+
+#[test]
+fn explain_gamma_box_takes_scalar_and_per_channel_bounds() {
+    use xprune::lrp::{Attributor, Bound, Composite, Epsilon, Gamma, Target, ZBox};
+    let f = Files::new(true);
+    let d = f.dir.path();
+    let explain = |extra: &[&str], out: &str| -> Vec<f32> {
+        let mut args = vec![
+            "explain",
+            "-m",
+            "model.onnx",
+            "-i",
+            "x.npy",
+            "--composite",
+            "epsilon-gamma-box",
+            "-o",
+            out,
+        ];
+        args.extend(extra);
+        ok(d, &args);
+        npy::read(f.path(out)).unwrap().to_f32()
+    };
+    let default = explain(&[], "default.npy");
+    let scalar = explain(&["--low=-1", "--high", "2"], "scalar.npy");
+    let same = explain(&["--low=-1,-1", "--high", "2,2"], "same.npy");
+    let mixed = explain(&["--low", "-1,-0.5", "--high", "1,2"], "mixed.npy");
+    // Per-channel bounds that agree with a scalar give the scalar's relevance; other bounds
+    // give other relevance.
+    assert_eq!(same, scalar);
+    assert_ne!(scalar, default);
+    assert_ne!(mixed, scalar);
+    // Distinct per-channel bounds: the library's rule on the same model and inputs.
+    let graph = import_onnx(f.path("model.onnx"), &device()).unwrap();
+    let zbox = ZBox::new(
+        Bound::PerChannel(vec![-1.0, -0.5]),
+        Bound::PerChannel(vec![1.0, 2.0]),
+    )
+    .unwrap();
+    let composite =
+        Composite::epsilon_gamma_box(Epsilon::new(1e-6).unwrap(), Gamma::new(0.25).unwrap(), zbox);
+    let per = INPUT.iter().product::<usize>();
+    let x =
+        Activation::from_vec(f.x[..EXPLAINED * per].to_vec(), &dims(EXPLAINED), &device()).unwrap();
+    let expected = Attributor::new(&graph, &composite)
+        .unwrap()
+        .attribute(x, Target::ArgMax)
+        .unwrap()
+        .input
+        .to_vec();
+    assert_close(&mixed, &expected, 1e-5, "per-channel z-box bounds");
+    // A bound per channel needs one value per input channel; bounds belong to z-box.
+    fails(
+        d,
+        &[
+            "explain",
+            "-m",
+            "model.onnx",
+            "-i",
+            "x.npy",
+            "-o",
+            "r.npy",
+            "--composite",
+            "epsilon-gamma-box",
+            "--low",
+            "0,0,0",
+        ],
+        &["--low", "3 values", "(2)"],
+    );
+    fails(
+        d,
+        &[
+            "explain",
+            "-m",
+            "model.onnx",
+            "-i",
+            "x.npy",
+            "-o",
+            "r.npy",
+            "--high",
+            "2",
+        ],
+        &["--low and --high", "epsilon-plus-flat"],
+    );
+    fails(
+        d,
+        &[
+            "explain",
+            "-m",
+            "model.onnx",
+            "-i",
+            "x.npy",
+            "-o",
+            "r.npy",
+            "--composite",
+            "epsilon-gamma-box",
+            "--low",
+            "1,3",
+            "--high",
+            "2,2",
+        ],
+        &["low bound 3 exceeds high bound 2"],
+    );
+}
+
+/// A graph file with structure `spec` (JSON) and no tensors, written by hand.
+fn structure_only_file(path: &Path, spec: &str) {
+    let header = serde_json::json!({ "__metadata__": { "xprune.graph": spec } }).to_string();
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(header.as_bytes());
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn huge_structures_are_one_line_errors_not_aborts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A shuffle of 13.5e9 channels: no parameters, so the file is consistent, but building
+    // it used to allocate 108 GB and abort.
+    let spec = r#"{"format":"xprune-graph/1","nodes":[
+        {"name":"input","op":"input","shape":{"spatial":[13500000000,1,1]}},
+        {"name":"shuffle","op":"channel_shuffle","groups":2,"inputs":["input"]}],
+        "output":"shuffle"}"#;
+    structure_only_file(&d.join("huge.safetensors"), spec);
+    npy::write(d.join("x.npy"), &Array::f32(vec![1, 1], vec![0.0]).unwrap()).unwrap();
+    fails(
+        d,
+        &["groups", "-m", "huge.safetensors"],
+        &["huge.safetensors", "`input`", "values per sample"],
+    );
+    fails(
+        d,
+        &[
+            "explain",
+            "-m",
+            "huge.safetensors",
+            "-i",
+            "x.npy",
+            "-o",
+            "r.npy",
+        ],
+        &["huge.safetensors", "`input`", "values per sample"],
+    );
+}

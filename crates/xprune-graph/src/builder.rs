@@ -129,7 +129,10 @@ impl Conv2dSpec {
 /// Builds a [`Graph`] node by node with seeded weights, checking every node's input shapes as
 /// it is added.
 ///
-/// ```ignore
+/// ```
+/// # use xprune_graph::{Conv2dSpec, FeatureShape, GraphBuilder};
+/// # fn main() -> Result<(), xprune_graph::GraphError> {
+/// # let device = burn::tensor::Device::flex();
 /// let mut b = GraphBuilder::new(FeatureShape::spatial(3, 32, 32), &device).seed(7);
 /// let x = b.input();
 /// let x = b.conv2d("conv1", x, Conv2dSpec::new(16, 3).padding(1))?;
@@ -138,6 +141,9 @@ impl Conv2dSpec {
 /// let x = b.flatten("flatten", x)?;
 /// let x = b.linear("fc", x, 10)?;
 /// let graph = b.build(x)?;
+/// assert_eq!(graph.nodes()[graph.find("conv1")?].shape, FeatureShape::spatial(16, 32, 32));
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Debug)]
 pub struct GraphBuilder {

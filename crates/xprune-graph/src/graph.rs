@@ -106,6 +106,7 @@ impl Graph {
             });
         }
         let mut names = std::collections::HashSet::new();
+        let mut channels = 0usize;
         let mut infos: Vec<NodeInfo> = Vec::with_capacity(nodes.len());
         let mut layers = Vec::with_capacity(nodes.len());
         for (id, def) in nodes.into_iter().enumerate() {
@@ -139,6 +140,7 @@ impl Graph {
             let op = layer.spec();
             let shape = op
                 .infer_shape(&input_shapes)
+                .and_then(|s| crate::shape::add_channels(&mut channels, &s).map(|()| s))
                 .map_err(|message| GraphError::Shape {
                     node: def.name.clone(),
                     message,

@@ -10,18 +10,23 @@
 //! Every layer kind is one file under `src/kinds/` implementing the traits of [`kind`] and
 //! one line in the registry; the other xprune crates reach kinds only through those traits.
 //!
-//! ```ignore
+//! ```
 //! use burn::tensor::Device;
 //! use xprune_graph::{Conv2dSpec, FeatureShape, GraphBuilder};
 //!
+//! # fn main() -> Result<(), xprune_graph::GraphError> {
 //! let device = Device::flex();
 //! let mut b = GraphBuilder::new(FeatureShape::spatial(3, 32, 32), &device).seed(1);
-//! let x = b.conv2d("conv", b.input(), Conv2dSpec::new(8, 3).padding(1))?;
+//! let input = b.input();
+//! let x = b.conv2d("conv", input, Conv2dSpec::new(8, 3).padding(1))?;
 //! let x = b.relu("relu", x)?;
 //! let x = b.global_avg_pool("gap", x)?;
 //! let x = b.flatten("flat", x)?;
 //! let out = b.linear("fc", x, 10)?;
 //! let graph = b.build(out)?;
+//! assert_eq!(graph.output_shape(), FeatureShape::flat(10));
+//! # Ok(())
+//! # }
 //! ```
 #![warn(missing_docs)]
 
@@ -58,7 +63,8 @@ pub use kinds::util::resolve_padding;
 pub use mask::ChannelMasks;
 pub use registry::{KIND_NAMES, Layer, OpSpec, fusions, import_node, onnx_ops};
 pub use shape::{
-    FeatureShape, Layout, Padding2d, same_padding, window_output_hw, window_output_len,
+    FeatureShape, Layout, MAX_GRAPH_CHANNELS, MAX_SAMPLE_VALUES, Padding2d, same_padding,
+    window_output_hw, window_output_len,
 };
 pub use spec::{GraphSpec, NodeSpec, SPEC_FORMAT};
 pub use store::STRUCTURE_KEY;

@@ -190,7 +190,8 @@ pub(crate) use registry;
 
 impl OpSpec {
     /// Checks the number of inputs, the hyper-parameters and the input shapes, and returns the
-    /// output shape. The message says what does not fit; the caller adds the node name.
+    /// output shape, which must pass [`FeatureShape::check_size`]. The message says what does
+    /// not fit; the caller adds the node name.
     pub fn infer_shape(&self, inputs: &[FeatureShape]) -> Result<FeatureShape, String> {
         let (lo, hi) = self.arity();
         if inputs.len() < lo || inputs.len() > hi {
@@ -203,7 +204,9 @@ impl OpSpec {
                 format!("{name} takes {lo} to {hi} inputs, got {}", inputs.len())
             });
         }
-        self.infer_unchecked(inputs)
+        let out = self.infer_unchecked(inputs)?;
+        out.check_size()?;
+        Ok(out)
     }
 
     /// Multiply-accumulates of this op for one sample (see [`OpSpec::counts`]).

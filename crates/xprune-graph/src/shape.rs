@@ -4,6 +4,27 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// The most values one sample may have at one node (`2^28`, 1 GiB of `f32`): the bound of
+/// [`FeatureShape::check_size`].
+pub const MAX_SAMPLE_VALUES: usize = 1 << 28;
+
+/// The most channels all nodes of a graph may have together (`2^26`): channel groups, masks
+/// and plans allocate per channel of every node, so this bounds them for any structure.
+pub const MAX_GRAPH_CHANNELS: usize = 1 << 26;
+
+/// Adds the channels of `shape` to `total`, an error once they exceed
+/// [`MAX_GRAPH_CHANNELS`].
+pub(crate) fn add_channels(total: &mut usize, shape: &FeatureShape) -> Result<(), String> {
+    *total = total.saturating_add(shape.channels());
+    if *total > MAX_GRAPH_CHANNELS {
+        return Err(format!(
+            "the nodes up to here have more than {MAX_GRAPH_CHANNELS} channels together, the \
+             most a graph may have"
+        ));
+    }
+    Ok(())
+}
+
 /// The shape of one sample's values at a node. Shapes never include the batch dimension.
 ///
 /// Every layout has one *channel axis*: the axis that convolutions, linear layers and channel
@@ -120,7 +141,26 @@ impl FeatureShape {
         match self {
             Self::Flat(_) => 1,
             Self::Tokens([l, _]) => *l,
-            Self::Spatial([_, h, w]) | Self::SpatialLast([h, w, _]) => h * w,
+            Self::Spatial([_, h, w]) | Self::SpatialLast([h, w, _]) => h.saturating_mul(*w),
+        }
+    }
+
+    /// Checks that one sample of this shape has at most [`MAX_SAMPLE_VALUES`] values: every
+    /// shape of a graph is checked when the graph is built, before anything is allocated
+    /// from it, so that a corrupt or hostile file cannot make the process allocate without
+    /// bound (or abort). The message gives the shape and the limit.
+    pub fn check_size(&self) -> Result<(), String> {
+        let values = self
+            .dims()
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .filter(|&n| n <= MAX_SAMPLE_VALUES);
+        match values {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "shape [{self}] has more than {MAX_SAMPLE_VALUES} values per sample, the most \
+                 a node may hold"
+            )),
         }
     }
 

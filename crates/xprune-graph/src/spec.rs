@@ -5,6 +5,7 @@ use crate::graph::{Graph, NodeDef};
 use crate::init::Initializer;
 use crate::kinds::input::InputOp;
 use crate::registry::OpSpec;
+use crate::shape::add_channels;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -63,6 +64,7 @@ impl GraphSpec {
     pub fn shapes(&self) -> Result<Vec<crate::FeatureShape>> {
         let mut ids: HashMap<&str, usize> = HashMap::new();
         let mut shapes = Vec::with_capacity(self.nodes.len());
+        let mut channels = 0usize;
         for (id, node) in self.nodes.iter().enumerate() {
             let input_shapes = node
                 .inputs
@@ -79,6 +81,7 @@ impl GraphSpec {
             let s = node
                 .op
                 .infer_shape(&input_shapes)
+                .and_then(|s| add_channels(&mut channels, &s).map(|()| s))
                 .map_err(|message| GraphError::Shape {
                     node: node.name.clone(),
                     message,
@@ -163,11 +166,13 @@ impl Graph {
         // Infer shapes from the specs alone before allocating weights, so that bad
         // hyper-parameters in a corrupt file are reported by node name.
         let mut shapes = Vec::with_capacity(defs.len());
+        let mut channels = 0usize;
         for (node, inputs) in &defs {
             let input_shapes: Vec<_> = inputs.iter().map(|&i| shapes[i]).collect();
             let s = node
                 .op
                 .infer_shape(&input_shapes)
+                .and_then(|s| add_channels(&mut channels, &s).map(|()| s))
                 .map_err(|message| GraphError::Shape {
                     node: node.name.clone(),
                     message,

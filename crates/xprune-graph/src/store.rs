@@ -72,11 +72,19 @@ impl Graph {
             path: path.to_path_buf(),
             source,
         })?;
+        Self::from_safetensors(&bytes, path, device)
+    }
+
+    /// Loads a graph from the bytes of a file saved with [`Graph::save`] onto `device`;
+    /// `path` only labels errors. Errors as for [`Graph::load`]: no input makes it panic or
+    /// allocate more than the bytes and the bounded shapes (see
+    /// [`FeatureShape::check_size`](crate::FeatureShape::check_size)) ask for.
+    pub fn from_safetensors(bytes: &[u8], path: &Path, device: &Device) -> Result<Self> {
         let werr = |message: String| GraphError::Weights {
             path: path.to_path_buf(),
             message,
         };
-        let (_, metadata) = SafeTensors::read_metadata(&bytes)
+        let (_, metadata) = SafeTensors::read_metadata(bytes)
             .map_err(|e| werr(format!("not a valid safetensors file: {e}")))?;
         let json = metadata
             .metadata()
@@ -88,11 +96,15 @@ impl Graph {
                 ))
             })?;
         let spec = GraphSpec::from_json(json)?;
-        let tensors = SafeTensors::deserialize(&bytes)
+        let tensors = SafeTensors::deserialize(bytes)
             .map_err(|e| werr(format!("not a valid safetensors file: {e}")))?;
         // The structure may not ask for more values than the file holds (a hostile structure
         // could otherwise make the initial weights allocate without bound).
-        let needed = spec.values()?;
+        // Shapes are checked (and bounded, see `FeatureShape::check_size`) before anything
+        // is allocated from them.
+        let needed = spec
+            .values()
+            .map_err(|e| werr(format!("the structure does not fit: {e}")))?;
         let held: u64 = tensors
             .tensors()
             .iter()
@@ -103,7 +115,8 @@ impl Graph {
                 "the structure needs {needed} values but the file holds {held}"
             )));
         }
-        let graph = Graph::from_spec(&spec, device, 0)?;
+        let graph = Graph::from_spec(&spec, device, 0)
+            .map_err(|e| werr(format!("the structure does not fit: {e}")))?;
         graph.with_tensors(
             |name| {
                 let view = tensors

@@ -327,3 +327,69 @@ fn output_hook_sees_and_replaces_values() {
     let err = g.run(x).hook(&mut bad).execute().unwrap_err().to_string();
     assert!(err.contains("relu1"), "{err}");
 }
+
+/// Writes a graph file whose structure is `nodes` (JSON) and output `output`, without tensors.
+fn structure_file(path: &std::path::Path, nodes: &str, output: &str) {
+    let spec = format!(r#"{{"format":"{SPEC_FORMAT}","nodes":{nodes},"output":"{output}"}}"#);
+    let meta = std::collections::HashMap::from([(STRUCTURE_KEY.to_string(), spec)]);
+    let none: Vec<(String, safetensors::tensor::TensorView)> = Vec::new();
+    std::fs::write(path, safetensors::serialize(none, Some(meta)).unwrap()).unwrap();
+}
+
+#[test]
+fn huge_but_consistent_structures_are_errors_before_anything_is_allocated() {
+    let dir = std::env::temp_dir().join(format!("xprune-graph-huge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("huge.safetensors");
+    // Parameter-free nodes whose sizes fit together: a shuffle of 13.5e9 channels (its
+    // permutation alone would take 108 GB), a flatten of 13.5e9 values, shapes whose value
+    // count overflows, and many nodes whose channels add up beyond the bound.
+    let cases = [
+        (
+            r#"[{"name":"input","op":"input","shape":{"spatial":[13500000000,1,1]}},
+                {"name":"shuffle","op":"channel_shuffle","groups":2,"inputs":["input"]}]"#,
+            "shuffle",
+            "`input`",
+        ),
+        (
+            r#"[{"name":"input","op":"input","shape":{"spatial":[3,60000,75000]}},
+                {"name":"flatten","op":"flatten","inputs":["input"]}]"#,
+            "flatten",
+            "`input`",
+        ),
+        (
+            r#"[{"name":"input","op":"input","shape":{"spatial":[1,4294967296,4294967296]}},
+                {"name":"relu","op":"relu","inputs":["input"]}]"#,
+            "relu",
+            "`input`",
+        ),
+    ];
+    for (nodes, output, named) in cases {
+        structure_file(&path, nodes, output);
+        let err = Graph::load(&path, &device()).unwrap_err().to_string();
+        assert!(
+            err.contains(named) && err.contains("values per sample"),
+            "{err}"
+        );
+    }
+    // 80 relus of a 2^20-channel flat input: each fits, together they exceed the bound.
+    let mut nodes = vec![r#"{"name":"input","op":"input","shape":{"flat":1048576}}"#.to_string()];
+    for i in 0..80 {
+        let prev = if i == 0 {
+            "input".to_string()
+        } else {
+            format!("r{}", i - 1)
+        };
+        nodes.push(format!(
+            r#"{{"name":"r{i}","op":"relu","inputs":["{prev}"]}}"#
+        ));
+    }
+    structure_file(&path, &format!("[{}]", nodes.join(",")), "r79");
+    let err = Graph::load(&path, &device()).unwrap_err().to_string();
+    assert!(err.contains(&MAX_GRAPH_CHANNELS.to_string()), "{err}");
+    // The bounds are far above real models: a 224x224 ImageNet input and a wide map fit.
+    assert!(FeatureShape::spatial(3, 224, 224).check_size().is_ok());
+    assert!(FeatureShape::spatial(256, 512, 512).check_size().is_ok());
+    assert!(FeatureShape::spatial(257, 1024, 1024).check_size().is_err());
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -21,7 +21,23 @@
 //!   with the relevance at the input and at every node.
 //! - **Heatmaps** ([`heatmap`]): PNG rendering with a diverging colour map.
 //!
-//! ```ignore
+//! ```no_run
+//! # use xprune_graph::burn::tensor::{Device, Distribution, Tensor};
+//! # use xprune_graph::{Conv2dSpec, FeatureShape, GraphBuilder};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let device = Device::flex();
+//! # let mut b = GraphBuilder::new(FeatureShape::spatial(3, 8, 8), &device);
+//! # let x = b.input();
+//! # let x = b.conv2d("conv1", x, Conv2dSpec::new(8, 3).padding(1))?;
+//! # let x = b.relu("relu1", x)?;
+//! # let x = b.conv2d("layer1.0.conv1", x, Conv2dSpec::new(8, 3).padding(1))?;
+//! # let x = b.relu("relu2", x)?;
+//! # let x = b.global_avg_pool("gap", x)?;
+//! # let x = b.flatten("flat", x)?;
+//! # let out = b.linear("fc", x, 4)?;
+//! # let graph = b.build(out)?;
+//! # let images = Tensor::<4>::random([2, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+//! # let labels = Tensor::<1, burn::tensor::Int>::from_ints([0, 2], &device);
 //! use xprune_lrp::{Attributor, Composite, Target};
 //!
 //! let composite = Composite::named("epsilon-plus-flat")?;
@@ -29,6 +45,8 @@
 //! let attribution = attributor.attribute(images, Target::Labels(labels))?;
 //! let per_channel = attribution.channel_relevance(graph.find("layer1.0.conv1")?);
 //! xprune_lrp::heatmap::save_png(attribution.input.as_spatial().unwrap(), 0, "heatmap.png")?;
+//! # Ok(())
+//! # }
 //! ```
 #![warn(missing_docs)]
 

@@ -16,7 +16,21 @@
 //!    on the unchanged graph; the masked and pruned outputs agree.
 //! 4. **Counts** ([`count`]): parameters and multiply-accumulates per sample and per node.
 //!
-//! ```ignore
+//! ```
+//! # use xprune_graph::burn::tensor::{Device, Distribution, Tensor};
+//! # use xprune_graph::{Conv2dSpec, FeatureShape, GraphBuilder};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let device = Device::flex();
+//! # let mut b = GraphBuilder::new(FeatureShape::spatial(3, 8, 8), &device);
+//! # let x = b.input();
+//! # let x = b.conv2d("conv1", x, Conv2dSpec::new(8, 3).padding(1))?;
+//! # let x = b.relu("relu1", x)?;
+//! # let x = b.conv2d("layer1.0.conv1", x, Conv2dSpec::new(8, 3).padding(1))?;
+//! # let x = b.relu("relu2", x)?;
+//! # let x = b.global_avg_pool("gap", x)?;
+//! # let x = b.flatten("flat", x)?;
+//! # let out = b.linear("fc", x, 4)?;
+//! # let graph = b.build(out)?;
 //! use xprune_surgery::{ChannelGroups, PrunePlan, count, prune};
 //!
 //! let groups = ChannelGroups::new(&graph);
@@ -25,6 +39,12 @@
 //! let smaller = prune(&graph, &groups, &plan)?;
 //! let masks = plan.masks(&graph, &groups, &device)?; // same outputs as `smaller`
 //! println!("{} -> {}", count(&graph), count(&smaller));
+//! # let x = Tensor::<4>::random([2, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+//! # let a = smaller.forward(x.clone())?.to_vec();
+//! # let b = graph.forward_masked(x, &masks)?.to_vec();
+//! # assert!(a.iter().zip(&b).all(|(a, b)| (a - b).abs() < 1e-4));
+//! # Ok(())
+//! # }
 //! ```
 #![warn(missing_docs)]
 

@@ -158,9 +158,34 @@ fn lenet5_matches_across_backends() {
 }
 
 #[test]
+fn a_missing_wgpu_device_fails_unless_skipped_explicitly() {
+    use xprune_dev_deps::wgpu::{INSTALL_HINT, SKIP_VAR, WgpuPolicy, policy};
+    let missing = Err("no adapter".to_string());
+    // No device, no opt-out: a failure saying how to install the driver or opt out.
+    match policy(&missing, false, false) {
+        WgpuPolicy::Fail(m) => {
+            assert!(
+                m.contains(INSTALL_HINT) && m.contains(&format!("{SKIP_VAR}=1")),
+                "{m}"
+            )
+        }
+        other => panic!("a missing device without opt-out gives {other:?}"),
+    }
+    // The explicit opt-out skips (with a message); CI's requirement overrides it.
+    assert!(
+        matches!(policy(&missing, false, true), WgpuPolicy::Skip(m) if m.contains("no adapter"))
+    );
+    assert!(
+        matches!(policy(&missing, true, true), WgpuPolicy::Fail(m) if m.contains(INSTALL_HINT))
+    );
+    assert_eq!(policy(&Ok(()), false, false), WgpuPolicy::Run);
+    assert_eq!(policy(&Ok(()), true, true), WgpuPolicy::Run);
+}
+
+#[test]
 fn the_wgpu_probe_follows_the_ci_requirement() {
-    // With XPRUNE_REQUIRE_WGPU=1 a missing device panics inside wgpu_device(); otherwise it
-    // may be skipped, but a device that is returned must compute correctly.
+    // A missing device panics inside wgpu_device() unless XPRUNE_SKIP_WGPU=1 (and then not
+    // with XPRUNE_REQUIRE_WGPU=1); a device that is returned must compute correctly.
     if let Some(d) = xprune_tests::wgpu_device() {
         let t = Tensor::<2>::from_floats([[1.0, -2.0], [3.0, 4.0]], &d);
         let v = data_to_f32(

@@ -66,7 +66,11 @@ pub fn run(g: &Global, a: &ExplainArgs) -> Result<()> {
             "target class {bad} is outside 0..{outputs}"
         )));
     }
-    let composite = load::composite(&a.composite, a.epsilon, a.gamma)?;
+    let bounds = load::BoxBounds {
+        low: a.low.clone(),
+        high: a.high.clone(),
+    };
+    let composite = load::composite(&a.composite, a.epsilon, a.gamma, &bounds, sample.channels())?;
     let attributor = Attributor::new(&graph, &composite)?.keep_nodes(false);
     let per = sample.numel();
     let mut relevance: Vec<f32> = Vec::with_capacity(values.len());

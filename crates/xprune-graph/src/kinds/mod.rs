@@ -7,7 +7,7 @@
 /// (element-wise), LRP (relevance passes), import of one ONNX op without attributes, and
 /// export as that op unless an `export` function is given.
 ///
-/// ```ignore
+/// ```text
 /// activation_kind! {
 ///     /// Rectified linear unit.
 ///     ReluOp for burn::nn::Relu, name "relu", onnx "Relu",

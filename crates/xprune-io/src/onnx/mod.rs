@@ -14,14 +14,17 @@
 //! supported; corrupt files are errors, never panics. `docs/onnx.md` lists the exact
 //! supported subset.
 //!
-//! ```ignore
+//! ```no_run
 //! use burn::tensor::Device;
 //! use xprune_io::onnx::{export_onnx, import_onnx};
 //!
+//! # fn main() -> Result<(), xprune_io::onnx::OnnxError> {
 //! let device = Device::flex();
 //! let graph = import_onnx("resnet18.onnx", &device)?;
 //! // ... explain and prune ...
 //! export_onnx(&graph, "resnet18-pruned.onnx")?;
+//! # Ok(())
+//! # }
 //! ```
 
 mod attr;

@@ -2,7 +2,7 @@
 
 use super::nets::{concat_net, depthwise_net};
 use super::util::{check_random_plans, randomize_batch_norms};
-use burn::tensor::{Device, DeviceKind, Tensor};
+use burn::tensor::Device;
 use xprune_graph::FeatureShape;
 use xprune_models::{ResNetCifarDepth, resnet_cifar};
 
@@ -37,30 +37,10 @@ fn ndarray_pruned_equals_masked() {
     check_on(&Device::ndarray());
 }
 
-/// The wgpu device, if an adapter is available; with `XPRUNE_REQUIRE_WGPU=1` a missing
-/// adapter fails the test. (Set `XDG_RUNTIME_DIR`, e.g. to `/tmp/xdg`, to quiet the Vulkan
-/// loader.)
+/// The wgpu device; without one the test fails, or skips visibly with `XPRUNE_SKIP_WGPU=1`
+/// (see `xprune_dev_deps::wgpu`).
 fn wgpu_device() -> Option<Device> {
-    let probe = std::panic::catch_unwind(|| {
-        let device = Device::wgpu(DeviceKind::DefaultDevice);
-        let t = Tensor::<1>::from_floats([1.0, 2.0], &device);
-        let sum: f32 = t.sum().into_scalar();
-        (sum == 3.0).then_some(device)
-    });
-    match probe {
-        Ok(Some(device)) => Some(device),
-        _ => {
-            let required = std::env::var("XPRUNE_REQUIRE_WGPU").is_ok_and(|v| v == "1");
-            assert!(
-                !required,
-                "XPRUNE_REQUIRE_WGPU=1 but no wgpu device could be created"
-            );
-            eprintln!(
-                "SKIPPED: no wgpu device (install mesa-vulkan-drivers libvulkan1 for a software one)"
-            );
-            None
-        }
-    }
+    xprune_dev_deps::wgpu::wgpu_device()
 }
 
 #[test]

@@ -9,7 +9,9 @@ mod selection;
 pub use error::{PruneError, Result};
 pub use estimate::counts_after;
 pub use pruner::{GradualOutcome, GradualSchedule, PruneOutcome, PruneProgress, PruneStep, Pruner};
-pub use selection::{Normalization, PruneTarget, Scope, Selection, select};
+pub use selection::{
+    FRACTION_TOLERANCE, Normalization, PruneTarget, Scope, Selection, fraction_of, select,
+};
 
 #[cfg(test)]
 mod tests;

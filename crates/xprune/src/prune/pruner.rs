@@ -1,7 +1,7 @@
 //! The [`Pruner`]: criterion + selection + surgery, one-shot or iterative with fine-tuning.
 
 use super::error::{PruneError, Result};
-use super::selection::{PruneTarget, Scope, Selection, select};
+use super::selection::{PruneTarget, Scope, Selection, fraction_of, select, select_with};
 use crate::train::{TrainConfig, Trained, Trainer};
 use std::collections::BTreeMap;
 use xprune_criteria::{Criterion, Scores, ScoringContext};
@@ -91,10 +91,18 @@ pub enum PruneProgress {
 
 /// Scores channels with a criterion, selects the ones to remove, and removes them.
 ///
-/// ```ignore
-/// let pruner = Pruner::new(LrpCriterion::default()).selection(Selection::ratio(0.5));
+/// ```
+/// # use xprune::{LrpCriterion, Pruner, Selection};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let device = xprune::burn::tensor::Device::flex();
+/// # let graph = xprune::models::mlp(2, &[16, 16], 2, &device, 0)?;
+/// # let reference = xprune::io::data::synthetic::moons(40, 0.1, 1)?.per_class(10, 0)?;
+/// let mut pruner = Pruner::new(LrpCriterion::default()).selection(Selection::ratio(0.5));
 /// let outcome = pruner.one_shot(&graph, Some(&reference))?;
 /// println!("{:.2}x fewer MACs", outcome.mac_reduction());
+/// # assert_eq!(outcome.removed.values().map(Vec::len).sum::<usize>(), 16);
+/// # Ok(())
+/// # }
 /// ```
 pub struct Pruner<C> {
     criterion: C,
@@ -222,7 +230,11 @@ impl<C: Criterion> Pruner<C> {
     /// Reaches the selection's target in `steps` equal steps; every step re-scores the current
     /// graph, removes its share of channels, and hands the smaller graph to `fine_tune`
     /// (return it unchanged to skip fine-tuning). Targets are relative to the original graph:
-    /// a ratio of 0.5 in 5 steps removes 10% of the original channels per step.
+    /// a ratio of 0.5 in 5 steps removes 10% of the original channels per step. With
+    /// [`Scope::PerGroup`], step `s` brings every group to the cumulative count
+    /// [`fraction_of`]`(ratio * s / steps, original channels)`, so the last step reaches
+    /// exactly what one-shot pruning removes (a 10-channel group at 0.5 in 5 steps loses 5).
+    /// A step whose target the floors block is an error, as in [`select`].
     pub fn iterative(
         &mut self,
         graph: &Graph,
@@ -251,15 +263,27 @@ impl<C: Criterion> Pruner<C> {
             self.report(PruneProgress::Scoring { step, steps });
             let before = count(&current);
             let frac = step as f64 / steps as f64;
+            // Per group, every step aims at the cumulative fraction of the group's original
+            // size, so the last step reaches the one-shot count exactly.
+            let mut per_group: Option<BTreeMap<String, usize>> = None;
             let step_target = match (self.selection.target, self.selection.scope) {
                 (PruneTarget::ChannelRatio(r), Scope::Global) => {
                     let goal = (r * frac * total0 as f64).round() as usize;
                     PruneTarget::Channels(goal.saturating_sub(removed_so_far))
                 }
                 (PruneTarget::ChannelRatio(r), Scope::PerGroup) => {
-                    let prev = 1.0 - r * (step - 1) as f64 / steps as f64;
-                    let next = 1.0 - r * frac;
-                    PruneTarget::ChannelRatio((1.0 - next / prev).clamp(0.0, 1.0 - 1e-9))
+                    let fraction = if step == steps { r } else { r * frac };
+                    per_group = Some(
+                        groups0
+                            .prunable()
+                            .map(|g| {
+                                let goal = fraction_of(fraction, g.channels());
+                                let gone = g.channels() - alive[g.name()].len();
+                                (g.name().to_string(), goal.saturating_sub(gone))
+                            })
+                            .collect(),
+                    );
+                    self.selection.target
                 }
                 (PruneTarget::Channels(n), _) => {
                     let goal = (n as f64 * frac).round() as usize;
@@ -278,8 +302,12 @@ impl<C: Criterion> Pruner<C> {
                 target: step_target,
                 ..self.selection.clone()
             };
-            let (pruned, record) =
-                self.step(&current, data, &selection, step, steps, &mut alive)?;
+            let request = StepRequest {
+                selection: &selection,
+                per_group: per_group.as_ref(),
+                strict: true,
+            };
+            let (pruned, record) = self.step(&current, data, request, step, steps, &mut alive)?;
             removed_so_far += record.plan.removed_channels();
             current = fine_tune(pruned, &record)
                 .map_err(|message| PruneError::FineTune { step, message })?;
@@ -295,14 +323,21 @@ impl<C: Criterion> Pruner<C> {
         &mut self,
         current: &Graph,
         data: Option<&Dataset>,
-        selection: &Selection,
+        request: StepRequest<'_>,
         step: usize,
         steps: usize,
         alive: &mut BTreeMap<String, Vec<usize>>,
     ) -> Result<(Graph, PruneStep)> {
         let before = count(current);
         let (groups, scores) = self.score(current, data)?;
-        let plan = select(current, &groups, &scores, selection)?;
+        let plan = select_with(
+            current,
+            &groups,
+            &scores,
+            request.selection,
+            request.per_group,
+            request.strict,
+        )?;
         let pruned = if plan.is_empty() {
             current.clone()
         } else {
@@ -342,8 +377,10 @@ impl<C: Criterion> Pruner<C> {
     /// copy of `graph` on `train_data` with `config`, and at the end of every
     /// `schedule.every`-th epoch up to epoch `schedule.until` scores the current model on
     /// `reference` (the training data when `None`) and removes the `schedule.channels`
-    /// lowest-scoring channels (globally, or per group with a per-group scope; the
-    /// selection's floors, rounding and normalisation apply). Training continues on the
+    /// lowest-scoring channels (globally; with [`Scope::PerGroup`], the `schedule.channels`
+    /// lowest of every group). The selection's floors, rounding and normalisation apply (its
+    /// target does not), and an event that would cross a floor removes only what the floor
+    /// allows. Training continues on the
     /// smaller model; the optimizer state restarts after each removal, the learning-rate
     /// schedule does not. Returns the pruning outcome and the training record.
     ///
@@ -371,6 +408,14 @@ impl<C: Criterion> Pruner<C> {
             target: PruneTarget::Channels(schedule.channels),
             ..self.selection.clone()
         };
+        // Per group, every event removes `schedule.channels` from each group.
+        let per_group: Option<BTreeMap<String, usize>> = (self.selection.scope == Scope::PerGroup)
+            .then(|| {
+                alive
+                    .keys()
+                    .map(|name| (name.clone(), schedule.channels))
+                    .collect()
+            });
         let data = reference.unwrap_or(train_data);
         let mut records = Vec::new();
         let mut failure: Option<PruneError> = None;
@@ -386,7 +431,13 @@ impl<C: Criterion> Pruner<C> {
                     }
                     let step = records.len() + 1;
                     this.report(PruneProgress::Scoring { step, steps });
-                    match this.step(current, Some(data), &selection, step, steps, alive) {
+                    // Events beyond the floors remove what the floors allow (no error).
+                    let request = StepRequest {
+                        selection: &selection,
+                        per_group: per_group.as_ref(),
+                        strict: false,
+                    };
+                    match this.step(current, Some(data), request, step, steps, alive) {
                         Ok((pruned, record)) => {
                             records.push(record);
                             Ok(Some(pruned))
@@ -408,6 +459,15 @@ impl<C: Criterion> Pruner<C> {
         let outcome = outcome(trained.graph.clone(), records, original, &groups0, &alive);
         Ok(GradualOutcome { outcome, trained })
     }
+}
+
+/// What one pruning step selects: the selection, optionally the channels per group (by name)
+/// instead of its target, and whether a target the floors block is an error.
+#[derive(Clone, Copy)]
+struct StepRequest<'a> {
+    selection: &'a Selection,
+    per_group: Option<&'a BTreeMap<String, usize>>,
+    strict: bool,
 }
 
 /// The final [`PruneOutcome`] from the original groups and the surviving channels.

@@ -3,6 +3,7 @@
 
 use super::error::{PruneError, Result};
 use super::estimate::counts_after;
+use std::collections::BTreeMap;
 use xprune_criteria::Scores;
 use xprune_graph::Graph;
 use xprune_surgery::{ChannelGroups, GroupId, PrunePlan};
@@ -134,6 +135,7 @@ impl Selection {
 
     /// Checks the parameters.
     pub fn validate(&self) -> Result<()> {
+        self.validate_floors()?;
         match self.target {
             PruneTarget::ChannelRatio(r) if !(r.is_finite() && (0.0..1.0).contains(&r)) => {
                 return Err(PruneError::Config(format!(
@@ -152,6 +154,12 @@ impl Selection {
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    /// Checks the floors (`min_channels`, `round_to`), which every selection uses whatever
+    /// its target.
+    fn validate_floors(&self) -> Result<()> {
         if self.min_channels == 0 {
             return Err(PruneError::Config(
                 "min_channels must be at least 1 (a group cannot lose every channel)".into(),
@@ -206,13 +214,36 @@ fn rounded(channels: usize, remove: usize, n: usize) -> usize {
     channels.saturating_sub(kept.min(channels))
 }
 
-/// Removal counts per candidate when the first `m` channels of the global order go.
+/// Relative tolerance of [`fraction_of`]: a product this close to an integer counts as it.
+pub const FRACTION_TOLERANCE: f64 = 1e-9;
+
+/// The number of channels a fraction of `channels` makes: `fraction * channels` rounded down,
+/// except that a product within [`FRACTION_TOLERANCE`] (relative, at least absolute) of an
+/// integer counts as that integer, so that the rounding error of the float product never
+/// costs a channel (`0.29 * 100` is `28.999999999999996` and gives 29). Negative or NaN
+/// products give 0; the result is at most `channels`.
+pub fn fraction_of(fraction: f64, channels: usize) -> usize {
+    let x = fraction * channels as f64;
+    if x.is_nan() || x <= 0.0 {
+        return 0;
+    }
+    let nearest = x.round();
+    let n = if (x - nearest).abs() <= FRACTION_TOLERANCE * nearest.max(1.0) {
+        nearest
+    } else {
+        x.floor()
+    };
+    (n as usize).min(channels)
+}
+
+/// Removal counts per candidate when the first `m` channels of the global order go, and how
+/// many of the `m` the floors let go (before rounding).
 fn global_counts(
     cands: &[Candidate],
     global: &[(usize, usize)],
     m: usize,
     round_to: usize,
-) -> Vec<usize> {
+) -> (Vec<usize>, usize) {
     let mut counts = vec![0usize; cands.len()];
     let mut taken = 0;
     for &(c, _) in global {
@@ -224,21 +255,77 @@ fn global_counts(
             taken += 1;
         }
     }
-    counts
+    let counts = counts
         .iter()
         .zip(cands)
         .map(|(&r, c)| rounded(c.channels, r, round_to))
+        .collect();
+    (counts, taken)
+}
+
+/// The error for a global target of `m` channels of which the floors let only `taken` go.
+fn check_global(cands: &[Candidate], m: usize, taken: usize, sel: &Selection) -> Result<()> {
+    if taken >= m {
+        return Ok(());
+    }
+    let min_kept = sel.min_channels.div_ceil(sel.round_to) * sel.round_to;
+    let closed: Vec<String> = cands
+        .iter()
+        .filter(|c| c.room == 0)
+        .map(|c| format!("`{}` ({} channels)", c.name, c.channels))
+        .collect();
+    let closed = if closed.is_empty() {
+        String::new()
+    } else {
+        format!("; no channel can go from {}", closed.join(", "))
+    };
+    Err(PruneError::Unreachable(format!(
+        "{m} channels should go, but with every group keeping at least {min_kept} channels \
+         (min_channels {}, round_to {}) only {taken} can{closed}",
+        sel.min_channels, sel.round_to
+    )))
+}
+
+/// Removal counts per candidate for the wanted counts `wants`, within the floors and rounded.
+fn capped_counts(cands: &[Candidate], wants: &[usize], round_to: usize) -> Vec<usize> {
+    cands
+        .iter()
+        .zip(wants)
+        .map(|(c, &w)| rounded(c.channels, w.min(c.room), round_to))
         .collect()
 }
 
 fn per_group_counts(cands: &[Candidate], ratio: f64, round_to: usize) -> Vec<usize> {
-    cands
+    let wants: Vec<usize> = cands
         .iter()
-        .map(|c| {
-            let r = ((ratio * c.channels as f64).floor() as usize).min(c.room);
-            rounded(c.channels, r, round_to)
+        .map(|c| fraction_of(ratio, c.channels))
+        .collect();
+    capped_counts(cands, &wants, round_to)
+}
+
+/// The error for groups whose floor keeps them from losing the channels wanted of them.
+fn check_floors(cands: &[Candidate], wants: &[usize], sel: &Selection) -> Result<()> {
+    let short: Vec<String> = cands
+        .iter()
+        .zip(wants)
+        .filter(|(c, w)| **w > c.room)
+        .map(|(c, w)| {
+            format!(
+                "`{}` ({} channels) should lose {w} but can lose {}",
+                c.name, c.channels, c.room
+            )
         })
-        .collect()
+        .collect();
+    if short.is_empty() {
+        return Ok(());
+    }
+    Err(PruneError::Unreachable(format!(
+        "every group keeps at least {} channels (min_channels {}, round_to {}): {}",
+        sel.min_channels.div_ceil(sel.round_to) * sel.round_to,
+        sel.min_channels,
+        sel.round_to,
+        short.join("; ")
+    )))
 }
 
 /// The channels each candidate loses: the first `counts[c]` of its order that can go without
@@ -319,15 +406,48 @@ fn cost(
 
 /// Turns scores into a plan (see [`Selection`]). The plan names groups by name, so it stays
 /// valid for groups found again on the same graph.
+///
+/// Errors: an invalid selection ([`PruneError::Config`]), scores of another graph, and a
+/// target the floors (`min_channels`, `round_to`) do not let it reach
+/// ([`PruneError::Unreachable`], naming the groups that cannot lose what they should); the
+/// rounding of `round_to` itself may remove fewer channels than asked, which is no error.
 pub fn select(
     graph: &Graph,
     groups: &ChannelGroups,
     scores: &Scores,
     sel: &Selection,
 ) -> Result<PrunePlan> {
-    sel.validate()?;
+    select_with(graph, groups, scores, sel, None, true)
+}
+
+/// [`select`], or, with `per_group`, the number of channels each group (by name; missing
+/// groups lose none) should lose instead of the selection's target. With `strict`, a count
+/// the floors do not allow is an error; without, the group loses what the floor allows.
+pub(crate) fn select_with(
+    graph: &Graph,
+    groups: &ChannelGroups,
+    scores: &Scores,
+    sel: &Selection,
+    per_group: Option<&BTreeMap<String, usize>>,
+    strict: bool,
+) -> Result<PrunePlan> {
+    match per_group {
+        Some(_) => sel.validate_floors()?,
+        None => sel.validate()?,
+    }
     groups.check(graph)?;
     let cands = candidates(groups, scores, sel)?;
+    if let Some(wants) = per_group {
+        let wants: Vec<usize> = cands
+            .iter()
+            .map(|c| wants.get(&c.name).copied().unwrap_or(0))
+            .collect();
+        if strict {
+            check_floors(&cands, &wants, sel)?;
+        }
+        let counts = capped_counts(&cands, &wants, sel.round_to);
+        return Ok(plan_of(groups, &cands, &counts));
+    }
     let total: usize = cands.iter().map(|c| c.channels).sum();
     // (candidate, channel, rank of the channel in its group's own order)
     let mut ranked: Vec<(usize, usize, usize)> = Vec::with_capacity(total);
@@ -346,12 +466,26 @@ pub fn select(
     let counts = match (sel.target, sel.scope) {
         (PruneTarget::ChannelRatio(r), Scope::Global) => {
             let m = (r * total as f64).round() as usize;
-            global_counts(&cands, &global, m, sel.round_to)
+            let (counts, taken) = global_counts(&cands, &global, m, sel.round_to);
+            if strict {
+                check_global(&cands, m, taken, sel)?;
+            }
+            counts
         }
         (PruneTarget::ChannelRatio(r), Scope::PerGroup) => {
-            per_group_counts(&cands, r, sel.round_to)
+            let wants: Vec<usize> = cands.iter().map(|c| fraction_of(r, c.channels)).collect();
+            if strict {
+                check_floors(&cands, &wants, sel)?;
+            }
+            capped_counts(&cands, &wants, sel.round_to)
         }
-        (PruneTarget::Channels(n), _) => global_counts(&cands, &global, n, sel.round_to),
+        (PruneTarget::Channels(n), _) => {
+            let (counts, taken) = global_counts(&cands, &global, n, sel.round_to);
+            if strict {
+                check_global(&cands, n, taken, sel)?;
+            }
+            counts
+        }
         (PruneTarget::MacBudget(b), scope) | (PruneTarget::ParamBudget(b), scope) => {
             let params = matches!(sel.target, PruneTarget::ParamBudget(_));
             let zero = vec![0; cands.len()];
@@ -362,7 +496,7 @@ pub fn select(
             } else {
                 match scope {
                     Scope::Global => {
-                        let most = global_counts(&cands, &global, total, sel.round_to);
+                        let (most, _) = global_counts(&cands, &global, total, sel.round_to);
                         let least = cost(graph, groups, &cands, &most, params)?;
                         if least > budget {
                             return Err(PruneError::Unreachable(format!(
@@ -374,14 +508,14 @@ pub fn select(
                         let (mut lo, mut hi) = (0usize, total);
                         while lo < hi {
                             let mid = (lo + hi) / 2;
-                            let c = global_counts(&cands, &global, mid, sel.round_to);
+                            let (c, _) = global_counts(&cands, &global, mid, sel.round_to);
                             if cost(graph, groups, &cands, &c, params)? <= budget {
                                 hi = mid;
                             } else {
                                 lo = mid + 1;
                             }
                         }
-                        global_counts(&cands, &global, lo, sel.round_to)
+                        global_counts(&cands, &global, lo, sel.round_to).0
                     }
                     Scope::PerGroup => {
                         let most = per_group_counts(&cands, 1.0 - 1e-12, sel.round_to);

@@ -311,3 +311,118 @@ fn gradual_pruning_removes_channels_while_training() {
             .all(|g| g.channels() == 30)
     );
 }
+
+#[test]
+fn fractions_of_groups_round_robustly() {
+    // 0.29 * 100 = 28.999999999999996 in floating point.
+    assert_eq!(fraction_of(0.29, 100), 29);
+    assert_eq!(fraction_of(0.57, 100), 57);
+    assert_eq!(fraction_of(0.35, 10), 3);
+    assert_eq!(fraction_of(0.5, 10), 5);
+    assert_eq!(fraction_of(0.999, 10), 9);
+    assert_eq!(fraction_of(0.0, 10), 0);
+    assert_eq!(fraction_of(f64::NAN, 10), 0);
+    assert_eq!(fraction_of(2.0, 10), 10);
+    let g = mlp(2, &[100], 3, &device(), 0).unwrap();
+    let groups = ChannelGroups::new(&g);
+    let s = index_scores(&groups);
+    let plan = select(
+        &g,
+        &groups,
+        &s,
+        &Selection::ratio(0.29).scope(Scope::PerGroup),
+    )
+    .unwrap();
+    assert_eq!(plan.removed_channels(), 29);
+}
+
+#[test]
+fn iterative_per_group_pruning_reaches_the_one_shot_count() {
+    let g = mlp(2, &[10, 7], 3, &device(), 0).unwrap();
+    let sel = Selection::ratio(0.5).scope(Scope::PerGroup);
+    let one = Pruner::new(WeightNorm::l1())
+        .selection(sel.clone())
+        .one_shot(&g, None)
+        .unwrap();
+    let it = Pruner::new(WeightNorm::l1())
+        .selection(sel)
+        .iterative(&g, None, 5, |graph, _| Ok(graph))
+        .unwrap();
+    let lost = |out: &PruneOutcome, name: &str| out.removed.get(name).map_or(0, Vec::len);
+    // 0.5 of 10 is 5 and of 7 is 3, in one shot as in five steps.
+    assert_eq!(lost(&one, "fc1"), 5);
+    assert_eq!(lost(&one, "fc2"), 3);
+    assert_eq!(lost(&it, "fc1"), 5);
+    assert_eq!(lost(&it, "fc2"), 3);
+    // Cumulative targets of the original sizes: 1, 2, 3, 4, 5 of fc1 and 0, 1, 2, 2, 3 of
+    // fc2 after each step.
+    let per_step: Vec<usize> = it.steps.iter().map(|s| s.plan.removed_channels()).collect();
+    assert_eq!(per_step, vec![1, 2, 2, 1, 2]);
+    assert_eq!(it.pruned, one.pruned);
+}
+
+#[test]
+fn gradual_pruning_per_group_removes_from_every_group() {
+    use crate::train::{Optimizer, TrainConfig};
+    use xprune_io::data::synthetic::moons;
+    let train_set = moons(200, 0.1, 1).unwrap();
+    let g = mlp(2, &[16, 12], 2, &device(), 3).unwrap();
+    let config = TrainConfig::new(6, 32, 0.01)
+        .optimizer(Optimizer::adam())
+        .seed(4);
+    let mut pruner = Pruner::new(WeightNorm::l1())
+        .selection(Selection::default().scope(Scope::PerGroup).min_channels(8));
+    let out = pruner
+        .gradual(&g, &train_set, None, &config, GradualSchedule::new(2, 6, 3))
+        .unwrap();
+    // Three events of 3 channels per group; both stop at their floor of 8.
+    let per_event: Vec<usize> = out
+        .outcome
+        .steps
+        .iter()
+        .map(|s| s.plan.removed_channels())
+        .collect();
+    assert_eq!(per_event, vec![6, 4, 2]);
+    assert_eq!(out.outcome.removed["fc1"].len(), 8);
+    assert_eq!(out.outcome.removed["fc2"].len(), 4);
+    assert_eq!(out.trained.history.len(), 6);
+}
+
+#[test]
+fn floors_that_block_the_target_are_errors() {
+    let g = mlp(2, &[8, 4], 3, &device(), 0).unwrap();
+    let groups = ChannelGroups::new(&g);
+    let s = index_scores(&groups);
+    // Per group: fc1 (8 channels) can lose its 2 while keeping 6, fc2 (4) cannot lose 1.
+    let sel = Selection::ratio(0.25)
+        .scope(Scope::PerGroup)
+        .min_channels(6);
+    let err = select(&g, &groups, &s, &sel).unwrap_err();
+    assert!(matches!(err, PruneError::Unreachable(_)), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("`fc2` (4 channels) should lose 1 but can lose 0"),
+        "{text}"
+    );
+    assert!(!text.contains("`fc1`"), "{text}");
+    // Globally: 6 of 12 should go, the floor of 5 lets 3 go (all from fc1).
+    let sel = Selection::ratio(0.5).min_channels(5);
+    let err = select(&g, &groups, &s, &sel).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("6 channels should go") && text.contains("only 3 can"),
+        "{text}"
+    );
+    assert!(text.contains("`fc2` (4 channels)"), "{text}");
+    // The pruner reports it and leaves the model alone.
+    let before = count(&g);
+    let err = Pruner::new(WeightNorm::l1())
+        .selection(sel)
+        .one_shot(&g, None)
+        .unwrap_err();
+    assert!(matches!(err, PruneError::Unreachable(_)), "{err}");
+    assert_eq!(count(&g), before);
+    // A floor that does not bind is no error.
+    let sel = Selection::ratio(0.25).min_channels(5);
+    assert_eq!(select(&g, &groups, &s, &sel).unwrap().removed_channels(), 3);
+}

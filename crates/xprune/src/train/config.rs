@@ -150,7 +150,8 @@ impl Optimizer {
 
 /// How to train: epochs, batch size, learning rate and its schedule, optimizer, seed.
 ///
-/// ```ignore
+/// ```
+/// # use xprune::train::{LrSchedule, Optimizer, ScheduleUnit, TrainConfig};
 /// let config = TrainConfig::new(20, 64, 0.05)
 ///     .optimizer(Optimizer::Sgd { momentum: 0.9, weight_decay: 5e-4, nesterov: false })
 ///     .schedule(LrSchedule::Cosine { min_lr: 0.0 }, ScheduleUnit::Step)

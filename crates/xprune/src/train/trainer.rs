@@ -83,11 +83,20 @@ pub fn train(graph: &Graph, data: &Dataset, config: &TrainConfig) -> Result<Trai
 /// Cross-entropy training of a [`Graph`] with a Burn optimizer, a learning-rate schedule, an
 /// optional per-epoch evaluation and a progress callback.
 ///
-/// ```ignore
-/// let trained = Trainer::new(TrainConfig::new(10, 64, 1e-3).optimizer(Optimizer::adam()))
+/// ```
+/// # use xprune::train::{Optimizer, ProgressKind, TrainConfig, Trainer};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let device = xprune::burn::tensor::Device::flex();
+/// # let graph = xprune::models::mlp(2, &[8], 2, &device, 0)?;
+/// # let train = xprune::io::data::synthetic::moons(64, 0.1, 1)?;
+/// # let test = xprune::io::data::synthetic::moons(32, 0.1, 2)?;
+/// let trained = Trainer::new(TrainConfig::new(2, 16, 1e-3).optimizer(Optimizer::adam()))
 ///     .evaluate_on(&test)
 ///     .on_progress(|p| if p.kind == ProgressKind::EpochEnd { println!("{} {}", p.epoch, p.loss) })
 ///     .fit(&graph, &train)?;
+/// # assert_eq!(trained.history.len(), 2);
+/// # Ok(())
+/// # }
 /// ```
 ///
 /// Training runs on the autodiff version of the graph's device, in training mode (batch norm
