@@ -18,3 +18,6 @@ mod modules;
 
 #[path = "integration/fuzz_readers.rs"]
 mod fuzz_readers;
+
+#[path = "integration/digits.rs"]
+mod digits;
