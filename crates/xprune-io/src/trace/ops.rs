@@ -184,14 +184,17 @@ impl Writer<'_> {
     fn layer_of(&mut self, params: &[(&TensorIr, &str)]) -> Option<String> {
         let mut path = None;
         for (t, role) in params {
-            let Some(full) = self.names.get(&t.id) else {
+            // A parameter may reach the layer reshaped (PReLU's slopes as [1, C, 1, 1]).
+            let source = self.source(t);
+            let Some(full) = self.names.get(&source) else {
                 continue;
             };
             let module = match full.rsplit_once('.') {
                 Some((m, _)) => m.to_string(),
                 None => String::new(),
             };
-            self.sites.insert(t.id, (module.clone(), role.to_string()));
+            self.sites
+                .insert(source, (module.clone(), role.to_string()));
             path.get_or_insert(module);
         }
         if let Some(p) = path.as_ref().filter(|p| !p.is_empty()) {

@@ -423,3 +423,89 @@ fn iterative_pruning_fine_tunes_the_users_module() {
     assert!(max_diff(&got, &want) < 1e-5, "{got:?} vs {want:?}");
     assert!(outcome.pruned.macs < outcome.original.macs);
 }
+
+/// Burn's activation and pooling modules, as a user strings them together.
+#[derive(Module, Debug)]
+struct Zoo {
+    conv: Conv2d,
+    prelu: burn::nn::PRelu,
+    relu6: burn::nn::activation::Relu6,
+    gelu: burn::nn::Gelu,
+    leaky: burn::nn::LeakyRelu,
+    hsig: burn::nn::HardSigmoid,
+    hswish: burn::nn::activation::HardSwish,
+    silu: burn::nn::activation::SiLU,
+    tanh: burn::nn::Tanh,
+    sigmoid: burn::nn::Sigmoid,
+    dropout: burn::nn::Dropout,
+    max: burn::nn::pool::MaxPool2d,
+    avg: burn::nn::pool::AvgPool2d,
+    conv2: Conv2d,
+    pool: AdaptiveAvgPool2d,
+    fc: Linear,
+}
+
+impl Zoo {
+    fn new(device: &Device) -> Self {
+        let conv = |i, o| {
+            Conv2dConfig::new([i, o], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device)
+        };
+        Self {
+            conv: conv(3, 8),
+            prelu: burn::nn::PReluConfig::new()
+                .with_num_parameters(8)
+                .init(device),
+            relu6: burn::nn::activation::Relu6::new(),
+            gelu: burn::nn::Gelu::new(),
+            leaky: burn::nn::LeakyReluConfig::new().init(),
+            hsig: burn::nn::HardSigmoidConfig::new().init(),
+            hswish: burn::nn::activation::HardSwish::new(),
+            silu: burn::nn::activation::SiLU::new(),
+            tanh: burn::nn::Tanh::new(),
+            sigmoid: burn::nn::Sigmoid::new(),
+            dropout: burn::nn::DropoutConfig::new(0.5).init(),
+            max: burn::nn::pool::MaxPool2dConfig::new([2, 2])
+                .with_strides([2, 2])
+                .init(),
+            avg: burn::nn::pool::AvgPool2dConfig::new([2, 2])
+                .with_strides([1, 1])
+                .init(),
+            conv2: conv(8, 8),
+            pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            fc: LinearConfig::new(8, 3).init(device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let x = self.prelu.forward(self.conv.forward(x));
+        let x = self.gelu.forward(self.relu6.forward(x));
+        let x = self.hsig.forward(self.leaky.forward(x.clone())) + self.hswish.forward(x);
+        let x = self.tanh.forward(self.silu.forward(x));
+        // A squeeze-and-excitation gate.
+        let gate = self.sigmoid.forward(self.pool.forward(x.clone()));
+        let x = self.dropout.forward(x * gate);
+        let x = self.avg.forward(self.max.forward(x));
+        let x = self.conv2.forward(x);
+        self.fc.forward(self.pool.forward(x).flatten(1, 3))
+    }
+}
+
+#[test]
+fn burns_activation_and_pooling_modules_trace_to_the_same_forward() {
+    let device = Device::flex();
+    let zoo = Zoo::new(&device);
+    let mg = ModuleGraph::trace(zoo.clone(), [1, 3, 8, 8], |m, x| m.forward(x), &device)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let x = input(&device);
+    let want = values(zoo.forward(x.clone()));
+    let got = mg.graph().forward(x).unwrap().to_vec();
+    assert!(max_diff(&want, &got) < 1e-5, "{want:?} vs {got:?}");
+    let mut pruner = Pruner::new(WeightNorm::l1()).selection(Selection::ratio(0.25));
+    let (pruned, outcome) = mg.prune(&mut pruner, None).unwrap();
+    let small = pruned.into_module().unwrap();
+    let x = input(&device);
+    let want = outcome.graph.forward(x.clone()).unwrap().to_vec();
+    assert!(max_diff(&values(small.forward(x)), &want) < 1e-5);
+}
