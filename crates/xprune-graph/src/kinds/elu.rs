@@ -6,7 +6,7 @@ use crate::graph::NodeId;
 
 use crate::activation::Activation;
 use crate::init::Initializer;
-use crate::kind::onnx::ImportError;
+use crate::kind::onnx::{ImportError, OpAttrs, OpGraph, OpNode};
 use crate::kind::param::unknown_role;
 use crate::kind::{
     Arity, Attr, ChannelCut, ChannelFlow, Counts, Fusion, Imported, Kind, KindSpec, LrpView,
@@ -32,7 +32,7 @@ impl KindSpec for EluOp {
     type Layer = Elu;
     const NAME: &'static str = "elu";
     const ONNX_OPS: &'static [&'static str] = &["Elu"];
-    const FUSIONS: &'static [Fusion] = &[];
+    const FUSIONS: &'static [Fusion] = &[ELU_PATTERN];
 
     fn arity(&self) -> Arity {
         (1, 1)
@@ -124,4 +124,79 @@ impl GraphBuilder {
     ) -> crate::Result<NodeId> {
         self.add_op(name, EluOp { alpha }, &[input])
     }
+}
+
+/// ELU written out: `Where(LessOrEqual(x, 0), Mul(Sub(Exp(x), 1), alpha), x)`, which is how
+/// Burn's `elu` records (`mask_where(x <= 0, alpha * (exp(x) - 1))`) and how some exporters
+/// write it.
+const ELU_PATTERN: Fusion = Fusion {
+    pattern: "Where(LessOrEqual(x, 0), Mul(Sub(Exp(x), 1), alpha), x)",
+    reads: &["Where", "LessOrEqual", "Exp", "Sub", "Mul"],
+    produces: "Elu",
+    internal: false,
+    apply: fuse_elu,
+};
+
+/// The node producing `value` when it is `op` with `arity` inputs and read only once.
+fn single(g: &OpGraph, value: &str, op: &str, arity: usize) -> Option<usize> {
+    let k = g.producer(value)?;
+    let n = &g.nodes[k];
+    (n.op == op && n.inputs.len() == arity && g.single_use(k)).then_some(k)
+}
+
+/// Replaces each written-out ELU (see [`ELU_PATTERN`]) by one `Elu` node named after the
+/// `Where`.
+fn fuse_elu(g: &mut OpGraph) -> usize {
+    let mut fused = 0;
+    let mut k = 0;
+    while k < g.nodes.len() {
+        match match_elu(g, k) {
+            Some((x, alpha, remove)) => {
+                let w = &g.nodes[k];
+                let node = OpNode {
+                    name: w.name.clone(),
+                    op: "Elu".into(),
+                    inputs: vec![x],
+                    outputs: w.outputs.clone(),
+                    attrs: OpAttrs::new().with("alpha", Attr::Float(alpha)),
+                };
+                g.replace(&remove, node);
+                fused += 1;
+                k = 0;
+            }
+            None => k += 1,
+        }
+    }
+    fused
+}
+
+/// `(x, alpha, nodes to replace)` when node `k` is the `Where` of a written-out ELU.
+fn match_elu(g: &OpGraph, k: usize) -> Option<(String, f32, Vec<usize>)> {
+    let w = &g.nodes[k];
+    if w.op != "Where" || w.inputs.len() != 3 || w.output(0).is_none() {
+        return None;
+    }
+    let (cond, value, x) = (w.input(0)?, w.input(1)?, w.input(2)?);
+    let le = single(g, cond, "LessOrEqual", 2)?;
+    let le_node = &g.nodes[le];
+    if le_node.input(0)? != x || g.scalar(le_node.input(1)?)? != 0.0 {
+        return None;
+    }
+    let mul = single(g, value, "Mul", 2)?;
+    let mul_node = &g.nodes[mul];
+    let (sub_out, alpha) = match (g.scalar(mul_node.input(1)?), g.scalar(mul_node.input(0)?)) {
+        (Some(a), _) => (mul_node.input(0)?, a),
+        (None, Some(a)) => (mul_node.input(1)?, a),
+        _ => return None,
+    };
+    let sub = single(g, sub_out, "Sub", 2)?;
+    let sub_node = &g.nodes[sub];
+    if g.scalar(sub_node.input(1)?)? != 1.0 {
+        return None;
+    }
+    let exp = single(g, sub_node.input(0)?, "Exp", 1)?;
+    if g.nodes[exp].input(0)? != x || !alpha.is_finite() {
+        return None;
+    }
+    Some((x.to_string(), alpha, vec![k, le, mul, sub, exp]))
 }

@@ -422,6 +422,7 @@ impl Writer<'_> {
                 }
                 FloatOperationIr::Tanh(u) => self.unary("Tanh", u.input.clone(), &u.out)?,
                 FloatOperationIr::Erf(u) => self.unary("Erf", u.input.clone(), &u.out)?,
+                FloatOperationIr::Exp(u) => self.unary("Exp", u.input.clone(), &u.out)?,
                 _ => return Ok(false),
             },
             OperationIr::NumericFloat(_, n) => match n {
@@ -446,6 +447,7 @@ impl Writer<'_> {
                 NumericOperationIr::SubScalar(s) => self.with_scalar("Sub", s)?,
                 NumericOperationIr::MulScalar(s) => self.with_scalar("Mul", s)?,
                 NumericOperationIr::DivScalar(s) => self.with_scalar("Div", s)?,
+                NumericOperationIr::LowerEqualElem(s) => self.with_scalar("LessOrEqual", s)?,
                 NumericOperationIr::Clamp(c) => {
                     let x = self.read(&c.tensor)?;
                     let lo = self.initializer(ConstTensor::scalar(scalar(&c.min) as f32));
@@ -480,6 +482,14 @@ impl Writer<'_> {
                     let x = self.read(&r.input)?;
                     let shape = self.initializer(ConstTensor::i64(vec![target.len()], target));
                     self.push(None, "Reshape", vec![x, shape], &r.out, OpAttrs::new());
+                }
+                BaseOperationIr::MaskWhere(m) => {
+                    let inputs = vec![
+                        self.read(&m.mask)?,
+                        self.read(&m.value)?,
+                        self.read(&m.tensor)?,
+                    ];
+                    self.push(None, "Where", inputs, &m.out, OpAttrs::new());
                 }
                 BaseOperationIr::SwapDims(s) => {
                     let mut perm: Vec<i64> = (0..s.input.shape.num_dims() as i64).collect();
