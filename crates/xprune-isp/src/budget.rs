@@ -12,7 +12,7 @@ use burn::tensor::Tensor;
 ///
 /// When `p` or `w` is out of range.
 pub fn budget_loss(r: Tensor<1>, p: f32, w: f32) -> Result<Tensor<1>> {
-    if !(p > 0.0 && p <= 1.0) || !(w.is_finite() && w >= 0.0) {
+    if !(p > 0.0 && p <= 1.0 && w.is_finite() && w >= 0.0) {
         return Err(IspError(format!(
             "the budget loss needs a target in (0, 1] and a weight >= 0, got {p} and {w}"
         )));
