@@ -7,18 +7,12 @@ fn cifar() -> FeatureShape {
     FeatureShape::spatial(3, 32, 32)
 }
 
-/// Trainable parameters as PyTorch counts them: Burn's `num_params` also counts the batch-norm
-/// running mean and variance, which are statistics.
+/// Trainable parameters as PyTorch counts them (Burn's `num_params` also counts the batch-norm
+/// running statistics): each kind's own count of its trainable parameters.
 fn trainable(g: &xprune_graph::Graph) -> usize {
-    let stats: usize = g
-        .nodes()
-        .iter()
-        .map(|n| match n.op {
-            xprune_graph::OpSpec::BatchNorm(ref b) => 2 * b.features,
-            _ => 0,
-        })
-        .sum();
-    g.num_params() - stats
+    (0..g.len())
+        .map(|id| g.node_counts(id).unwrap().params as usize)
+        .sum()
 }
 
 #[test]
