@@ -125,8 +125,8 @@ impl Writer<'_> {
     fn read(&mut self, t: &TensorIr) -> Result<String, String> {
         let name = value(t);
         if !self.og.consts.contains_key(&name)
+            && self.is_constant(t)
             && let Some(data) = self.captured.values.get(&t.id)
-            && !self.captured.graph.inputs.contains(&t.id)
         {
             self.og
                 .consts
@@ -211,6 +211,18 @@ impl Writer<'_> {
         out: &TensorIr,
         attrs: OpAttrs,
     ) {
+        self.push_value(name, op, inputs, value(out), attrs);
+    }
+
+    /// [`Writer::push`] with the output value named explicitly (an intermediate value).
+    fn push_value(
+        &mut self,
+        name: Option<String>,
+        op: &str,
+        inputs: Vec<String>,
+        output: String,
+        attrs: OpAttrs,
+    ) {
         let index = self.og.nodes.len();
         let top_level = name.as_deref() == Some("");
         let name = self.table.assign(name.as_deref().unwrap_or(""), op, index);
@@ -227,9 +239,28 @@ impl Writer<'_> {
             name,
             op: op.to_string(),
             inputs,
-            outputs: vec![value(out)],
+            outputs: vec![output],
             attrs,
         });
+    }
+
+    /// A layer's inputs: the activation `x`, then its parameters (the present ones, in
+    /// order), whose module path names the node.
+    fn layer(
+        &mut self,
+        x: &TensorIr,
+        params: &[(Option<&TensorIr>, &str)],
+    ) -> Result<(Option<String>, Vec<String>), String> {
+        let present: Vec<(&TensorIr, &str)> = params
+            .iter()
+            .filter_map(|(t, role)| t.map(|t| (t, *role)))
+            .collect();
+        let name = self.layer_of(&present);
+        let mut inputs = vec![self.read(x)?];
+        for (t, _) in &present {
+            inputs.push(self.read(t)?);
+        }
+        Ok((name, inputs))
     }
 
     /// Writes one operation; `Ok(false)` when the graph has no counterpart for it.
@@ -240,15 +271,10 @@ impl Writer<'_> {
             // Parameters and constants: recorded values, read as initializers where used.
             OperationIr::Init(_) | OperationIr::Drop(_) => {}
             OperationIr::Module(M::Conv2d(c)) => {
-                let mut params = vec![(&c.weight, "weight")];
-                if let Some(b) = &c.bias {
-                    params.push((b, "bias"));
-                }
-                let name = self.layer_of(&params);
-                let mut inputs = vec![self.read(&c.x)?, self.read(&c.weight)?];
-                if let Some(b) = &c.bias {
-                    inputs.push(self.read(b)?);
-                }
+                let (name, inputs) = self.layer(
+                    &c.x,
+                    &[(Some(&c.weight), "weight"), (c.bias.as_ref(), "bias")],
+                )?;
                 let o = &c.options;
                 let kernel = &c.weight.shape.as_slice()[2..];
                 let attrs = OpAttrs::new()
@@ -268,79 +294,45 @@ impl Writer<'_> {
                 self.push(name, "Conv", inputs, &c.out, attrs);
             }
             OperationIr::Module(M::BatchNorm(b)) => {
-                let name = self.layer_of(&[
-                    (&b.gamma, "gamma"),
-                    (&b.beta, "beta"),
-                    (&b.mean, "running_mean"),
-                    (&b.variance, "running_var"),
-                ]);
-                let inputs = vec![
-                    self.read(&b.x)?,
-                    self.read(&b.gamma)?,
-                    self.read(&b.beta)?,
-                    self.read(&b.mean)?,
-                    self.read(&b.variance)?,
-                ];
+                let (name, inputs) = self.layer(
+                    &b.x,
+                    &[
+                        (Some(&b.gamma), "gamma"),
+                        (Some(&b.beta), "beta"),
+                        (Some(&b.mean), "running_mean"),
+                        (Some(&b.variance), "running_var"),
+                    ],
+                )?;
                 let attrs = OpAttrs::new().with("epsilon", Attr::Float(scalar(&b.epsilon) as f32));
                 self.push(name, "BatchNormalization", inputs, &b.out, attrs);
             }
             OperationIr::Module(M::LayerNorm(l)) => {
-                let mut params = vec![(&l.gamma, "gamma")];
-                if let Some(b) = &l.beta {
-                    params.push((b, "beta"));
-                }
-                let name = self.layer_of(&params);
-                let mut inputs = vec![self.read(&l.input)?, self.read(&l.gamma)?];
-                if let Some(b) = &l.beta {
-                    inputs.push(self.read(b)?);
-                }
+                let (name, inputs) = self.layer(
+                    &l.input,
+                    &[(Some(&l.gamma), "gamma"), (l.beta.as_ref(), "beta")],
+                )?;
                 let attrs = OpAttrs::new()
                     .with("axis", Attr::Int(-1))
                     .with("epsilon", Attr::Float(scalar(&l.epsilon) as f32));
                 self.push(name, "LayerNormalization", inputs, &l.out, attrs);
             }
             OperationIr::Module(M::Linear(l)) => {
-                let mut params = vec![(&l.weight, "weight")];
-                if let Some(b) = &l.bias {
-                    params.push((b, "bias"));
-                }
-                let name = self.layer_of(&params);
-                let x = self.read(&l.x)?;
-                let w = self.read(&l.weight)?;
-                if l.x.shape.num_dims() == 2 {
-                    let mut inputs = vec![x, w];
-                    if let Some(b) = &l.bias {
-                        inputs.push(self.read(b)?);
-                    }
-                    self.push(name, "Gemm", inputs, &l.out, OpAttrs::new());
-                } else if let Some(b) = &l.bias {
-                    // `MatMul` then the bias, which the linear kind's fusion takes in.
-                    let b = self.read(b)?;
+                // Burn 0.22 records `Linear` as `matmul` + `add` (below); a backend that
+                // records the layer gets the same nodes.
+                let (name, mut inputs) = self.layer(
+                    &l.x,
+                    &[(Some(&l.weight), "weight"), (l.bias.as_ref(), "bias")],
+                )?;
+                if l.x.shape.num_dims() == 2 || l.bias.is_none() {
+                    let op = if l.bias.is_some() { "Gemm" } else { "MatMul" };
+                    self.push(name, op, inputs, &l.out, OpAttrs::new());
+                } else {
+                    // `MatMul`, then the bias `Add` the linear kind's fusion takes in.
+                    let bias = inputs.pop().unwrap_or_default();
                     self.fresh += 1;
                     let product = format!("m{}", self.fresh);
-                    let index = self.og.nodes.len();
-                    let layer = self
-                        .table
-                        .assign(name.as_deref().unwrap_or(""), "MatMul", index);
-                    let add = self
-                        .table
-                        .assign(&format!("{layer}.bias"), "Add", index + 1);
-                    self.og.nodes.push(OpNode {
-                        name: layer,
-                        op: "MatMul".into(),
-                        inputs: vec![x, w],
-                        outputs: vec![product.clone()],
-                        attrs: OpAttrs::new(),
-                    });
-                    self.og.nodes.push(OpNode {
-                        name: add,
-                        op: "Add".into(),
-                        inputs: vec![product, b],
-                        outputs: vec![value(&l.out)],
-                        attrs: OpAttrs::new(),
-                    });
-                } else {
-                    self.push(name, "MatMul", vec![x, w], &l.out, OpAttrs::new());
+                    self.push_value(name, "MatMul", inputs, product.clone(), OpAttrs::new());
+                    self.push(None, "Add", vec![product, bias], &l.out, OpAttrs::new());
                 }
             }
             OperationIr::Module(M::MaxPool2d(p)) => {
@@ -402,10 +394,8 @@ impl Writer<'_> {
                     self.push(None, "HardSigmoid", vec![x], &h.out, attrs);
                 }
                 ActivationOperationIr::PRelu(b) => {
-                    let name = self.layer_of(&[(&b.rhs, "alpha")]);
-                    let x = self.read(&b.lhs)?;
-                    let slope = self.read(&b.rhs)?;
-                    self.push(name, "PRelu", vec![x, slope], &b.out, OpAttrs::new());
+                    let (name, inputs) = self.layer(&b.lhs, &[(Some(&b.rhs), "alpha")])?;
+                    self.push(name, "PRelu", inputs, &b.out, OpAttrs::new());
                 }
                 ActivationOperationIr::Softmax(d) => {
                     let x = self.read(&d.input)?;
@@ -416,8 +406,7 @@ impl Writer<'_> {
             },
             OperationIr::Float(_, f) => match f {
                 FloatOperationIr::Matmul(m) => {
-                    let name = self.layer_of(&[(&m.rhs, "weight")]);
-                    let inputs = vec![self.read(&m.lhs)?, self.read(&m.rhs)?];
+                    let (name, inputs) = self.layer(&m.lhs, &[(Some(&m.rhs), "weight")])?;
                     self.push(name, "MatMul", inputs, &m.out, OpAttrs::new());
                 }
                 FloatOperationIr::Tanh(u) => self.unary("Tanh", u.input.clone(), &u.out)?,

@@ -67,8 +67,3 @@ pub(crate) fn replace<M: Module>(
     }
     Ok(out)
 }
-
-/// Every float tensor of a module (parameters and running statistics) by module path.
-pub(crate) fn tensors_of<M: Module>(module: &M) -> Vec<(String, TensorData)> {
-    xprune_io::trace::module_tensors(module)
-}

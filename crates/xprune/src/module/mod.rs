@@ -243,6 +243,9 @@ impl<M: Module> ModuleGraph<M> {
     }
 
     /// The grouped convolutions whose groups differ between the traced and the pruned graph.
+    /// `Conv2d` is the one Burn layer a trace produces whose plain (non-tensor) fields change
+    /// with pruning: the tracer refuses transposed convolutions, and the other layers keep
+    /// only tensors and constants such as `epsilon`.
     fn groups_changes(&self, pruned: &Graph) -> Result<Vec<ConvGroups>, ModuleError> {
         let mut out = Vec::new();
         for (id, layer) in self.graph().layers().iter().enumerate() {
@@ -278,25 +281,26 @@ fn with_module_tensors<M: Module>(
     module: &M,
 ) -> Result<Graph, ModuleError> {
     let device = graph.device();
-    let mut out = graph.clone();
-    for (path, data) in mapper::tensors_of(module) {
-        let Some(site) = traced.param(&path) else {
+    let sites: HashMap<&str, &TracedParam> =
+        traced.params.iter().map(|p| (p.path.as_str(), p)).collect();
+    // One rebuild at the end rather than a graph copy per tensor.
+    let (input, mut defs, output) = graph.to_node_defs();
+    for (path, data) in xprune_io::trace::module_tensors(module) {
+        let Some(site) = sites.get(path.as_str()) else {
             return Err(ModuleError::Mismatch(format!(
                 "the module has a tensor `{path}` the trace does not know"
             )));
         };
-        let id = out
-            .find(&site.node)
-            .map_err(|_| ModuleError::Mismatch(format!("node `{}` is missing", site.node)))?;
-        let mut layer = out.layers()[id].clone();
-        layer
+        let def = defs
+            .iter_mut()
+            .find(|d| d.name == site.node)
+            .ok_or_else(|| ModuleError::Mismatch(format!("node `{}` is missing", site.node)))?;
+        def.layer
             .set_param(&site.role, data, &device)
             .map_err(|e| ModuleError::Mismatch(format!("`{path}`: {e}")))?;
-        out = out
-            .with_layer(id, layer)
-            .map_err(|e| ModuleError::Mismatch(format!("`{path}`: {e}")))?;
     }
-    Ok(out)
+    Graph::from_nodes(input, defs, output)
+        .map_err(|e| ModuleError::Mismatch(format!("the fine-tuned module: {e}")))
 }
 
 /// A pruned user module: the module with every tensor resized, and the grouped convolutions

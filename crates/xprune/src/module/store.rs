@@ -6,13 +6,14 @@
 //! the grouped convolutions whose `groups` changed. Loading maps every tensor of a freshly
 //! initialised module to the stored one, which gives back the pruned module exactly.
 
-use super::mapper::{replace, tensors_of};
+use super::mapper::replace;
 use super::{ConvGroups, ModuleError, Pruned};
 use burn::module::Module;
 use burn::tensor::TensorData;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::HashMap;
 use std::path::Path;
+use xprune_io::trace::module_tensors;
 
 /// The metadata key naming the format, and its value.
 const FORMAT_KEY: &str = "format";
@@ -38,7 +39,7 @@ pub fn save_pruned<M: Module>(
     path: impl AsRef<Path>,
 ) -> Result<(), ModuleError> {
     let path = path.as_ref();
-    let tensors = tensors_of(pruned.module_unchecked());
+    let tensors = module_tensors(pruned.module_unchecked());
     let mut bytes: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::with_capacity(tensors.len());
     for (name, data) in tensors {
         let values = data
@@ -94,7 +95,7 @@ pub fn load_pruned<M: Module>(module: M, path: impl AsRef<Path>) -> Result<Prune
     let tensors = SafeTensors::deserialize(&bytes).map_err(|e| file_error(path, e.to_string()))?;
 
     let mut values = HashMap::new();
-    for (name, _) in &tensors_of(&module) {
+    for (name, _) in &module_tensors(&module) {
         let view = tensors
             .tensor(name)
             .map_err(|_| file_error(path, format!("the file has no tensor `{name}`")))?;
