@@ -1,6 +1,5 @@
 use super::*;
 use xprune_graph::FeatureShape;
-use xprune_graph::burn::module::Module;
 use xprune_graph::burn::tensor::{Device, Tensor};
 
 fn cifar() -> FeatureShape {
