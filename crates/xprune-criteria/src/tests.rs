@@ -159,8 +159,8 @@ fn gradient_and_taylor_match_hand_derivatives() {
     assert_eq!(Gradient::batch().name(), "gradient-batch");
 }
 
-/// A tiny ResNet (batch norms, convolutions, residual groups) and 6 reference samples.
-fn small_resnet() -> (Graph, Dataset) {
+/// A tiny ResNet (batch norms, convolutions, residual groups) and `n` reference samples.
+fn small_resnet(n: usize) -> (Graph, Dataset) {
     let dev = device();
     let g = xprune_models::resnet_cifar(
         xprune_models::ResNetCifarDepth::ResNet20,
@@ -171,7 +171,6 @@ fn small_resnet() -> (Graph, Dataset) {
         5,
     )
     .unwrap();
-    let n = 6;
     let features: Vec<f32> = (0..n * 3 * 64)
         .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
         .collect();
@@ -192,7 +191,7 @@ fn per_sample_taylor_and_gradient_match_finite_differences_and_single_samples() 
     use xprune_graph::ChannelMasks;
     use xprune_graph::tensor_util::to_vec;
     let dev = device();
-    let (g, d) = small_resnet();
+    let (g, d) = small_resnet(6);
     let groups = ChannelGroups::new(&g);
     let ctx = ScoringContext::new(&g, &groups, &dev)
         .with_data(&d)
@@ -525,21 +524,7 @@ fn batched_game_equals_naive_game_on_conv_and_residual_groups() {
     // the resumed run): check it against full masked passes on every group of a small ResNet
     // (residual groups masked at several nodes, and conv groups).
     let dev = device();
-    let g = xprune_models::resnet_cifar(
-        xprune_models::ResNetCifarDepth::ResNet20,
-        FeatureShape::spatial(3, 8, 8),
-        3,
-        0.25,
-        &dev,
-        5,
-    )
-    .unwrap();
-    let n = 5;
-    let features: Vec<f32> = (0..n * 3 * 64)
-        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
-        .collect();
-    let labels: Vec<i64> = (0..n as i64).map(|i| i % 3).collect();
-    let d = Dataset::new(features, labels, FeatureShape::spatial(3, 8, 8), 3).unwrap();
+    let (g, d) = small_resnet(5);
     let groups = ChannelGroups::new(&g);
     let mut checked = 0;
     for group in groups.prunable() {
