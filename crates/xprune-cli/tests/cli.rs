@@ -1305,55 +1305,24 @@ fn explain_gamma_box_takes_scalar_and_per_channel_bounds() {
         .to_vec();
     assert_close(&mixed, &expected, 1e-5, "per-channel z-box bounds");
     // A bound per channel needs one value per input channel; bounds belong to z-box.
+    let explain = |extra: &[&'static str]| {
+        let base = ["explain", "-m", "model.onnx", "-i", "x.npy", "-o", "r.npy"];
+        [&base[..], extra].concat()
+    };
+    let zbox = ["--composite", "epsilon-gamma-box"];
     fails(
         d,
-        &[
-            "explain",
-            "-m",
-            "model.onnx",
-            "-i",
-            "x.npy",
-            "-o",
-            "r.npy",
-            "--composite",
-            "epsilon-gamma-box",
-            "--low",
-            "0,0,0",
-        ],
+        &explain(&[zbox[0], zbox[1], "--low", "0,0,0"]),
         &["--low", "3 values", "(2)"],
     );
     fails(
         d,
-        &[
-            "explain",
-            "-m",
-            "model.onnx",
-            "-i",
-            "x.npy",
-            "-o",
-            "r.npy",
-            "--high",
-            "2",
-        ],
+        &explain(&["--high", "2"]),
         &["--low and --high", "epsilon-plus-flat"],
     );
     fails(
         d,
-        &[
-            "explain",
-            "-m",
-            "model.onnx",
-            "-i",
-            "x.npy",
-            "-o",
-            "r.npy",
-            "--composite",
-            "epsilon-gamma-box",
-            "--low",
-            "1,3",
-            "--high",
-            "2,2",
-        ],
+        &explain(&[zbox[0], zbox[1], "--low", "1,3", "--high", "2,2"]),
         &["low bound 3 exceeds high bound 2"],
     );
 }
