@@ -23,11 +23,13 @@ pub const LRP_ABS: &str = "lrp-abs";
 pub const FRS: &str = "frs";
 /// [`Shapley`](crate::Shapley).
 pub const SHAPLEY: &str = "shapley";
+/// Interpretations-steered pruning (the `xprune-isp` crate's `Isp`): learned channel gates.
+pub const ISP: &str = "isp";
 /// [`RandomCriterion`](crate::RandomCriterion).
 pub const RANDOM: &str = "random";
 
 /// Every name above, in the order tools list them.
-pub const ALL: [&str; 11] = [
+pub const ALL: [&str; 12] = [
     L1,
     L2,
     GRADIENT,
@@ -38,5 +40,6 @@ pub const ALL: [&str; 11] = [
     LRP_ABS,
     FRS,
     SHAPLEY,
+    ISP,
     RANDOM,
 ];

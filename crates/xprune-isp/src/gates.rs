@@ -35,7 +35,7 @@ impl Default for GateConfig {
 }
 
 impl GateConfig {
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if !(self.temperature.is_finite() && self.temperature > 0.0 && self.offset.is_finite()) {
             return Err(IspError(format!(
                 "gates need a finite temperature > 0 and a finite offset, got {} and {}",
