@@ -143,6 +143,13 @@ pub struct CriterionArgs {
     /// Shapley: groups of at most this many channels are solved exactly.
     #[arg(long, default_value_t = 10)]
     pub exact_max_channels: usize,
+    /// ISP: the fraction of MACs the learned gates keep (default: --mac-budget when pruning
+    /// to a MAC budget, else 0.5).
+    #[arg(long)]
+    pub isp_budget: Option<f64>,
+    /// ISP: epochs of its three phases, predictor, selector and gates.
+    #[arg(long, value_delimiter = ',', default_values_t = [3, 5, 30])]
+    pub isp_epochs: Vec<usize>,
     /// Use at most this many reference samples per class (chosen with the seed).
     #[arg(long)]
     pub per_class: Option<usize>,

@@ -9,8 +9,9 @@ use xprune::criteria::{
     Taylor, WeightNorm, names,
 };
 use xprune::io::data::{self, Array};
+use xprune::isp::Phase as IspPhase;
 use xprune::lrp::{Bound, Composite, Epsilon, Gamma, ZBox};
-use xprune::{Dataset, Graph, Normalization, PruneTarget, Scope, Selection};
+use xprune::{Dataset, Graph, Isp, IspConfig, Normalization, PruneTarget, Scope, Selection};
 
 /// The lower-cased extension of a path.
 fn ext(path: &Path) -> String {
@@ -186,8 +187,8 @@ pub fn criterion_help() -> String {
     format!("Criterion: {}", names::ALL.join(", "))
 }
 
-/// A criterion by name.
-pub fn criterion(name: &str, args: &CriterionArgs) -> Result<Box<dyn Criterion>> {
+/// A criterion by name; `quiet` hides the progress bars of criteria that train (ISP).
+pub fn criterion(name: &str, args: &CriterionArgs, quiet: bool) -> Result<Box<dyn Criterion>> {
     let lrp = |aggregation| -> Result<Box<dyn Criterion>> {
         let composite = match &args.composite {
             Some(c) => composite(c, 1e-6, 0.25, &BoxBounds::default(), 1)?,
@@ -222,6 +223,7 @@ pub fn criterion(name: &str, args: &CriterionArgs) -> Result<Box<dyn Criterion>>
             exact_max_channels: args.exact_max_channels,
             ..Shapley::default()
         }),
+        names::ISP => Box::new(isp(args, quiet)?),
         names::RANDOM => Box::new(RandomCriterion),
         other => {
             return Err(CliError::Usage(format!(
@@ -230,6 +232,41 @@ pub fn criterion(name: &str, args: &CriterionArgs) -> Result<Box<dyn Criterion>>
             )));
         }
     })
+}
+
+/// ISP with the arguments' budget and epochs, reporting its three phases on one progress bar.
+fn isp(args: &CriterionArgs, quiet: bool) -> Result<Isp> {
+    let [predictor, selector, gates] = args.isp_epochs[..] else {
+        return Err(CliError::Usage(format!(
+            "--isp-epochs takes three numbers (predictor, selector, gates), got {:?}",
+            args.isp_epochs
+        )));
+    };
+    let mut config = IspConfig::with_budget(args.isp_budget.unwrap_or(0.5));
+    config.predictor.epochs = predictor;
+    config.selector.epochs = selector;
+    config.gates.epochs = gates;
+    config
+        .validate()
+        .map_err(|e| CliError::Usage(format!("isp: {e}")))?;
+    let progress = crate::progress::bar(0, "isp", quiet);
+    Ok(Isp::new(config).on_progress(move |p| {
+        if p.step == 1 {
+            progress.reset();
+            progress.set_length(p.steps as u64);
+            progress.set_message(format!("isp: training the {}", p.phase));
+        }
+        progress.set_position(p.step as u64);
+        if let Some(kept) = p.kept {
+            progress.set_message(format!(
+                "isp: training the gates ({:.0}% MACs)",
+                kept * 100.0
+            ));
+        }
+        if p.phase == IspPhase::Gates && p.step == p.steps {
+            progress.finish_and_clear();
+        }
+    }))
 }
 
 /// The selection described by the arguments.

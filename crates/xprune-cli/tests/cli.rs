@@ -1366,3 +1366,80 @@ fn huge_structures_are_one_line_errors_not_aborts() {
         &["huge.safetensors", "`input`", "values per sample"],
     );
 }
+
+#[test]
+fn prune_and_sweep_with_isp_meet_the_mac_budget() {
+    let f = Files::new(true);
+    let d = f.dir.path();
+    let stdout = ok(
+        d,
+        &[
+            "prune",
+            "-m",
+            "model.onnx",
+            "-d",
+            "data.npz",
+            "-c",
+            "isp",
+            "--isp-epochs",
+            "1,1,4",
+            "--mac-budget",
+            "0.5",
+            "-o",
+            "isp.onnx",
+            "--plan",
+            "isp.json",
+        ],
+    );
+    assert!(stdout.contains("with isp"), "{stdout}");
+    let plan = read_json(&f.path("isp.json"));
+    assert_eq!(plan["criterion"], "isp");
+    let before = plan["before"]["macs"].as_u64().unwrap() as f64;
+    let after = plan["after"]["macs"].as_u64().unwrap() as f64;
+    assert!(after <= 0.5 * before, "{after} of {before} MACs");
+    // The selector reads conv2's map: fc1's neurons come after it and are not gated.
+    assert!(plan["groups"].get("fc1").is_none(), "{}", plan["groups"]);
+    let pruned = import_onnx(f.path("isp.onnx"), &device()).unwrap();
+    let masked = logits(&f.graph, &f.x, Some(&masks_of(&f.graph, &plan)));
+    let found = logits(&pruned, &f.x, None);
+    assert_close(&found.concat(), &masked.concat(), 1e-5, "pruned vs masked");
+    fails(
+        d,
+        &[
+            "prune",
+            "-m",
+            "model.onnx",
+            "-d",
+            "data.npz",
+            "-c",
+            "isp",
+            "--isp-budget",
+            "1.5",
+            "-r",
+            "0.3",
+            "-o",
+            "x.onnx",
+        ],
+        &["isp", "budget"],
+    );
+    ok(
+        d,
+        &[
+            "sweep",
+            "-m",
+            "model.onnx",
+            "-d",
+            "data.npz",
+            "--eval",
+            "data.npz",
+            "--criteria",
+            "isp,l1",
+            "--ratios",
+            "0.25,0.5",
+            "-o",
+            "sweep",
+        ],
+    );
+    let csv = std::fs::read_to_string(f.path("sweep").join("sweep.csv")).unwrap();
+    assert!(csv.lines().any(|l| l.starts_with("isp,0.5,")), "{csv}");
+}

@@ -62,8 +62,8 @@ pub struct IspConfig {
     /// Phase 2, the selector's decoder (Adam). Authors: 1e-4; default 5 epochs at 1e-3.
     pub selector: PhaseConfig,
     /// Phase 3, the gates (AdamW). Authors: learning rate 1e-3 over about 200 epochs; default
-    /// 10 epochs at 0.05 (the gates start at `sigmoid(3 / 0.4)`, where the gradient is small,
-    /// and must be able to close within a few hundred steps).
+    /// 30 epochs at 0.05 (the gates start at `sigmoid(3 / 0.4)` and must be able to close
+    /// within a few hundred steps; faster rates overshoot the budget, see `docs/isp.md`).
     pub gates: PhaseConfig,
     /// Weight decay of the gates' AdamW (authors: 1e-3).
     pub gate_weight_decay: f64,
@@ -97,7 +97,7 @@ impl Default for IspConfig {
             budget: 0.5,
             predictor: PhaseConfig::new(3, 64, 1e-3),
             selector: PhaseConfig::new(5, 64, 1e-3),
-            gates: PhaseConfig::new(10, 64, 0.05),
+            gates: PhaseConfig::new(30, 64, 0.05),
             gate_weight_decay: 1e-3,
             sigma: (5.0, 11.0),
             area_weight: 0.2,
@@ -229,7 +229,10 @@ pub struct IspOutcome {
 /// As a [`Criterion`] (name `isp`) it runs the three phases on the reference data and scores
 /// every channel with its learned gate pre-activation, so that a selection with
 /// `PruneTarget::MacBudget(budget)` removes the closed gates (and, should the gates have
-/// missed the budget, the next-lowest ones).
+/// missed the budget, the next-lowest ones). Groups after the selector's feature map are not
+/// gated (their channels do not change the explanation); they score above every gate, in the
+/// order of their L1 weight norms, so that they lose channels only when the gated groups
+/// alone cannot meet the target.
 pub struct Isp {
     /// The hyper-parameters.
     pub config: IspConfig,
@@ -654,8 +657,29 @@ impl Criterion for Isp {
             .take();
         let outcome = outcome?;
         let mut scores = Scores::new(self.name());
+        let mut top = f64::MIN;
         for (g, l) in outcome.layout.groups().iter().zip(&outcome.logits) {
-            scores.insert(ctx.groups, g.id, l.iter().map(|&v| v as f64).collect())?;
+            let values: Vec<f64> = l.iter().map(|&v| v as f64).collect();
+            top = values.iter().fold(top, |m, &v| m.max(v));
+            scores.insert(ctx.groups, g.id, values)?;
+        }
+        // Groups after the selector's feature map are not gated: they rank above every gate,
+        // in the order of their L1 weight norms, so that they lose channels only when the
+        // gated groups alone cannot meet a target.
+        let gated: Vec<usize> = outcome.layout.groups().iter().map(|g| g.id).collect();
+        if ctx.groups.prunable().any(|g| !gated.contains(&g.id())) {
+            let norms = xprune_criteria::WeightNorm::l1().score(ctx)?;
+            for g in ctx.groups.prunable().filter(|g| !gated.contains(&g.id())) {
+                let v = norms.get(g.id()).unwrap_or(&[]);
+                let max = v.iter().fold(0.0f64, |m, &x| m.max(x.abs()));
+                let values: Vec<f64> = (0..g.channels())
+                    .map(|k| {
+                        let x = v.get(k).copied().unwrap_or(0.0);
+                        top + 1.0 + if max > 0.0 { x / max } else { 0.0 }
+                    })
+                    .collect();
+                scores.insert(ctx.groups, g.id(), values)?;
+            }
         }
         Ok(scores)
     }

@@ -16,6 +16,7 @@ pub use burn;
 pub use xprune_criteria as criteria;
 pub use xprune_graph as graph;
 pub use xprune_io as io;
+pub use xprune_isp as isp;
 pub use xprune_lrp as lrp;
 pub use xprune_models as models;
 pub use xprune_surgery as surgery;
@@ -31,4 +32,5 @@ pub use xprune_graph::{
     Activation, Batch, ChannelMasks, Conv2dSpec, Dataset, FeatureShape, Graph, GraphBuilder,
     GraphError, Layer, NodeId, Recording,
 };
+pub use xprune_isp::{Isp, IspConfig};
 pub use xprune_surgery::{ChannelGroups, PrunePlan};

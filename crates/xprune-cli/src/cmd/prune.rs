@@ -1,6 +1,6 @@
 //! `xprune prune`: score, select, remove; write the smaller model and the plan.
 
-use crate::args::{Global, PruneArgs};
+use crate::args::{CriterionArgs, Global, PruneArgs};
 use crate::cmd::device;
 use crate::error::{CliError, Result, io};
 use crate::load;
@@ -62,7 +62,12 @@ pub fn plan_json(
 pub fn run(g: &Global, a: &PruneArgs) -> Result<()> {
     let dev = device(&g.backend)?;
     let graph = load::model(&a.model.model, &dev)?;
-    let criterion = load::criterion(&a.criterion.criterion, &a.criterion)?;
+    // ISP learns its gates for the MAC budget the selection targets.
+    let criterion_args = CriterionArgs {
+        isp_budget: a.criterion.isp_budget.or(a.select.mac_budget),
+        ..a.criterion.clone()
+    };
+    let criterion = load::criterion(&a.criterion.criterion, &criterion_args, g.quiet)?;
     let selection = load::selection(&a.select)?;
     load::check_model_output(&a.output)?;
     let data = match &a.data {

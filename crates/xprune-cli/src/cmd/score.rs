@@ -10,7 +10,7 @@ use xprune::criteria::{Needs, Uncertainty};
 pub fn run(g: &Global, a: &ScoreArgs) -> Result<()> {
     let dev = device(&g.backend)?;
     let graph = load::model(&a.model.model, &dev)?;
-    let criterion = load::criterion(&a.criterion.criterion, &a.criterion)?;
+    let criterion = load::criterion(&a.criterion.criterion, &a.criterion, g.quiet)?;
     let data = match &a.data {
         Some(p) => {
             let d = load::dataset(p)?;

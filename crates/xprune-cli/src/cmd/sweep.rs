@@ -58,11 +58,16 @@ pub fn run(g: &Global, a: &SweepArgs) -> Result<()> {
             tolerance: xprune::criteria::shapley::DEFAULT_TOLERANCE,
             max_permutations: xprune::criteria::shapley::DEFAULT_MAX_PERMUTATIONS,
             exact_max_channels: 10,
+            isp_budget: None,
+            isp_epochs: vec![3, 5, 30],
             per_class: None,
             pin: Vec::new(),
             prune_normalized: false,
         };
-        criteria.push((name.trim().to_string(), load::criterion(name, &args)?));
+        criteria.push((
+            name.trim().to_string(),
+            load::criterion(name, &args, g.quiet)?,
+        ));
     }
     std::fs::create_dir_all(&a.output).map_err(io(&a.output))?;
     let groups = ChannelGroups::new(&graph);
