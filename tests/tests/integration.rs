@@ -21,3 +21,6 @@ mod fuzz_readers;
 
 #[path = "integration/digits.rs"]
 mod digits;
+
+#[path = "integration/isp.rs"]
+mod isp;
