@@ -233,6 +233,37 @@ pub struct IspOutcome {
 /// gated (their channels do not change the explanation); they score above every gate, in the
 /// order of their L1 weight norms, so that they lose channels only when the gated groups
 /// alone cannot meet the target.
+///
+/// ```
+/// use burn::tensor::Device;
+/// use xprune_isp::{Isp, IspConfig, PhaseConfig};
+/// use xprune_surgery::{ChannelGroups, prune};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let device = Device::flex();
+/// let graph = xprune_models::resnet_cifar(
+///     xprune_models::ResNetCifarDepth::ResNet20,
+///     xprune_graph::FeatureShape::spatial(3, 32, 32),
+///     10,
+///     0.25,
+///     &device,
+///     0,
+/// )?;
+/// let reference = xprune_io::data::synthetic::shapes10(20, 0)?;
+/// let groups = ChannelGroups::new(&graph);
+/// let config = IspConfig {
+///     predictor: PhaseConfig::new(1, 20, 1e-3),
+///     selector: PhaseConfig::new(1, 20, 1e-3),
+///     gates: PhaseConfig::new(2, 20, 0.05),
+///     ..IspConfig::with_budget(0.5)
+/// };
+/// let outcome = Isp::new(config)
+///     .on_progress(|p| println!("{} {}/{}: {:.3}", p.phase, p.step, p.steps, p.loss))
+///     .run(&graph, &groups, &reference)?;
+/// let pruned = prune(&graph, &groups, &outcome.plan)?;
+/// assert!((pruned.macs() as f64 / graph.macs() as f64 - outcome.kept_fraction).abs() < 1e-12);
+/// # Ok(())
+/// # }
+/// ```
 pub struct Isp {
     /// The hyper-parameters.
     pub config: IspConfig,
