@@ -1,7 +1,9 @@
 //! Surgery benchmark: (a) the time to find groups and remove channels from ResNet-56 and
 //! VGG-16-BN, and (b) the measured inference speed-up of the pruned models against their MAC
 //! reduction, at 30/50/70 % of the channels of every prunable group removed (chosen by the
-//! L1 norm of the producers' weights), batch 32, CIFAR shapes.
+//! L1 norm of the producers' weights), batch 32, CIFAR shapes; also in inference form
+//! (`xprune::inference_form`: batch norms folded, identities removed), the `folded` columns,
+//! whose speed-up is against the dense model's inference form.
 //!
 //! `cargo bench -p xprune-benches --profile dev --bench surgery -- --backend flex --backend wgpu
 //! [--quick] [--batch N] [--models resnet56,vgg16bn] [--round-to N] [--profile]`
@@ -329,7 +331,11 @@ fn main() {
         "forward (ms)",
         "speed-up",
         "speed-up / MAC ratio",
+        "folded (ms)",
+        "folded speed-up",
+        "folded speed-up / MAC ratio",
     ]);
+    let mut folding: Vec<String> = Vec::new();
     for backend in &opts.backends {
         let device = device(*backend);
         for name in args.models.iter().copied() {
@@ -338,6 +344,11 @@ fn main() {
             let full = count(&graph);
             let base = time(&device, warmup, reps, || {
                 graph.forward(x.clone()).expect("forward runs");
+            });
+            // The inference form: batch norms folded, identities removed.
+            let folded = xprune::inference_form(&graph).expect("folds").graph;
+            let base_folded = time(&device, warmup, reps, || {
+                folded.forward(x.clone()).expect("forward runs");
             });
             speed.row(vec![
                 backend.to_string(),
@@ -349,7 +360,21 @@ fn main() {
                 format!("{:.1}", base.ms()),
                 "1.00".into(),
                 "1.00".into(),
+                format!("{:.1}", base_folded.ms()),
+                "1.00".into(),
+                "1.00".into(),
             ]);
+            eprintln!(
+                "{backend} {name}: folding alone runs the dense model {:.2}x faster",
+                base.ms() / base_folded.ms()
+            );
+            folding.push(format!(
+                "{backend} {name}: the inference form of the dense model runs {:.2}x faster \
+                 ({:.1} -> {:.1} ms)",
+                base.ms() / base_folded.ms(),
+                base.ms(),
+                base_folded.ms()
+            ));
             eprintln!("{backend} {name}: unpruned {:.1} ms", base.ms());
             for ratio in RATIOS {
                 let t0 = Instant::now();
@@ -364,6 +389,10 @@ fn main() {
                 let c = count(&pruned);
                 let t = time(&device, warmup, reps, || {
                     pruned.forward(x.clone()).expect("forward runs");
+                });
+                let folded = xprune::inference_form(&pruned).expect("folds").graph;
+                let tf = time(&device, warmup, reps, || {
+                    folded.forward(x.clone()).expect("forward runs");
                 });
                 let mac_ratio = full.mac_ratio(&c);
                 let speedup = base.ms() / t.ms();
@@ -385,6 +414,9 @@ fn main() {
                     format!("{:.1}", t.ms()),
                     format!("{speedup:.2}"),
                     format!("{:.2}", speedup / mac_ratio),
+                    format!("{:.1}", tf.ms()),
+                    format!("{:.2}", base_folded.ms() / tf.ms()),
+                    format!("{:.2}", base_folded.ms() / tf.ms() / mac_ratio),
                 ]);
                 eprintln!(
                     "{backend} {name} {ratio}: {:.1} ms, MAC ratio {mac_ratio:.2}, speed-up {speedup:.2}",
@@ -397,8 +429,9 @@ fn main() {
         "\n## (a) surgery time\n\n{surgery}\n## (b) speed-up against MAC reduction\n\n{speed}"
     );
     println!(
-        "\n### Markdown\n\n{}\n{}",
+        "\n### Markdown\n\n{}\n{}\n{}",
         surgery.markdown(),
-        speed.markdown()
+        speed.markdown(),
+        folding.join("\n")
     );
 }

@@ -245,6 +245,11 @@ pub struct PruneArgs {
     /// Also write the plan: the removed channel indices of every pruned layer, by node name.
     #[arg(long)]
     pub plan: Option<PathBuf>,
+    /// Write the inference form: batch norms folded into the convolutions and linear layers
+    /// before them, identities and dropouts removed (same outputs, fewer nodes and
+    /// parameters; the plan still names the unfolded model's layers).
+    #[arg(long)]
+    pub fold_batch_norms: bool,
 }
 
 /// `sweep`.

@@ -43,6 +43,9 @@ pub enum CliError {
     /// Training.
     #[error(transparent)]
     Train(#[from] xprune::train::TrainError),
+    /// The inference form could not be built.
+    #[error("{0}")]
+    Inference(#[from] xprune::InferenceError),
 }
 
 /// Result alias of the tool.

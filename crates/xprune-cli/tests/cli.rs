@@ -1443,3 +1443,98 @@ fn prune_and_sweep_with_isp_meet_the_mac_budget() {
     let csv = std::fs::read_to_string(f.path("sweep").join("sweep.csv")).unwrap();
     assert!(csv.lines().any(|l| l.starts_with("isp,0.5,")), "{csv}");
 }
+
+#[test]
+fn prune_writes_the_inference_form_with_batch_norms_folded() {
+    let f = Files::new(true);
+    let d = f.dir.path();
+    // conv - bn - relu - pool - conv - bn - relu - flatten - linear, with trained-looking
+    // batch-norm statistics (a fresh model's 0 and 1 would hide a wrong fold).
+    let mut b = GraphBuilder::new(
+        FeatureShape::spatial(INPUT[0], INPUT[1], INPUT[2]),
+        &device(),
+    )
+    .seed(3);
+    let x = b.input();
+    let x = b
+        .conv2d("conv1", x, Conv2dSpec::new(4, 3).padding(1))
+        .unwrap();
+    let x = b.batch_norm("bn1", x).unwrap();
+    let x = b.relu("relu1", x).unwrap();
+    let x = b.max_pool2d("pool1", x, 2, 2).unwrap();
+    let x = b
+        .conv2d("conv2", x, Conv2dSpec::new(6, 3).padding(1))
+        .unwrap();
+    let x = b.batch_norm("bn2", x).unwrap();
+    let x = b.relu("relu2", x).unwrap();
+    let x = b.flatten("flatten", x).unwrap();
+    let out = b.linear("fc", x, CLASSES).unwrap();
+    let graph = b.build(out).unwrap();
+    let tensors = graph.named_tensors();
+    let graph = graph
+        .with_tensors(
+            |name| {
+                let data = &tensors.iter().find(|(n, _)| n == name).unwrap().1;
+                let shape = data.shape().as_slice().to_vec();
+                let n: usize = shape.iter().product();
+                let v = values(n, name.len() as u64);
+                Ok(
+                    if name.ends_with("running_var") || name.ends_with("gamma") {
+                        xprune::burn::tensor::TensorData::new(
+                            v.iter().map(|x| 1.0 + 0.5 * x).collect::<Vec<f32>>(),
+                            shape,
+                        )
+                    } else if name.ends_with("running_mean") || name.ends_with("beta") {
+                        xprune::burn::tensor::TensorData::new(v, shape)
+                    } else {
+                        data.clone()
+                    },
+                )
+            },
+            &device(),
+            Path::new("bn"),
+        )
+        .unwrap();
+    export_onnx(&graph, f.path("bn.onnx")).unwrap();
+    let stdout = ok(
+        d,
+        &[
+            "prune",
+            "-m",
+            "bn.onnx",
+            "-c",
+            "l1",
+            "-r",
+            "0.5",
+            "--fold-batch-norms",
+            "-o",
+            "folded.onnx",
+            "--plan",
+            "folded.json",
+        ],
+    );
+    assert!(
+        stdout.contains("inference form: 2 batch norms folded, 2 nodes removed"),
+        "{stdout}"
+    );
+    let folded = import_onnx(f.path("folded.onnx"), &device()).unwrap();
+    assert_eq!(folded.len(), graph.len() - 2);
+    assert!(folded.find("bn1").is_err() && folded.find("bn2").is_err());
+    let plan = read_json(&f.path("folded.json"));
+    // Removed channels masked after their batch norms (a batch norm turns a zero into beta).
+    let mut masks = ChannelMasks::new();
+    for (group, bn, c) in [("conv1", "bn1", 4), ("conv2", "bn2", 6)] {
+        let gone = removed(&plan, group);
+        let keep: Vec<bool> = (0..c).map(|k| !gone.contains(&k)).collect();
+        masks
+            .insert_keep(&graph, graph.find(bn).unwrap(), &keep, &device())
+            .unwrap();
+    }
+    assert_eq!(
+        removed(&plan, "conv1").len() + removed(&plan, "conv2").len(),
+        5
+    );
+    let masked = logits(&graph, &f.x, Some(&masks));
+    let found = logits(&folded, &f.x, None);
+    assert_close(&found.concat(), &masked.concat(), 1e-4, "folded vs masked");
+}

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod inference;
 pub mod module;
 pub mod prune;
 pub mod train;
@@ -22,6 +23,7 @@ pub use xprune_models as models;
 pub use xprune_surgery as surgery;
 
 pub use backend::{Backend, BackendError};
+pub use inference::{InferenceError, InferenceForm, inference_form};
 pub use module::{ModuleError, ModuleGraph, Pruned, load_pruned, save_pruned};
 pub use prune::{Normalization, PruneError, PruneOutcome, PruneTarget, Pruner, Scope, Selection};
 pub use xprune_criteria::{

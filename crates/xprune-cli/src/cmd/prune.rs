@@ -101,7 +101,14 @@ pub fn run(g: &Global, a: &PruneArgs) -> Result<()> {
     let outcome = pruner.one_shot(&graph, data.as_ref());
     progress.finish_and_clear();
     let outcome = outcome?;
-    load::save_model(&outcome.graph, &a.output)?;
+    let folded = match a.fold_batch_norms {
+        true => Some(xprune::inference_form(&outcome.graph)?),
+        false => None,
+    };
+    load::save_model(
+        folded.as_ref().map_or(&outcome.graph, |f| &f.graph),
+        &a.output,
+    )?;
     if let Some(plan) = &a.plan {
         let json = plan_json(&graph, &pruner.groups(&graph)?, &outcome, &name)?;
         std::fs::write(plan, serde_json::to_string_pretty(&json).expect("json"))
@@ -117,5 +124,13 @@ pub fn run(g: &Global, a: &PruneArgs) -> Result<()> {
         outcome.mac_reduction(),
         a.output.display()
     );
+    if let Some(f) = folded {
+        println!(
+            "inference form: {} batch norms folded, {} nodes removed, {} parameters",
+            f.folded.len(),
+            f.removed.len(),
+            xprune::surgery::count(&f.graph).params
+        );
+    }
     Ok(())
 }
