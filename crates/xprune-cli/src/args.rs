@@ -210,6 +210,19 @@ pub struct SelectArgs {
     /// Instead of a ratio: keep at most this fraction of the MACs.
     #[arg(long, conflicts_with = "ratio")]
     pub mac_budget: Option<f64>,
+    /// Instead of a ratio: keep at most this fraction of the latency measured on this device
+    /// (`prune` only): a latency model is probed once (seconds to a minute) and cached in
+    /// --latency-model; kept channel counts are rounded to counts where the kernels are
+    /// efficient.
+    #[arg(long, conflicts_with_all = ["ratio", "mac_budget"])]
+    pub latency_budget: Option<f64>,
+    /// The latency model file of --latency-budget: read if it fits the model, batch and
+    /// device, otherwise probed and written [default: the output path with .latency.json].
+    #[arg(long, requires = "latency_budget")]
+    pub latency_model: Option<PathBuf>,
+    /// The batch size the latency model is measured at (the batch you deploy with).
+    #[arg(long, default_value_t = 32, requires = "latency_budget")]
+    pub latency_batch: usize,
     /// Ranking scope.
     #[arg(long, value_enum, default_value = "global")]
     pub scope: ScopeArg,

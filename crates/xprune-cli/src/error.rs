@@ -40,6 +40,9 @@ pub enum CliError {
     /// Selection and pruning procedures.
     #[error(transparent)]
     Prune(#[from] xprune::PruneError),
+    /// A latency model failed.
+    #[error(transparent)]
+    Latency(#[from] xprune::LatencyError),
     /// Training.
     #[error(transparent)]
     Train(#[from] xprune::train::TrainError),

@@ -271,10 +271,15 @@ fn isp(args: &CriterionArgs, quiet: bool) -> Result<Isp> {
 
 /// The selection described by the arguments.
 pub fn selection(args: &SelectArgs) -> Result<Selection> {
-    let target = match (args.ratio, args.mac_budget) {
-        (Some(r), None) => PruneTarget::ChannelRatio(r),
-        (None, Some(b)) => PruneTarget::MacBudget(b),
-        _ => return Err(CliError::Usage("give --ratio R or --mac-budget B".into())),
+    let target = match (args.ratio, args.mac_budget, args.latency_budget) {
+        (Some(r), None, None) => PruneTarget::ChannelRatio(r),
+        (None, Some(b), None) => PruneTarget::MacBudget(b),
+        (None, None, Some(b)) => PruneTarget::LatencyBudget(b),
+        _ => {
+            return Err(CliError::Usage(
+                "give --ratio R, --mac-budget B or --latency-budget L".into(),
+            ));
+        }
     };
     let sel = Selection {
         scope: scope(args.scope),
@@ -282,8 +287,24 @@ pub fn selection(args: &SelectArgs) -> Result<Selection> {
         target,
         min_channels: args.min_channels,
         round_to: args.round_to,
+        latency: None,
     };
-    sel.validate()?;
+    match target {
+        // The rest of a latency budget is checked once its model is attached (`prune`).
+        PruneTarget::LatencyBudget(b) => Selection {
+            target: PruneTarget::MacBudget(b),
+            ..sel.clone()
+        }
+        .validate()?,
+        _ => sel.validate()?,
+    }
+    if matches!(target, PruneTarget::LatencyBudget(_)) && sel.round_to > 1 {
+        return Err(CliError::Usage(format!(
+            "--round-to {} does not combine with --latency-budget: the latency model chooses \
+             the kept counts",
+            sel.round_to
+        )));
+    }
     Ok(sel)
 }
 

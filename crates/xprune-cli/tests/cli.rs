@@ -1538,3 +1538,97 @@ fn prune_writes_the_inference_form_with_batch_norms_folded() {
     let found = logits(&folded, &f.x, None);
     assert_close(&found.concat(), &masked.concat(), 1e-4, "folded vs masked");
 }
+
+#[test]
+fn prune_meets_a_latency_budget_and_caches_the_latency_model() {
+    let f = Files::new(true);
+    let d = f.dir.path();
+    let args = [
+        "prune",
+        "-m",
+        "model.onnx",
+        "-c",
+        "l1",
+        "--latency-budget",
+        "0.6",
+        "--latency-batch",
+        "4",
+        "--latency-model",
+        "latency.json",
+        "-o",
+        "fast.onnx",
+    ];
+    let stdout = ok(d, &args);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("latency per batch of 4: predicted"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    // "... ms (0.xyz of dense), measured ..."
+    let predicted: f64 = line
+        .split('(')
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(predicted <= 0.6 + 1e-3, "{line}");
+    let model = xprune::LatencyModel::load(f.path("latency.json")).unwrap();
+    assert_eq!(model.batch, 4);
+    let pruned = import_onnx(f.path("fast.onnx"), &device()).unwrap();
+    assert!(pruned.macs() < import_onnx(f.path("model.onnx"), &device()).unwrap().macs());
+    // the second run reads the cached model
+    let out = run(d, &args);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("latency model: read"), "{stderr}");
+    // errors: a budget out of range, a corrupt model file, round_to with a latency budget
+    fails(
+        d,
+        &[
+            "prune",
+            "-m",
+            "model.onnx",
+            "-c",
+            "l1",
+            "--latency-budget",
+            "1.5",
+            "-o",
+            "x.onnx",
+        ],
+        &["budget 1.5"],
+    );
+    std::fs::write(f.path("bad.json"), "{ not json").unwrap();
+    fails(
+        d,
+        &[
+            "prune",
+            "-m",
+            "model.onnx",
+            "-c",
+            "l1",
+            "--latency-budget",
+            "0.5",
+            "--latency-model",
+            "bad.json",
+            "-o",
+            "x.onnx",
+        ],
+        &["bad.json"],
+    );
+    fails(
+        d,
+        &[
+            "prune",
+            "-m",
+            "model.onnx",
+            "-c",
+            "l1",
+            "--latency-budget",
+            "0.5",
+            "--round-to",
+            "4",
+            "-o",
+            "x.onnx",
+        ],
+        &["--round-to 4"],
+    );
+}

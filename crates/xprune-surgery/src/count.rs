@@ -117,8 +117,18 @@ pub fn count_for_input(graph: &Graph, input: FeatureShape) -> Result<Counts> {
 /// (no weights are sliced): every node's counts for its shapes with the planned channels
 /// removed. Equal to `count(&prune(graph, groups, plan)?)`.
 pub fn count_after(graph: &Graph, groups: &ChannelGroups, plan: &ResolvedPlan) -> Counts {
+    count_with_shapes(graph, &shapes_after(graph, groups, plan))
+}
+
+/// Every node's per-sample output shape after `plan`, computed from the structure alone (the
+/// shapes of `prune(graph, groups, plan)`, in node order).
+pub fn shapes_after(
+    graph: &Graph,
+    groups: &ChannelGroups,
+    plan: &ResolvedPlan,
+) -> Vec<FeatureShape> {
     let removals = NodeRemovals::new(graph, groups, plan);
-    let shapes: Vec<FeatureShape> = graph
+    graph
         .nodes()
         .iter()
         .enumerate()
@@ -126,8 +136,7 @@ pub fn count_after(graph: &Graph, groups: &ChannelGroups, plan: &ResolvedPlan) -
             let c = n.shape.channels();
             n.shape.with_channels(c - removals.output(id).len().min(c))
         })
-        .collect();
-    count_with_shapes(graph, &shapes)
+        .collect()
 }
 
 fn count_with_shapes(graph: &Graph, shapes: &[FeatureShape]) -> Counts {

@@ -57,7 +57,7 @@ mod plan;
 mod prune;
 mod removal;
 
-pub use count::{Counts, NodeCount, count, count_after, count_for_input};
+pub use count::{Counts, NodeCount, count, count_after, count_for_input, shapes_after};
 pub use error::{Result, SurgeryError};
 pub use group::{
     ChannelGroup, ChannelGroups, ChannelSlot, GroupId, GroupOptions, Member, PinReason, Positions,
@@ -65,7 +65,7 @@ pub use group::{
 };
 pub use mask::masks_resolved;
 pub use plan::{GroupKey, PlanEntry, PrunePlan, ResolvedPlan};
-pub use prune::{prune, prune_resolved};
+pub use prune::{prune, prune_resolved, slice_as, sliced_layer};
 pub use removal::NodeRemovals;
 
 #[cfg(test)]

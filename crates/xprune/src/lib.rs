@@ -9,6 +9,7 @@
 
 pub mod backend;
 pub mod inference;
+pub mod latency;
 pub mod module;
 pub mod prune;
 pub mod train;
@@ -24,6 +25,7 @@ pub use xprune_surgery as surgery;
 
 pub use backend::{Backend, BackendError};
 pub use inference::{InferenceError, InferenceForm, inference_form};
+pub use latency::{LatencyError, LatencyModel, ProbeOptions};
 pub use module::{ModuleError, ModuleGraph, Pruned, load_pruned, save_pruned};
 pub use prune::{Normalization, PruneError, PruneOutcome, PruneTarget, Pruner, Scope, Selection};
 pub use xprune_criteria::{

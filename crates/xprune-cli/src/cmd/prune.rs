@@ -6,11 +6,14 @@ use crate::error::{CliError, Result, io};
 use crate::load;
 use crate::progress::bar;
 use serde_json::json;
+use std::sync::Arc;
+use std::time::Instant;
 use xprune::criteria::Needs;
+use xprune::graph::Activation;
 use xprune::graph::ChannelFlow;
 use xprune::prune::PruneProgress;
 use xprune::surgery::{ChannelGroups, NodeRemovals};
-use xprune::{Graph, PruneOutcome, Pruner};
+use xprune::{Graph, LatencyModel, ProbeOptions, PruneOutcome, Pruner};
 
 /// The plan as JSON: removed channel indices by group, and removed output/input indices of
 /// every changed node, by node name; `groups` are the original graph's groups the pruner
@@ -68,7 +71,7 @@ pub fn run(g: &Global, a: &PruneArgs) -> Result<()> {
         ..a.criterion.clone()
     };
     let criterion = load::criterion(&a.criterion.criterion, &criterion_args, g.quiet)?;
-    let selection = load::selection(&a.select)?;
+    let mut selection = load::selection(&a.select)?;
     load::check_model_output(&a.output)?;
     let data = match &a.data {
         Some(p) => {
@@ -85,6 +88,19 @@ pub fn run(g: &Global, a: &PruneArgs) -> Result<()> {
         None => None,
     };
     let name = criterion.name();
+    let latency = match a.select.latency_budget {
+        Some(_) => {
+            let groups = Pruner::new(xprune::criteria::WeightNorm::l1())
+                .pin(a.criterion.pin.clone())
+                .prune_normalized(a.criterion.prune_normalized)
+                .groups(&graph)?;
+            let model = latency_model(g, a, &graph, &groups)?;
+            selection = selection.latency_model(model.clone());
+            selection.validate()?;
+            Some(model)
+        }
+        None => None,
+    };
     let progress = bar(1, format!("scoring ({name})"), g.quiet);
     let bar_handle = progress.clone();
     let mut pruner = Pruner::new(criterion)
@@ -124,6 +140,9 @@ pub fn run(g: &Global, a: &PruneArgs) -> Result<()> {
         outcome.mac_reduction(),
         a.output.display()
     );
+    if let Some(model) = &latency {
+        report_latency(model, &graph, &outcome.graph, a)?;
+    }
     if let Some(f) = folded {
         println!(
             "inference form: {} batch norms folded, {} nodes removed, {} parameters",
@@ -132,5 +151,96 @@ pub fn run(g: &Global, a: &PruneArgs) -> Result<()> {
             xprune::surgery::count(&f.graph).params
         );
     }
+    Ok(())
+}
+
+/// The latency model of `--latency-budget`: read from its file if it fits, else probed and
+/// written there.
+fn latency_model(
+    g: &Global,
+    a: &PruneArgs,
+    graph: &Graph,
+    groups: &ChannelGroups,
+) -> Result<Arc<LatencyModel>> {
+    let path = a
+        .select
+        .latency_model
+        .clone()
+        .unwrap_or_else(|| a.output.with_extension("latency.json"));
+    let options = ProbeOptions {
+        batch: a.select.latency_batch,
+        inference_form: a.fold_batch_norms,
+        seed: g.seed,
+        ..ProbeOptions::default()
+    };
+    let progress = bar(
+        1,
+        "probing latency (once per model and device)".into(),
+        g.quiet,
+    );
+    let probed = LatencyModel::probe_or_load(&path, graph, groups, &options);
+    progress.finish_and_clear();
+    let (model, probed) = probed?;
+    if !g.quiet {
+        eprintln!(
+            "latency model: {} {} (dense {:.2} ms per batch of {})",
+            if probed { "probed and wrote" } else { "read" },
+            path.display(),
+            model.dense_ms,
+            model.batch
+        );
+    }
+    Ok(Arc::new(model))
+}
+
+/// Prints the predicted and the measured latency of the dense and the pruned model (their
+/// inference forms with --fold-batch-norms), at the latency model's batch size.
+fn report_latency(
+    model: &LatencyModel,
+    dense: &Graph,
+    pruned: &Graph,
+    a: &PruneArgs,
+) -> Result<()> {
+    let predicted = (model.predict(dense)?, model.predict(pruned)?);
+    let deployed = |graph: &Graph| -> Result<Graph> {
+        Ok(match a.fold_batch_norms {
+            true => xprune::inference_form(graph)?.graph,
+            false => graph.clone(),
+        })
+    };
+    let (dense, pruned) = (deployed(dense)?, deployed(pruned)?);
+    let shape = dense.input_shape();
+    let values = (0..shape.numel() * model.batch)
+        .map(|i| ((i % 97) as f32 / 48.0) - 1.0)
+        .collect();
+    let x = Activation::from_vec_in(values, model.batch, shape, &dense.device())
+        .ok_or_else(|| CliError::Usage(format!("no input of shape [{shape}]")))?;
+    // Timed in turn (fastest of five after a warm-up), so that other load on the machine
+    // slows both.
+    let time = |graph: &Graph| -> Result<f64> {
+        graph.device().sync().ok();
+        let t = Instant::now();
+        graph.forward(x.clone())?;
+        graph.device().sync().ok();
+        Ok(t.elapsed().as_secs_f64() * 1e3)
+    };
+    time(&dense)?;
+    time(&pruned)?;
+    let mut measured = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..5 {
+        measured.0 = measured.0.min(time(&dense)?);
+        measured.1 = measured.1.min(time(&pruned)?);
+    }
+    println!(
+        "latency per batch of {}: predicted {:.2} -> {:.2} ms ({:.3} of dense), measured {:.2} \
+         -> {:.2} ms ({:.3})",
+        model.batch,
+        predicted.0,
+        predicted.1,
+        predicted.1 / predicted.0,
+        measured.0,
+        measured.1,
+        measured.1 / measured.0
+    );
     Ok(())
 }

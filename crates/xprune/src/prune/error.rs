@@ -19,6 +19,9 @@ pub enum PruneError {
     /// Groups, plans or surgery failed.
     #[error(transparent)]
     Surgery(#[from] SurgeryError),
+    /// The latency model failed or does not fit the graph.
+    #[error(transparent)]
+    Latency(#[from] crate::latency::LatencyError),
     /// Running the graph failed.
     #[error(transparent)]
     Graph(#[from] GraphError),

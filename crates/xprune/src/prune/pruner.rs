@@ -297,6 +297,13 @@ impl<C: Criterion> Pruner<C> {
                     let goal = original.params as f64 * (1.0 - (1.0 - b) * frac);
                     PruneTarget::ParamBudget((goal / before.params.max(1) as f64).min(1.0))
                 }
+                (PruneTarget::LatencyBudget(b), _) => {
+                    let model = self.selection.latency.as_deref().expect("validated");
+                    let first = model.predict(graph)?;
+                    let now = model.predict(&current)?;
+                    let goal = first * (1.0 - (1.0 - b) * frac);
+                    PruneTarget::LatencyBudget((goal / now.max(f64::MIN_POSITIVE)).min(1.0))
+                }
             };
             let selection = Selection {
                 target: step_target,

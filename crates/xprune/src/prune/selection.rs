@@ -3,10 +3,12 @@
 
 use super::error::{PruneError, Result};
 use super::estimate::counts_after;
+use crate::latency::LatencyModel;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use xprune_criteria::Scores;
 use xprune_graph::Graph;
-use xprune_surgery::{ChannelGroups, GroupId, PrunePlan};
+use xprune_surgery::{ChannelGroups, GroupId, PrunePlan, shapes_after};
 
 /// Where channels compete for removal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -64,6 +66,12 @@ pub enum PruneTarget {
     /// Remove channels until the parameters are at most this fraction (in `(0, 1]`) of the
     /// original.
     ParamBudget(f64),
+    /// Remove channels until the latency predicted by the selection's
+    /// [`LatencyModel`](crate::LatencyModel) ([`Selection::latency_model`]) is at most this
+    /// fraction (in `(0, 1]`) of the original's, every group keeping one of its efficient
+    /// counts ([`LatencyModel::efficient_counts`](crate::LatencyModel::efficient_counts),
+    /// hardware-aware rounding in place of `round_to`).
+    LatencyBudget(f64),
 }
 
 /// How scores become a plan.
@@ -80,6 +88,9 @@ pub struct Selection {
     /// Every pruned group keeps a multiple of this many channels (1 = no rounding); rounding
     /// removes fewer channels, never more.
     pub round_to: usize,
+    /// The latency model of a [`PruneTarget::LatencyBudget`] (probed on the graph being
+    /// pruned, or on the graph it was pruned from).
+    pub latency: Option<Arc<LatencyModel>>,
 }
 
 impl Default for Selection {
@@ -90,6 +101,7 @@ impl Default for Selection {
             target: PruneTarget::ChannelRatio(0.3),
             min_channels: 1,
             round_to: 1,
+            latency: None,
         }
     }
 }
@@ -133,6 +145,12 @@ impl Selection {
         self
     }
 
+    /// With the latency model of a [`PruneTarget::LatencyBudget`].
+    pub fn latency_model(mut self, model: impl Into<Arc<LatencyModel>>) -> Self {
+        self.latency = Some(model.into());
+        self
+    }
+
     /// Checks the parameters.
     pub fn validate(&self) -> Result<()> {
         self.validate_floors()?;
@@ -142,10 +160,26 @@ impl Selection {
                     "channel ratio {r} must be in [0, 1)"
                 )));
             }
-            PruneTarget::MacBudget(b) | PruneTarget::ParamBudget(b)
+            PruneTarget::MacBudget(b)
+            | PruneTarget::ParamBudget(b)
+            | PruneTarget::LatencyBudget(b)
                 if !(b.is_finite() && b > 0.0 && b <= 1.0) =>
             {
                 return Err(PruneError::Config(format!("budget {b} must be in (0, 1]")));
+            }
+            PruneTarget::LatencyBudget(_) if self.latency.is_none() => {
+                return Err(PruneError::Config(
+                    "a latency budget needs a latency model (Selection::latency_model, from \
+                     LatencyModel::probe or LatencyModel::load)"
+                        .into(),
+                ));
+            }
+            PruneTarget::LatencyBudget(_) if self.round_to > 1 => {
+                return Err(PruneError::Config(format!(
+                    "round_to {} does not combine with a latency budget: the latency model \
+                     chooses the kept counts",
+                    self.round_to
+                )));
             }
             PruneTarget::Channels(_) if self.scope == Scope::PerGroup => {
                 return Err(PruneError::Config(
@@ -486,6 +520,10 @@ pub(crate) fn select_with(
             }
             counts
         }
+        (PruneTarget::LatencyBudget(b), scope) => {
+            let model = sel.latency.as_deref().expect("validated");
+            latency_counts(graph, groups, &cands, &global, model, b, scope)?
+        }
         (PruneTarget::MacBudget(b), scope) | (PruneTarget::ParamBudget(b), scope) => {
             let params = matches!(sel.target, PruneTarget::ParamBudget(_));
             let zero = vec![0; cands.len()];
@@ -542,4 +580,103 @@ pub(crate) fn select_with(
         }
     };
     Ok(plan_of(groups, &cands, &counts))
+}
+
+/// The predicted latency (ms per batch) with `counts` channels removed per candidate.
+fn latency_of(
+    graph: &Graph,
+    groups: &ChannelGroups,
+    cands: &[Candidate],
+    counts: &[usize],
+    model: &LatencyModel,
+) -> Result<f64> {
+    let mut plan = PrunePlan::new();
+    for (c, removed) in cands.iter().zip(removals(groups, cands, counts)) {
+        if !removed.is_empty() {
+            plan.insert(c.id, removed);
+        }
+    }
+    let resolved = plan.resolve(groups)?;
+    Ok(model.predict_shapes(graph, &shapes_after(graph, groups, &resolved))?)
+}
+
+/// Removal counts for a latency budget: the smallest removal (in the global order, or the
+/// smallest per-group fraction) whose predicted latency, with every group's kept count
+/// rounded up to an efficient count, fits `budget` times the original's.
+fn latency_counts(
+    graph: &Graph,
+    groups: &ChannelGroups,
+    cands: &[Candidate],
+    global: &[(usize, usize)],
+    model: &LatencyModel,
+    budget: f64,
+    scope: Scope,
+) -> Result<Vec<usize>> {
+    let efficient = model.efficient_counts(graph, groups)?;
+    // Rounds removal counts so that each group keeps an efficient count (never fewer
+    // channels than asked, and no fewer than its floor allows).
+    let round = |counts: Vec<usize>| -> Vec<usize> {
+        cands
+            .iter()
+            .zip(counts)
+            .map(|(c, r)| {
+                let kept = c.channels - r;
+                let up = efficient
+                    .get(&c.name)
+                    .and_then(|e| e.iter().copied().find(|&k| k >= kept))
+                    .unwrap_or(c.channels);
+                c.channels - up
+            })
+            .collect()
+    };
+    let zero = vec![0; cands.len()];
+    let original = latency_of(graph, groups, cands, &zero, model)?;
+    let goal = budget * original;
+    if original <= goal {
+        return Ok(zero);
+    }
+    let total: usize = cands.iter().map(|c| c.channels).sum();
+    let at = |counts: &[usize]| latency_of(graph, groups, cands, counts, model);
+    match scope {
+        Scope::Global => {
+            let most = round(global_counts(cands, global, total, 1).0);
+            let least = at(&most)?;
+            if least > goal {
+                return Err(PruneError::Unreachable(format!(
+                    "removing every removable channel leaves a predicted {least:.2} ms, the \
+                     budget is {goal:.2} ms ({budget} of {original:.2} ms)"
+                )));
+            }
+            let (mut lo, mut hi) = (0usize, total);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if at(&round(global_counts(cands, global, mid, 1).0))? <= goal {
+                    hi = mid;
+                } else {
+                    lo = mid + 1;
+                }
+            }
+            Ok(round(global_counts(cands, global, lo, 1).0))
+        }
+        Scope::PerGroup => {
+            let most = round(per_group_counts(cands, 1.0 - 1e-12, 1));
+            let least = at(&most)?;
+            if least > goal {
+                return Err(PruneError::Unreachable(format!(
+                    "removing every removable channel of every group leaves a predicted \
+                     {least:.2} ms, the budget is {goal:.2} ms ({budget} of {original:.2} ms)"
+                )));
+            }
+            let (mut lo, mut hi) = (0.0f64, 1.0 - 1e-12);
+            for _ in 0..40 {
+                let mid = (lo + hi) / 2.0;
+                if at(&round(per_group_counts(cands, mid, 1)))? <= goal {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            Ok(round(per_group_counts(cands, hi, 1)))
+        }
+    }
 }

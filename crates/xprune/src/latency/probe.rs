@@ -1,0 +1,362 @@
+//! The probe: times every node of a graph alone at a grid of kept channel counts.
+
+use super::{
+    Axis, FORMAT_VERSION, GroupCounts, LatencyError, LatencyModel, LatencyTable, NodeLatency,
+    Result,
+};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::Instant;
+use xprune_graph::burn::tensor::Device;
+use xprune_graph::{Activation, FeatureShape, Graph, GraphError, Layer, NodeId};
+use xprune_surgery::{ChannelGroups, GroupId, NodeRemovals, PrunePlan, shapes_after, slice_as};
+
+/// How a latency model is measured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeOptions {
+    /// Samples per batch (time grows with it; probe at the batch size you deploy).
+    pub batch: usize,
+    /// Untimed runs before the timed ones, per measurement.
+    pub warmup: usize,
+    /// Timed runs per measurement; the fastest is kept (other load on the machine only ever
+    /// slows a run down, so the fastest run is the least disturbed one).
+    pub reps: usize,
+    /// Kept counts measured per group (from `C / points` to `C`), at least 2.
+    pub points: usize,
+    /// Model the inference form ([`crate::inference_form`]): folded batch norms, identities
+    /// and dropouts take no time, and the dense time is the inference form's.
+    pub inference_form: bool,
+    /// Seed of the random inputs.
+    pub seed: u64,
+}
+
+impl Default for ProbeOptions {
+    fn default() -> Self {
+        Self {
+            batch: 32,
+            warmup: 1,
+            reps: 5,
+            points: 8,
+            inference_form: false,
+            seed: 0,
+        }
+    }
+}
+
+impl ProbeOptions {
+    fn validate(&self) -> Result<()> {
+        if self.batch == 0 || self.batch > 1 << 16 {
+            return Err(LatencyError::Config(format!(
+                "batch {} must be in 1..=65536",
+                self.batch
+            )));
+        }
+        if self.reps == 0 || self.reps > 1000 || self.warmup > 1000 {
+            return Err(LatencyError::Config(format!(
+                "reps {} must be in 1..=1000 and warm-up {} at most 1000",
+                self.reps, self.warmup
+            )));
+        }
+        if !(2..=64).contains(&self.points) {
+            return Err(LatencyError::Config(format!(
+                "points {} must be in 2..=64",
+                self.points
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The kept counts measured for a group of `channels`: `max(1, round(channels k / points))`
+/// for `k = 1..=points`, one entry per `k` (small groups repeat counts).
+fn kept_counts(channels: usize, points: usize) -> Vec<usize> {
+    (1..=points)
+        .map(|k| ((channels * k) as f64 / points as f64).round().max(1.0) as usize)
+        .map(|k| k.min(channels))
+        .collect()
+}
+
+/// Times one layer on random inputs, caching by layer and input shapes.
+struct Timer<'a> {
+    device: &'a Device,
+    options: &'a ProbeOptions,
+    cache: HashMap<String, f64>,
+    state: u64,
+}
+
+impl Timer<'_> {
+    fn random(&mut self, shape: FeatureShape) -> Result<Activation> {
+        let n = shape.numel() * self.options.batch;
+        let values: Vec<f32> = (0..n)
+            .map(|_| {
+                self.state = self
+                    .state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                (self.state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+            })
+            .collect();
+        Activation::from_vec_in(values, self.options.batch, shape, self.device).ok_or_else(|| {
+            LatencyError::Config(format!("cannot build an input of shape [{shape}]"))
+        })
+    }
+
+    fn sync(&self, node: &str) -> Result<()> {
+        self.device.sync().map_err(|e| LatencyError::Run {
+            node: node.to_string(),
+            message: format!("device synchronisation failed: {e:?}"),
+        })
+    }
+
+    /// Median milliseconds of `layer` on inputs of `shapes`.
+    fn time(&mut self, node: &str, layer: &Layer, shapes: &[FeatureShape]) -> Result<f64> {
+        let key = format!("{:?}|{shapes:?}", layer.spec());
+        if let Some(&ms) = self.cache.get(&key) {
+            return Ok(ms);
+        }
+        let inputs = shapes
+            .iter()
+            .map(|&s| self.random(s))
+            .collect::<Result<Vec<_>>>()?;
+        let run = |inputs: Vec<Activation>| {
+            layer
+                .forward(inputs, false)
+                .map(drop)
+                .map_err(|message| LatencyError::Run {
+                    node: node.to_string(),
+                    message,
+                })
+        };
+        for _ in 0..self.options.warmup {
+            run(inputs.clone())?;
+            self.sync(node)?;
+        }
+        let mut samples = Vec::with_capacity(self.options.reps);
+        for _ in 0..self.options.reps {
+            self.sync(node)?;
+            let t = Instant::now();
+            run(inputs.clone())?;
+            self.sync(node)?;
+            samples.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let ms = fastest(&samples);
+        self.cache.insert(key, ms);
+        Ok(ms)
+    }
+}
+
+/// The fastest of the samples.
+fn fastest(samples: &[f64]) -> f64 {
+    samples.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+/// The prunable groups whose channels a node's output holds.
+fn output_groups(graph: &Graph, groups: &ChannelGroups) -> Vec<BTreeSet<GroupId>> {
+    let mut out = vec![BTreeSet::new(); graph.len()];
+    for g in groups.prunable() {
+        for m in g.members().iter().filter(|m| !m.is_consumer()) {
+            out[m.node()].insert(g.id());
+        }
+    }
+    out
+}
+
+impl LatencyModel {
+    /// Measures a latency model of `graph` on its device (see the module documentation).
+    /// `groups` must have been found on `graph`. Takes seconds to a minute on a CPU: every
+    /// distinct layer shape is run `warmup + reps` times.
+    pub fn probe(graph: &Graph, groups: &ChannelGroups, options: &ProbeOptions) -> Result<Self> {
+        options.validate()?;
+        groups.check(graph)?;
+        let device = graph.device();
+        let mut timer = Timer {
+            device: &device,
+            options,
+            cache: HashMap::new(),
+            state: options.seed ^ 0x9e37_79b9_7f4a_7c15,
+        };
+        let (free, dense_graph) = if options.inference_form {
+            let form = crate::inference_form(graph)?;
+            let removed: HashSet<NodeId> = form
+                .removed
+                .iter()
+                .map(|name| graph.find(name))
+                .collect::<std::result::Result<_, GraphError>>()?;
+            (removed, form.graph)
+        } else {
+            (HashSet::new(), graph.clone())
+        };
+        let kept: HashMap<GroupId, Vec<usize>> = groups
+            .prunable()
+            .map(|g| (g.id(), kept_counts(g.channels(), options.points)))
+            .collect();
+        let held = output_groups(graph, groups);
+        let empty = |set: &BTreeSet<GroupId>| set.is_empty();
+        let mut nodes = Vec::with_capacity(graph.len());
+        for (id, info) in graph.nodes().iter().enumerate() {
+            // The layer that runs: in inference form, the folded one (a convolution with the
+            // batch norm's scale and shift in its weights and bias).
+            let source = match options.inference_form && !free.contains(&id) {
+                true => dense_graph.layer(dense_graph.find(&info.name)?)?,
+                false => graph.layer(id)?,
+            };
+            let kind = info.op.kind_name().to_string();
+            let name = info.name.clone();
+            if id == 0 || free.contains(&id) {
+                nodes.push(NodeLatency {
+                    name,
+                    kind,
+                    table: LatencyTable::Constant(0.0),
+                });
+                continue;
+            }
+            let ins: BTreeSet<GroupId> = info
+                .inputs
+                .iter()
+                .flat_map(|&i| held[i].iter().copied())
+                .collect();
+            let outs: BTreeSet<GroupId> = held[id].difference(&ins).copied().collect();
+            // Measures the node with the groups of `a` at kept index `i` and those of `b` at
+            // `j`; returns (input channels, output channels, ms).
+            let mut measure = |i: usize, a: &BTreeSet<GroupId>, j: usize, b: &BTreeSet<GroupId>| {
+                let mut plan = PrunePlan::new();
+                for (set, k) in [(a, i), (b, j)] {
+                    for g in set {
+                        let channels = groups.get(*g).map_or(0, |g| g.channels());
+                        let keep = kept[g][k];
+                        if keep < channels {
+                            plan.insert(*g, (keep..channels).collect::<Vec<_>>());
+                        }
+                    }
+                }
+                let resolved = plan.resolve(groups)?;
+                let removals = NodeRemovals::new(graph, groups, &resolved);
+                let shapes = shapes_after(graph, groups, &resolved);
+                let layer = slice_as(graph, &removals, id, source)?;
+                let in_shapes: Vec<FeatureShape> = info.inputs.iter().map(|&i| shapes[i]).collect();
+                let ms = timer.time(&info.name, &layer, &in_shapes)?;
+                let input = in_shapes.first().map_or(0, |s| s.channels());
+                Ok::<_, LatencyError>((input, shapes[id].channels(), ms))
+            };
+            let last = options.points - 1;
+            let none = BTreeSet::new();
+            let table = match (empty(&ins), empty(&outs)) {
+                (true, true) => LatencyTable::Constant(measure(last, &none, last, &none)?.2),
+                (false, true) | (true, false) => {
+                    let set = if empty(&ins) { &outs } else { &ins };
+                    let points = (0..options.points)
+                        .map(|k| measure(k, set, last, &none))
+                        .collect::<Result<Vec<_>>>()?;
+                    line(points)
+                }
+                (false, false) => {
+                    let mut inputs = Vec::new();
+                    let mut outputs = Vec::new();
+                    let mut ms = Vec::new();
+                    for i in 0..options.points {
+                        for j in 0..options.points {
+                            let (a, b, t) = measure(i, &ins, j, &outs)?;
+                            if j == 0 {
+                                inputs.push(a);
+                            }
+                            if i == 0 {
+                                outputs.push(b);
+                            }
+                            ms.push(t);
+                        }
+                    }
+                    grid(inputs, outputs, ms)
+                }
+            };
+            nodes.push(NodeLatency { name, kind, table });
+        }
+        let nodes_ms = nodes
+            .iter()
+            .zip(graph.nodes())
+            .map(|(n, info)| {
+                let input = info
+                    .inputs
+                    .first()
+                    .map_or(0, |&i| graph.nodes()[i].shape.channels());
+                n.table.at(&n.name, input, info.shape.channels())
+            })
+            .sum::<Result<f64>>()?;
+        let x = timer.random(dense_graph.input_shape())?;
+        let dense_ms = {
+            let mut samples = Vec::with_capacity(options.reps);
+            for rep in 0..options.warmup + options.reps {
+                timer.sync("(whole graph)")?;
+                let t = Instant::now();
+                dense_graph.forward(x.clone())?;
+                timer.sync("(whole graph)")?;
+                if rep >= options.warmup {
+                    samples.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+            }
+            fastest(&samples)
+        };
+        let groups = groups
+            .prunable()
+            .map(|g| {
+                let mut k = kept[&g.id()].clone();
+                k.dedup();
+                GroupCounts {
+                    name: g.name().to_string(),
+                    channels: g.channels(),
+                    kept: k,
+                }
+            })
+            .collect();
+        Ok(Self {
+            version: FORMAT_VERSION,
+            device: format!("{device:?}"),
+            batch: options.batch,
+            inference_form: options.inference_form,
+            fingerprint: Self::fingerprint(graph),
+            dense_ms,
+            nodes_ms,
+            nodes,
+            groups,
+        })
+    }
+}
+
+/// A line from measured points: on the output count if it varies, else on the input count;
+/// repeated counts (small groups) keep their first time.
+fn line(points: Vec<(usize, usize, f64)>) -> LatencyTable {
+    let varies = points.windows(2).any(|w| w[0].1 != w[1].1);
+    let axis = if varies { Axis::Output } else { Axis::Input };
+    let mut counts: Vec<usize> = Vec::new();
+    let mut ms = Vec::new();
+    for (a, b, t) in points {
+        let c = if varies { b } else { a };
+        if counts.last().is_none_or(|&l| l < c) {
+            counts.push(c);
+            ms.push(t);
+        }
+    }
+    if counts.len() == 1 {
+        return LatencyTable::Constant(ms[0]);
+    }
+    LatencyTable::Line { axis, counts, ms }
+}
+
+/// A grid from row-major measurements, dropping repeated counts (small groups).
+fn grid(inputs: Vec<usize>, outputs: Vec<usize>, ms: Vec<f64>) -> LatencyTable {
+    let keep = |c: &[usize]| -> Vec<usize> {
+        (0..c.len())
+            .filter(|&k| k == 0 || c[k] > c[k - 1])
+            .collect()
+    };
+    let (ri, rj) = (keep(&inputs), keep(&outputs));
+    let n = outputs.len();
+    let ms = ri
+        .iter()
+        .flat_map(|&i| rj.iter().map(move |&j| (i, j)))
+        .map(|(i, j)| ms[i * n + j])
+        .collect();
+    LatencyTable::Grid {
+        inputs: ri.iter().map(|&i| inputs[i]).collect(),
+        outputs: rj.iter().map(|&j| outputs[j]).collect(),
+        ms,
+    }
+}
