@@ -173,11 +173,7 @@ fn latency_model(
         seed: g.seed,
         ..ProbeOptions::default()
     };
-    let progress = bar(
-        1,
-        "probing latency (once per model and device)".into(),
-        g.quiet,
-    );
+    let progress = bar(1, "probing latency (once per model and device)", g.quiet);
     let probed = LatencyModel::probe_or_load(&path, graph, groups, &options);
     progress.finish_and_clear();
     let (model, probed) = probed?;
@@ -188,6 +184,14 @@ fn latency_model(
             path.display(),
             model.dense_ms,
             model.batch
+        );
+    }
+    let scale = model.scale();
+    if !(0.8..=1.25).contains(&scale) {
+        eprintln!(
+            "warning: the nodes of this model timed alone take {:.2}x the time of its whole \
+             forward pass; latency predictions for pruned versions may be off by as much",
+            1.0 / scale
         );
     }
     Ok(Arc::new(model))
