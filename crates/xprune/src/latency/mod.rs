@@ -440,9 +440,8 @@ impl LatencyModel {
         if self.batch == 0 || self.nodes.is_empty() {
             return Err("no batch size or no nodes".into());
         }
-        if !(self.dense_ms.is_finite() && self.dense_ms >= 0.0)
-            || !(self.nodes_ms.is_finite() && self.nodes_ms >= 0.0)
-        {
+        let valid = |t: f64| t.is_finite() && t >= 0.0;
+        if !(valid(self.dense_ms) && valid(self.nodes_ms)) {
             return Err("the dense times are not finite".into());
         }
         for n in &self.nodes {
