@@ -23,13 +23,14 @@ use std::time::Instant;
 use xprune::burn::tensor::{Device, Distribution, Tensor};
 use xprune::criteria::WeightNorm;
 use xprune::graph::Graph;
-use xprune::models::{ResNetCifarDepth, VggDepth, resnet_cifar, vgg};
 use xprune::surgery::{ChannelGroups, count, prune};
 use xprune::{
     LatencyModel, ProbeOptions, PruneTarget, Pruner, Scope, Selection, inference_form,
     prune::select,
 };
-use xprune_benches::{BenchOptions, Table, device, machine_line, time};
+use xprune_benches::{
+    BenchOptions, Table, device, machine_line, speed_model, speed_model_name, time,
+};
 
 struct Args {
     models: Vec<&'static str>,
@@ -62,14 +63,7 @@ fn parse(rest: &[String]) -> Args {
                     .map(String::as_str)
                     .unwrap_or("")
                     .split(',')
-                    .map(|m| match m.trim() {
-                        "resnet56" => "ResNet-56",
-                        "vgg16bn" => "VGG-16-BN",
-                        other => {
-                            eprintln!("unknown model {other} (resnet56, vgg16bn)");
-                            std::process::exit(2)
-                        }
-                    })
+                    .map(speed_model_name)
                     .collect()
             }
             other => {
@@ -79,16 +73,6 @@ fn parse(rest: &[String]) -> Args {
         }
     }
     args
-}
-
-fn model(name: &str, device: &Device) -> Graph {
-    let cifar = xprune::graph::FeatureShape::spatial(3, 32, 32);
-    match name {
-        "ResNet-56" => resnet_cifar(ResNetCifarDepth::ResNet56, cifar, 10, 1.0, device, 1),
-        "VGG-16-BN" => vgg(VggDepth::Vgg16, true, cifar, 10, 1.0, device, 1),
-        _ => unreachable!("known model"),
-    }
-    .expect("reference model builds")
 }
 
 fn main() {
@@ -127,7 +111,7 @@ fn main() {
     for backend in &opts.backends {
         let device = device(*backend);
         for name in &args.models {
-            let graph = model(name, &device);
+            let graph = speed_model(name, 1.0, &device);
             let groups = ChannelGroups::new(&graph);
             let x = Tensor::<4>::random(
                 graph.input_shape().batch_dims(batch),

@@ -17,10 +17,11 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 use xprune::burn::tensor::{Device, Tensor, TensorData};
 use xprune::graph::tensor_util::to_vec;
-use xprune::graph::{FeatureShape, Graph, Layer};
-use xprune::models::{ResNetCifarDepth, VggDepth, resnet_cifar, vgg};
+use xprune::graph::{Graph, Layer};
 use xprune::surgery::{ChannelGroups, PrunePlan, count, prune};
-use xprune_benches::{BenchOptions, Table, device, machine_line, time};
+use xprune_benches::{
+    BenchOptions, Table, device, machine_line, speed_model, speed_model_name, time,
+};
 
 const RATIOS: [f64; 3] = [0.3, 0.5, 0.7];
 
@@ -57,19 +58,7 @@ fn parse(rest: &[String]) -> Args {
             "--batch" => args.batch = number(value()),
             "--round-to" => args.round_to = number(value()),
             "--profile" => args.profile = true,
-            "--models" => {
-                args.models = value()
-                    .split(',')
-                    .map(|m| match m.trim() {
-                        "resnet56" => "ResNet-56",
-                        "vgg16bn" => "VGG-16-BN",
-                        other => {
-                            eprintln!("unknown model {other} (resnet56, vgg16bn)");
-                            std::process::exit(2)
-                        }
-                    })
-                    .collect()
-            }
+            "--models" => args.models = value().split(',').map(speed_model_name).collect(),
             other => {
                 eprintln!("unknown argument {other} (--batch, --models, --round-to, --profile)");
                 std::process::exit(2)
@@ -80,19 +69,7 @@ fn parse(rest: &[String]) -> Args {
 }
 
 fn model(name: &str, device: &Device) -> Graph {
-    model_with_width(name, 1.0, device)
-}
-
-/// The model with every channel count scaled by `width` (0.5 gives the shapes of removing
-/// half of every group's channels).
-fn model_with_width(name: &str, width: f32, device: &Device) -> Graph {
-    let cifar = FeatureShape::spatial(3, 32, 32);
-    match name {
-        "ResNet-56" => resnet_cifar(ResNetCifarDepth::ResNet56, cifar, 10, width, device, 1),
-        "VGG-16-BN" => vgg(VggDepth::Vgg16, true, cifar, 10, width, device, 1),
-        _ => unreachable!("known model"),
-    }
-    .expect("reference model builds")
+    speed_model(name, 1.0, device)
 }
 
 /// Per-node timing: each node alone on its recorded inputs. Returns (kind, name, out
@@ -288,7 +265,7 @@ fn main() {
                 // the surgery itself (strided or copied weights) would show here.
                 let plan = l1_plan(&graph, &groups, 0.5, 1);
                 let pruned = prune(&graph, &groups, &plan).expect("plan applies");
-                let fresh = model_with_width(name, 0.5, &device);
+                let fresh = speed_model(name, 0.5, &device);
                 assert_eq!(count(&pruned).macs, count(&fresh).macs, "same shapes");
                 let tp = time(&device, warmup, reps, || {
                     pruned.forward(x.clone()).expect("forward runs");

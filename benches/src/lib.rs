@@ -210,3 +210,29 @@ pub fn machine_line() -> String {
         .unwrap_or(1);
     format!("{cpu}, {cores} logical cores")
 }
+
+/// The display name of a model of the speed benchmarks (`surgery`, `latency`) from its
+/// `--models` key (`resnet56`, `vgg16bn`); exits with a message for any other key.
+pub fn speed_model_name(key: &str) -> &'static str {
+    match key.trim() {
+        "resnet56" => "ResNet-56",
+        "vgg16bn" => "VGG-16-BN",
+        other => {
+            eprintln!("unknown model {other} (resnet56, vgg16bn)");
+            std::process::exit(2)
+        }
+    }
+}
+
+/// A model of the speed benchmarks by display name: ResNet-56 or VGG-16-BN with CIFAR shapes
+/// (3x32x32 inputs, 10 classes), weights of seed 1, every channel count scaled by `width`.
+pub fn speed_model(name: &str, width: f32, device: &Device) -> xprune::Graph {
+    use xprune::models::{ResNetCifarDepth, VggDepth, resnet_cifar, vgg};
+    let cifar = xprune::graph::FeatureShape::spatial(3, 32, 32);
+    match name {
+        "ResNet-56" => resnet_cifar(ResNetCifarDepth::ResNet56, cifar, 10, width, device, 1),
+        "VGG-16-BN" => vgg(VggDepth::Vgg16, true, cifar, 10, width, device, 1),
+        other => panic!("{other} is not a speed benchmark model (see speed_model_name)"),
+    }
+    .expect("reference model builds")
+}

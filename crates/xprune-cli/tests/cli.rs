@@ -1541,7 +1541,7 @@ fn prune_writes_the_inference_form_with_batch_norms_folded() {
 
 #[test]
 fn prune_meets_a_latency_budget_and_caches_the_latency_model() {
-    use xprune::latency::{LatencyModel, LatencyTable};
+    use xprune::latency::LatencyModel;
     let f = Files::new(true);
     let d = f.dir.path();
     let with_budget = |b: &'static str| {
@@ -1569,24 +1569,11 @@ fn prune_meets_a_latency_budget_and_caches_the_latency_model() {
     let mut model = LatencyModel::load(f.path("latency.json")).unwrap();
     assert_eq!(model.batch, 4);
     for n in &mut model.nodes {
-        n.table = match &n.table {
-            LatencyTable::Constant(_) => LatencyTable::Constant(0.0),
-            LatencyTable::Line { axis, counts, .. } => LatencyTable::Line {
-                axis: *axis,
-                counts: counts.clone(),
-                ms: counts.iter().map(|&c| c as f64).collect(),
-            },
-            LatencyTable::Grid {
-                inputs, outputs, ..
-            } => LatencyTable::Grid {
-                inputs: inputs.clone(),
-                outputs: outputs.clone(),
-                ms: inputs
-                    .iter()
-                    .flat_map(|&a| outputs.iter().map(move |&b| (a * b) as f64))
-                    .collect(),
-            },
-        };
+        n.table = n.table.with_times(|a, b| match (a, b) {
+            (0, 0) => 0.0,
+            (0, c) | (c, 0) => c as f64,
+            (a, b) => (a * b) as f64,
+        });
     }
     (model.dense_ms, model.nodes_ms) = (1.0, 1.0);
     model.save(f.path("latency.json")).unwrap();

@@ -127,16 +127,7 @@ pub fn shapes_after(
     groups: &ChannelGroups,
     plan: &ResolvedPlan,
 ) -> Vec<FeatureShape> {
-    let removals = NodeRemovals::new(graph, groups, plan);
-    graph
-        .nodes()
-        .iter()
-        .enumerate()
-        .map(|(id, n)| {
-            let c = n.shape.channels();
-            n.shape.with_channels(c - removals.output(id).len().min(c))
-        })
-        .collect()
+    NodeRemovals::new(graph, groups, plan).shapes(graph)
 }
 
 fn count_with_shapes(graph: &Graph, shapes: &[FeatureShape]) -> Counts {

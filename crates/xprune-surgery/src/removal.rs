@@ -42,6 +42,19 @@ impl NodeRemovals {
         Self { outputs, inputs }
     }
 
+    /// Every node's per-sample output shape with these removals (in node order).
+    pub fn shapes(&self, graph: &Graph) -> Vec<xprune_graph::FeatureShape> {
+        graph
+            .nodes()
+            .iter()
+            .enumerate()
+            .map(|(id, n)| {
+                let c = n.shape.channels();
+                n.shape.with_channels(c - self.output(id).len().min(c))
+            })
+            .collect()
+    }
+
     /// Removed output indices of a node.
     pub fn output(&self, node: NodeId) -> &[usize] {
         self.outputs.get(node).map(Vec::as_slice).unwrap_or(&[])

@@ -88,23 +88,9 @@ pub fn run(g: &Global, a: &PruneArgs) -> Result<()> {
         None => None,
     };
     let name = criterion.name();
-    let latency = match a.select.latency_budget {
-        Some(_) => {
-            let groups = Pruner::new(xprune::criteria::WeightNorm::l1())
-                .pin(a.criterion.pin.clone())
-                .prune_normalized(a.criterion.prune_normalized)
-                .groups(&graph)?;
-            let model = latency_model(g, a, &graph, &groups)?;
-            selection = selection.latency_model(model.clone());
-            selection.validate()?;
-            Some(model)
-        }
-        None => None,
-    };
     let progress = bar(1, format!("scoring ({name})"), g.quiet);
     let bar_handle = progress.clone();
     let mut pruner = Pruner::new(criterion)
-        .selection(selection)
         .pin(a.criterion.pin.clone())
         .prune_normalized(a.criterion.prune_normalized)
         .batch_size(g.batch_size)
@@ -114,6 +100,21 @@ pub fn run(g: &Global, a: &PruneArgs) -> Result<()> {
                 bar_handle.inc(1);
             }
         });
+    // A latency budget's model is probed on the groups the pruner will use.
+    let latency = match a.select.latency_budget {
+        Some(_) => {
+            let groups = pruner.groups(&graph)?;
+            progress.set_message("probing latency (once per model and device)");
+            let model = latency_model(g, a, &graph, &groups);
+            progress.set_message(format!("scoring ({name})"));
+            let model = model?;
+            selection = selection.latency_model(model.clone());
+            selection.validate()?;
+            Some(model)
+        }
+        None => None,
+    };
+    pruner = pruner.selection(selection);
     let outcome = pruner.one_shot(&graph, data.as_ref());
     progress.finish_and_clear();
     let outcome = outcome?;
@@ -173,10 +174,7 @@ fn latency_model(
         seed: g.seed,
         ..ProbeOptions::default()
     };
-    let progress = bar(1, "probing latency (once per model and device)", g.quiet);
-    let probed = LatencyModel::probe_or_load(&path, graph, groups, &options);
-    progress.finish_and_clear();
-    let (model, probed) = probed?;
+    let (model, probed) = LatencyModel::probe_or_load(&path, graph, groups, &options)?;
     if !g.quiet {
         eprintln!(
             "latency model: {} {} (dense {:.2} ms per batch of {})",

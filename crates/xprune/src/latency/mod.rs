@@ -171,6 +171,36 @@ impl LatencyTable {
         }
     }
 
+    /// The same measured counts with the times `ms(input, output)` (`ms(0, 0)` for a constant):
+    /// a model of known times, for tests and for what-if studies.
+    pub fn with_times(&self, ms: impl Fn(usize, usize) -> f64) -> Self {
+        match self {
+            Self::Constant(_) => Self::Constant(ms(0, 0)),
+            Self::Line { axis, counts, .. } => Self::Line {
+                axis: *axis,
+                counts: counts.clone(),
+                ms: counts
+                    .iter()
+                    .map(|&c| match axis {
+                        Axis::Input => ms(c, 0),
+                        Axis::Output => ms(0, c),
+                    })
+                    .collect(),
+            },
+            Self::Grid {
+                inputs, outputs, ..
+            } => Self::Grid {
+                inputs: inputs.clone(),
+                outputs: outputs.clone(),
+                ms: inputs
+                    .iter()
+                    .flat_map(|&a| outputs.iter().map(move |&b| (a, b)))
+                    .map(|(a, b)| ms(a, b))
+                    .collect(),
+            },
+        }
+    }
+
     fn validate(&self) -> std::result::Result<(), String> {
         let finite = |ms: &[f64]| ms.iter().all(|t| t.is_finite() && *t >= 0.0);
         let ascending =

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 use xprune_graph::burn::tensor::Device;
 use xprune_graph::{Activation, FeatureShape, Graph, GraphError, Layer, NodeId};
-use xprune_surgery::{ChannelGroups, GroupId, NodeRemovals, PrunePlan, shapes_after, slice_as};
+use xprune_surgery::{ChannelGroups, GroupId, NodeRemovals, PrunePlan, slice_as};
 
 /// How a latency model is measured.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -230,7 +230,7 @@ impl LatencyModel {
                 }
                 let resolved = plan.resolve(groups)?;
                 let removals = NodeRemovals::new(graph, groups, &resolved);
-                let shapes = shapes_after(graph, groups, &resolved);
+                let shapes = removals.shapes(graph);
                 let layer = slice_as(graph, &removals, id, source)?;
                 let in_shapes: Vec<FeatureShape> = info.inputs.iter().map(|&i| shapes[i]).collect();
                 let ms = timer.time(&info.name, &layer, &in_shapes)?;

@@ -57,24 +57,11 @@ fn quick() -> ProbeOptions {
 fn synthetic(mut model: LatencyModel, graph: &Graph) -> LatencyModel {
     let stair = |c: usize| c.div_ceil(4) as f64;
     for n in &mut model.nodes {
-        n.table = match &n.table {
-            LatencyTable::Constant(_) => LatencyTable::Constant(0.5),
-            LatencyTable::Line { axis, counts, .. } => LatencyTable::Line {
-                axis: *axis,
-                counts: counts.clone(),
-                ms: counts.iter().map(|&c| stair(c)).collect(),
-            },
-            LatencyTable::Grid {
-                inputs, outputs, ..
-            } => LatencyTable::Grid {
-                inputs: inputs.clone(),
-                outputs: outputs.clone(),
-                ms: inputs
-                    .iter()
-                    .flat_map(|&a| outputs.iter().map(move |&b| stair(a) * stair(b) / 4.0))
-                    .collect(),
-            },
-        };
+        n.table = n.table.with_times(|a, b| match (a, b) {
+            (0, 0) => 0.5,
+            (0, c) | (c, 0) => stair(c),
+            (a, b) => stair(a) * stair(b) / 4.0,
+        });
     }
     model.nodes_ms = 0.0;
     model.dense_ms = 0.0;

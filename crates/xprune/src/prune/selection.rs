@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use xprune_criteria::Scores;
 use xprune_graph::Graph;
-use xprune_surgery::{ChannelGroups, GroupId, PrunePlan, shapes_after};
+use xprune_surgery::{ChannelGroups, GroupId, PrunePlan, ResolvedPlan, shapes_after};
 
 /// Where channels compete for removal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -420,6 +420,17 @@ fn plan_of(groups: &ChannelGroups, cands: &[Candidate], counts: &[usize]) -> Pru
     plan
 }
 
+/// The validated plan of removing `counts[c]` channels from each candidate.
+fn resolved(groups: &ChannelGroups, cands: &[Candidate], counts: &[usize]) -> Result<ResolvedPlan> {
+    let mut plan = PrunePlan::new();
+    for (c, removed) in cands.iter().zip(removals(groups, cands, counts)) {
+        if !removed.is_empty() {
+            plan.insert(c.id, removed);
+        }
+    }
+    Ok(plan.resolve(groups)?)
+}
+
 fn cost(
     graph: &Graph,
     groups: &ChannelGroups,
@@ -427,14 +438,7 @@ fn cost(
     counts: &[usize],
     params: bool,
 ) -> Result<u64> {
-    let mut plan = PrunePlan::new();
-    for (c, removed) in cands.iter().zip(removals(groups, cands, counts)) {
-        if !removed.is_empty() {
-            plan.insert(c.id, removed);
-        }
-    }
-    let resolved = plan.resolve(groups)?;
-    let (p, m) = counts_after(graph, groups, &resolved);
+    let (p, m) = counts_after(graph, groups, &resolved(groups, cands, counts)?);
     Ok(if params { p } else { m })
 }
 
@@ -590,14 +594,8 @@ fn latency_of(
     counts: &[usize],
     model: &LatencyModel,
 ) -> Result<f64> {
-    let mut plan = PrunePlan::new();
-    for (c, removed) in cands.iter().zip(removals(groups, cands, counts)) {
-        if !removed.is_empty() {
-            plan.insert(c.id, removed);
-        }
-    }
-    let resolved = plan.resolve(groups)?;
-    Ok(model.predict_shapes(graph, &shapes_after(graph, groups, &resolved))?)
+    let plan = resolved(groups, cands, counts)?;
+    Ok(model.predict_shapes(graph, &shapes_after(graph, groups, &plan))?)
 }
 
 /// Removal counts for a latency budget: the smallest removal (in the global order, or the
