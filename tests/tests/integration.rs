@@ -24,3 +24,6 @@ mod digits;
 
 #[path = "integration/isp.rs"]
 mod isp;
+
+#[path = "integration/devices.rs"]
+mod devices;

@@ -21,6 +21,12 @@ pub struct Global {
     /// Compute backend: flex (CPU, default), ndarray (CPU), wgpu (GPU or software Vulkan), cuda.
     #[arg(long, global = true, default_value = "flex")]
     pub backend: String,
+    /// Score on several devices: a comma-separated list such as `flex,wgpu` or
+    /// `cuda:0,cuda:1` (a device may repeat). Reference batches and Shapley permutations are
+    /// dealt to them and the results combined; the scores equal the single-device ones.
+    /// Used by score, prune, sweep and demo; the model itself stays on `--backend`.
+    #[arg(long, global = true)]
+    pub devices: Option<String>,
     /// Seed of every random choice.
     #[arg(long, global = true, default_value_t = 0)]
     pub seed: u64,

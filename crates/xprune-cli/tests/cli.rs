@@ -1647,3 +1647,94 @@ fn prune_meets_a_latency_budget_and_caches_the_latency_model() {
         &["--round-to 4"],
     );
 }
+
+#[test]
+fn devices_split_scoring_and_give_the_same_scores() {
+    let f = Files::new(true);
+    let d = f.dir.path();
+    for criterion in ["lrp", "taylor", "shapley"] {
+        let one = format!("{criterion}-one.json");
+        let two = format!("{criterion}-two.json");
+        let args = |out: &str| -> Vec<String> {
+            [
+                "score",
+                "-m",
+                "model.onnx",
+                "-d",
+                "data.npz",
+                "-c",
+                criterion,
+                "-o",
+                out,
+                "--batch-size",
+                "4",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+        };
+        let a = args(&one);
+        ok(d, &a.iter().map(String::as_str).collect::<Vec<_>>());
+        let mut b = args(&two);
+        b.extend(["--devices".into(), "flex,flex".into()]);
+        ok(d, &b.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(
+            read_json(&f.path(&one)),
+            read_json(&f.path(&two)),
+            "{criterion}"
+        );
+    }
+    // prune with two workers removes what one removes.
+    let prune = |out: &str, devices: Option<&str>| {
+        let mut args = vec![
+            "prune",
+            "-m",
+            "model.onnx",
+            "-d",
+            "data.npz",
+            "-c",
+            "lrp",
+            "--ratio",
+            "0.5",
+            "-o",
+            out,
+            "--batch-size",
+            "4",
+        ];
+        if let Some(list) = devices {
+            args.extend(["--devices", list]);
+        }
+        ok(d, &args)
+    };
+    let a = prune("p1.onnx", None);
+    let b = prune("p2.onnx", Some("flex, flex"));
+    assert_eq!(
+        std::fs::read(f.path("p1.onnx")).unwrap(),
+        std::fs::read(f.path("p2.onnx")).unwrap(),
+        "{a}\n{b}"
+    );
+    // Bad lists are named.
+    for (list, want) in [
+        ("flex:2", "one device"),
+        ("flex,,flex", "comma-separated"),
+        ("tpu", "unknown backend `tpu`"),
+    ] {
+        fails(
+            d,
+            &[
+                "score",
+                "-m",
+                "model.onnx",
+                "-d",
+                "data.npz",
+                "-c",
+                "lrp",
+                "-o",
+                "x.json",
+                "--devices",
+                list,
+            ],
+            &[want],
+        );
+    }
+}

@@ -30,6 +30,9 @@ pub struct ScoringContext<'a> {
     pub data: Option<&'a Dataset>,
     /// Device for computations (the graph's device).
     pub device: &'a Device,
+    /// Devices to split reference batches and Shapley coalitions across (see
+    /// [`ScoringContext::with_devices`]); empty means `device` alone.
+    pub devices: &'a [Device],
     /// Largest number of samples per forward pass.
     pub batch_size: usize,
     /// Seed of every random choice.
@@ -44,6 +47,7 @@ impl<'a> ScoringContext<'a> {
             groups,
             data: None,
             device,
+            devices: &[],
             batch_size: 64,
             seed: 0,
         }
@@ -59,6 +63,27 @@ impl<'a> ScoringContext<'a> {
     pub fn with_batch_size(mut self, batch_size: usize) -> Self {
         self.batch_size = batch_size.max(1);
         self
+    }
+
+    /// With several devices: the criteria that run reference batches (LRP, feature relevance,
+    /// gradient, Taylor) split the batches across them, Shapley splits its coalitions, each
+    /// device working on its own copy of the graph in a thread of its own. The scores equal
+    /// the single-device ones: exactly for devices of one kind, within float tolerance for
+    /// devices of different kinds. Devices may repeat (two workers on one device). An empty
+    /// list means the context's `device` alone.
+    pub fn with_devices(mut self, devices: &'a [Device]) -> Self {
+        self.devices = devices;
+        self
+    }
+
+    /// The devices work is split across: the `devices` field if it is not empty, else
+    /// `device` alone.
+    pub fn devices(&self) -> &'a [Device] {
+        if self.devices.is_empty() {
+            std::slice::from_ref(self.device)
+        } else {
+            self.devices
+        }
     }
 
     /// With a seed.

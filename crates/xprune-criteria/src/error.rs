@@ -50,6 +50,14 @@ pub enum CriterionError {
     /// Scores that do not match the groups they are used with.
     #[error("scores: {0}")]
     Scores(String),
+    /// Work on one of several devices failed unexpectedly (a worker thread panicked).
+    #[error("scoring on device {device} failed: {message}")]
+    Device {
+        /// The device.
+        device: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The graph failed to run.
     #[error(transparent)]
     Graph(#[from] GraphError),

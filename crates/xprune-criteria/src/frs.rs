@@ -87,16 +87,29 @@ impl Criterion for FeatureRelevance {
             &self.composite,
             LrpTarget::Labels,
             |a, labels, predicted| {
-                for (&l, &p) in labels.iter().zip(predicted) {
+                // Per group and site, the batch's per-sample relevance `[batch, channels]`.
+                let relevance: Vec<Vec<Option<Vec<f32>>>> = sites
+                    .iter()
+                    .map(|(_, c, slots)| {
+                        slots
+                            .iter()
+                            .map(|(slot, _)| site_relevance(a, slot, *c, false))
+                            .collect()
+                    })
+                    .collect();
+                Ok((labels.to_vec(), predicted.to_vec(), relevance))
+            },
+            |(labels, predicted, relevance)| {
+                for (&l, &p) in labels.iter().zip(&predicted) {
                     seen[l as usize] += 1;
                     if l == p {
                         correct[l as usize] += 1;
                     }
                 }
-                for (g, c, slots) in &sites {
+                for ((g, c, slots), relevance) in sites.iter().zip(&relevance) {
                     let acc = sums.get_mut(g).expect("initialised");
-                    for (slot, positions) in slots {
-                        if let Some(r) = site_relevance(a, slot, *c, false) {
+                    for ((_, positions), r) in slots.iter().zip(relevance) {
+                        if let Some(r) = r {
                             for (n, &label) in labels.iter().enumerate() {
                                 for k in 0..*c {
                                     acc[label as usize][k] +=

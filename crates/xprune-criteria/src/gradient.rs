@@ -1,6 +1,7 @@
 //! Gradient and Taylor criteria (Sun et al. 2017; Molchanov et al. 2017), via autodiff.
 
 use crate::criterion::{Criterion, Needs, ScoringContext};
+use crate::devices::across_devices;
 use crate::error::Result;
 use crate::loss::per_sample_cross_entropy;
 use crate::names;
@@ -89,8 +90,6 @@ struct ProbeSums {
 /// are that sample's own gradients: per-sample sums come out of one batched backward pass.
 fn probe(ctx: &ScoringContext<'_>, name: &str, policy: SitePolicy) -> Result<ProbeSums> {
     let data = ctx.require_data(name)?;
-    let ad = ctx.device.clone().autodiff();
-    let graph = ctx.graph.clone().no_grad().fork(&ad);
     let mut entries = Vec::new();
     let mut site_nodes: BTreeMap<NodeId, usize> = BTreeMap::new();
     for group in ctx.groups.prunable() {
@@ -109,48 +108,76 @@ fn probe(ctx: &ScoringContext<'_>, name: &str, policy: SitePolicy) -> Result<Pro
             });
         }
     }
-    for idx in data.batch_indices(ctx.batch_size) {
-        let batch = data.batch(&idx, &ad)?;
-        let b = idx.len();
-        // Multiplicative probe m = 1 gives sum_pos a * g per channel; additive probe p = 0
-        // gives g itself.
-        let mut probes: BTreeMap<NodeId, (Tensor<2>, Activation)> = BTreeMap::new();
-        let mut hook = |id: NodeId, a: Activation| -> Activation {
-            let Some(&c) = site_nodes.get(&id) else {
-                return a;
+    let slots: Vec<(ChannelSlot, usize)> = entries
+        .iter()
+        .map(|e| (e.slot.clone(), e.channels))
+        .collect();
+    // Per batch, on the device that ran it: per entry the per-sample channel sums of
+    // `a * dL/da` and of `dL/da` (`None` where the site got no gradient); folded in batch
+    // order.
+    across_devices(
+        ctx,
+        data.batch_indices(ctx.batch_size),
+        |device| {
+            let ad = device.clone().autodiff();
+            let graph = ctx.graph.clone().no_grad().fork(&ad);
+            Ok((graph, ad, device.clone()))
+        },
+        |(graph, ad, device), idx| {
+            let batch = data.batch(&idx, ad)?;
+            let b = idx.len();
+            // Multiplicative probe m = 1 gives sum_pos a * g per channel; additive probe p = 0
+            // gives g itself.
+            let mut probes: BTreeMap<NodeId, (Tensor<2>, Activation)> = BTreeMap::new();
+            let mut hook = |id: NodeId, a: Activation| -> Activation {
+                let Some(&c) = site_nodes.get(&id) else {
+                    return a;
+                };
+                let m = Tensor::<2>::ones([b, c], &*ad).require_grad();
+                let p =
+                    map_activation!(a.clone(), t => Tensor::zeros(t.dims(), &*ad).require_grad());
+                probes.insert(id, (m.clone(), p.clone()));
+                a.scale_channels(m)
+                    .checked_add(p)
+                    .expect("probe has the value's layout")
             };
-            let m = Tensor::<2>::ones([b, c], &ad).require_grad();
-            let p = map_activation!(a.clone(), t => Tensor::zeros(t.dims(), &ad).require_grad());
-            probes.insert(id, (m.clone(), p.clone()));
-            a.scale_channels(m)
-                .checked_add(p)
-                .expect("probe has the value's layout")
-        };
-        let logits = graph
-            .run(batch.inputs)
-            .hook(&mut hook)
-            .execute()?
-            .into_output()
-            .flatten();
-        let loss = per_sample_cross_entropy(logits, batch.labels).sum();
-        let grads = loss.backward();
-        for e in entries.iter_mut() {
-            let (m, p) = &probes[&e.slot.node];
-            let ag = m
-                .grad(&grads)
-                .map(|t| Activation::Flat(t.without_autodiff()));
-            let layout = p.layout();
-            let g = with_activation!(p, t => t
-                .grad(&grads)
-                .and_then(|g| Activation::from_tensor(g, layout)));
-            if let (Some(ag), Some(g)) = (ag, g) {
-                let ag = to_vec(&channel_sums(&ag, &e.slot, e.channels));
-                let g = to_vec(&channel_sums(&g.to_device(ctx.device), &e.slot, e.channels));
-                e.taylor.add(&ag, e.channels);
-                e.grad.add(&g, e.channels);
+            let logits = graph
+                .run(batch.inputs)
+                .hook(&mut hook)
+                .execute()?
+                .into_output()
+                .flatten();
+            let loss = per_sample_cross_entropy(logits, batch.labels).sum();
+            let grads = loss.backward();
+            let sums: Vec<Option<(Vec<f32>, Vec<f32>)>> = slots
+                .iter()
+                .map(|(slot, channels)| {
+                    let (m, p) = &probes[&slot.node];
+                    let ag = m
+                        .grad(&grads)
+                        .map(|t| Activation::Flat(t.without_autodiff()));
+                    let layout = p.layout();
+                    let g = with_activation!(p, t => t
+                        .grad(&grads)
+                        .and_then(|g| Activation::from_tensor(g, layout)));
+                    let (ag, g) = (ag?, g?);
+                    let ag = to_vec(&channel_sums(&ag, slot, *channels));
+                    let g = to_vec(&channel_sums(&g.to_device(device), slot, *channels));
+                    Some((ag, g))
+                })
+                .collect();
+            Ok(sums)
+        },
+        |sums| {
+            for (e, s) in entries.iter_mut().zip(sums) {
+                if let Some((ag, g)) = s {
+                    e.taylor.add(&ag, e.channels);
+                    e.grad.add(&g, e.channels);
+                }
             }
-        }
-    }
+            Ok(())
+        },
+    )?;
     Ok(ProbeSums {
         entries,
         samples: data.len(),

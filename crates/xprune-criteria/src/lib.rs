@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod criterion;
+pub mod devices;
 mod error;
 mod frs;
 mod gradient;

@@ -2,9 +2,11 @@
 //! samples and positions.
 
 use crate::criterion::{Criterion, Needs, ScoringContext};
+use crate::devices::across_devices;
 use crate::error::Result;
 use crate::scores::Scores;
 use crate::sites::{channel_sums, consumer_sites};
+use burn::module::Module;
 use burn::tensor::{Int, Tensor};
 use std::collections::BTreeMap;
 use xprune_graph::Dataset;
@@ -89,26 +91,35 @@ impl LrpCriterion {
     }
 }
 
-/// Runs attribution over the reference data batch by batch and hands every batch's
-/// attribution, labels and predictions to `visit`.
-pub(crate) fn attribute_batches(
+/// Runs attribution over the reference data batch by batch, on the devices of `ctx`
+/// ([`across_devices`]): `extract` turns a batch's attribution, labels and predictions into a
+/// value on the device that computed it, and `fold` receives the values in batch order.
+pub(crate) fn attribute_batches<R: Send>(
     ctx: &ScoringContext<'_>,
     data: &Dataset,
     composite: &Composite,
     target: LrpTarget,
-    mut visit: impl FnMut(&Attribution, &[i64], &[i64]) -> Result<()>,
+    extract: impl Fn(&Attribution, &[i64], &[i64]) -> Result<R> + Sync,
+    fold: impl FnMut(R) -> Result<()>,
 ) -> Result<()> {
-    let attributor = Attributor::new(ctx.graph, composite)?;
-    for idx in data.batch_indices(ctx.batch_size) {
-        let batch = data.batch(&idx, ctx.device)?;
-        let labels: Vec<i64> = idx.iter().map(|&i| data.labels()[i]).collect();
-        let attribution = attributor.attribute(batch.inputs, target.target(batch.labels))?;
-        let predicted: Vec<i64> = xprune_graph::tensor_util::to_vec_int(
-            &attribution.logits.clone().argmax(1).reshape([idx.len()]),
-        );
-        visit(&attribution, &labels, &predicted)?;
-    }
-    Ok(())
+    across_devices(
+        ctx,
+        data.batch_indices(ctx.batch_size),
+        |device| {
+            let graph = ctx.graph.clone().fork(device);
+            Ok((Attributor::new(&graph, composite)?, device.clone()))
+        },
+        |(attributor, device), idx| {
+            let batch = data.batch(&idx, device)?;
+            let labels: Vec<i64> = idx.iter().map(|&i| data.labels()[i]).collect();
+            let attribution = attributor.attribute(batch.inputs, target.target(batch.labels))?;
+            let predicted: Vec<i64> = xprune_graph::tensor_util::to_vec_int(
+                &attribution.logits.clone().argmax(1).reshape([idx.len()]),
+            );
+            extract(&attribution, &labels, &predicted)
+        },
+        fold,
+    )
 }
 
 /// The per-sample relevance of every group channel at a site: `[batch, channels]`.
@@ -146,19 +157,39 @@ impl Criterion for LrpCriterion {
         let mut sums: BTreeMap<GroupId, Vec<f64>> =
             sites.iter().map(|(g, c, _)| (*g, vec![0.0; *c])).collect();
         let absolute = self.aggregation == Aggregation::Absolute;
-        attribute_batches(ctx, data, &self.composite, self.target, |a, _, _| {
-            for (g, c, slots) in &sites {
-                let acc = sums.get_mut(g).expect("initialised");
-                for slot in slots {
-                    if let Some(r) = site_relevance(a, slot, *c, absolute) {
-                        for (i, v) in r.iter().enumerate() {
-                            acc[i % c] += *v as f64;
+        // Per batch, per group: the channels' relevance summed over the batch's samples and
+        // the group's sites (in f64, on the device that computed it); folded in batch order.
+        attribute_batches(
+            ctx,
+            data,
+            &self.composite,
+            self.target,
+            |a, _, _| {
+                Ok(sites
+                    .iter()
+                    .map(|(_, c, slots)| {
+                        let mut acc = vec![0.0f64; *c];
+                        for slot in slots {
+                            if let Some(r) = site_relevance(a, slot, *c, absolute) {
+                                for (i, v) in r.iter().enumerate() {
+                                    acc[i % c] += *v as f64;
+                                }
+                            }
                         }
+                        acc
+                    })
+                    .collect::<Vec<_>>())
+            },
+            |batch| {
+                for ((g, _, _), part) in sites.iter().zip(batch) {
+                    let acc = sums.get_mut(g).expect("initialised");
+                    for (a, v) in acc.iter_mut().zip(part) {
+                        *a += v;
                     }
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         let mut scores = Scores::new(self.name());
         for (g, values) in sums {
             scores.insert(ctx.groups, g, values)?;

@@ -575,12 +575,12 @@ fn small_cnn() -> (Graph, Dataset) {
 }
 
 /// The cached game of the Shapley criterion, recording every coalition it is asked for.
-struct Recorded<'a> {
-    game: GraphGame<'a>,
+struct Recorded {
+    game: GraphGame,
     asked: Vec<(Vec<bool>, Vec<f64>)>,
 }
 
-impl CoalitionGame for Recorded<'_> {
+impl CoalitionGame for Recorded {
     type Error = CriterionError;
     fn players(&self) -> usize {
         self.game.players()

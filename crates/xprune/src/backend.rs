@@ -28,6 +28,14 @@ pub enum BackendError {
         "backend `{0}` is not compiled in: rebuild with the Cargo feature `{0}` (compiled: {1})"
     )]
     NotCompiled(Backend, String),
+    /// A device list or a device index that cannot be used.
+    #[error("device `{spec}`: {message}")]
+    Device {
+        /// The device as written.
+        spec: String,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 impl Backend {
@@ -86,6 +94,59 @@ impl Backend {
         })
     }
 
+    /// Device `index` of this backend: the discrete GPU `index` for `wgpu`, GPU `index` for
+    /// `cuda`; the CPU backends have one device (index 0).
+    pub fn device_at(self, index: usize) -> Result<Device, BackendError> {
+        let device = self.device()?;
+        Ok(match self {
+            Self::Flex | Self::NdArray if index == 0 => device,
+            Self::Flex | Self::NdArray => {
+                return Err(BackendError::Device {
+                    spec: format!("{self}:{index}"),
+                    message: format!("{self} has one device, index 0"),
+                });
+            }
+            #[cfg(feature = "wgpu")]
+            Self::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(index)),
+            #[cfg(feature = "cuda")]
+            Self::Cuda => Device::cuda(index),
+            #[allow(unreachable_patterns)]
+            Self::Wgpu | Self::Cuda => unreachable!("checked by device()"),
+        })
+    }
+
+    /// The devices of a comma-separated list such as `flex,wgpu` or `cuda:0,cuda:1`: each a
+    /// backend name ([`Backend::device`]) or `name:index` ([`Backend::device_at`]). A device
+    /// may be listed twice (two workers on it). At most 64 devices.
+    pub fn devices(list: &str) -> Result<Vec<Device>, BackendError> {
+        let bad = |message: &str| BackendError::Device {
+            spec: list.to_string(),
+            message: message.to_string(),
+        };
+        let parts: Vec<&str> = list.split(',').map(str::trim).collect();
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err(bad(
+                "expected a comma-separated list of devices such as `flex,wgpu`",
+            ));
+        }
+        if parts.len() > 64 {
+            return Err(bad("at most 64 devices"));
+        }
+        parts
+            .into_iter()
+            .map(|part| match part.split_once(':') {
+                None => part.parse::<Backend>()?.device(),
+                Some((name, index)) => {
+                    let index = index.parse::<usize>().map_err(|_| BackendError::Device {
+                        spec: part.to_string(),
+                        message: "the index after `:` must be a number".into(),
+                    })?;
+                    name.parse::<Backend>()?.device_at(index)
+                }
+            })
+            .collect()
+    }
+
     /// The backend named by the `XPRUNE_BACKEND` environment variable, else `flex` if compiled,
     /// else the first compiled backend.
     pub fn from_env() -> Result<Backend, BackendError> {
@@ -130,5 +191,19 @@ mod tests {
             Err(BackendError::Unknown(_))
         ));
         assert!(Backend::Flex.device().is_ok());
+    }
+
+    #[test]
+    fn device_lists_parse() {
+        let d = Backend::devices("flex, flex:0").unwrap();
+        assert_eq!(d, vec![Backend::Flex.device().unwrap(); 2]);
+        for bad in ["", "flex,", "flex:1", "flex:x", "tpu", "flex,,flex"] {
+            assert!(Backend::devices(bad).is_err(), "{bad}");
+        }
+        let err = Backend::devices("flex:1").unwrap_err().to_string();
+        assert!(
+            err.contains("flex:1") && err.contains("one device"),
+            "{err}"
+        );
     }
 }

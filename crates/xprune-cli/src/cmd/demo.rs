@@ -8,7 +8,7 @@
 //!    without and with a short fine-tuning on the same 40 images.
 
 use crate::args::{DemoArgs, Global};
-use crate::cmd::device;
+use crate::cmd::{device, scoring_devices};
 use crate::csv::Csv;
 use crate::error::{Result, io};
 use crate::plot::{Plot, Series};
@@ -105,6 +105,7 @@ fn normalization(name: &str) -> Normalization {
 pub fn run(g: &Global, a: &DemoArgs) -> Result<()> {
     let started = Instant::now();
     let dev = device(&g.backend)?;
+    let devices = scoring_devices(g)?;
     std::fs::create_dir_all(&a.output).map_err(io(&a.output))?;
     let (source_n, source_epochs, test_n, ft_epochs) = if a.quick {
         (600, 2, 200, 5)
@@ -195,7 +196,10 @@ pub fn run(g: &Global, a: &DemoArgs) -> Result<()> {
     for (name, criterion) in criteria {
         progress.set_message(format!("pruning ({name})"));
         let scoring = Instant::now();
-        let pruner = Pruner::new(criterion).batch_size(g.batch_size).seed(g.seed);
+        let pruner = Pruner::new(criterion)
+            .batch_size(g.batch_size)
+            .devices(devices.clone())
+            .seed(g.seed);
         let (groups, scores) = pruner.score(&transferred, Some(&few))?;
         let score_seconds = scoring.elapsed().as_secs_f64();
         let (mut pts, mut pts_ft) = (vec![(0.0, base_acc)], vec![(0.0, base_acc)]);

@@ -8,7 +8,7 @@ mod score;
 mod sweep;
 mod toy;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, Global};
 use crate::error::Result;
 use xprune::Backend;
 use xprune::burn::tensor::Device;
@@ -17,6 +17,14 @@ use xprune::burn::tensor::Device;
 pub fn device(name: &str) -> Result<Device> {
     let backend: Backend = name.parse()?;
     Ok(backend.device()?)
+}
+
+/// The devices of the `--devices` option (empty without it: the model's device alone).
+pub fn scoring_devices(g: &Global) -> Result<Vec<Device>> {
+    match &g.devices {
+        Some(list) => Ok(Backend::devices(list)?),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// Runs a parsed command line.

@@ -1,7 +1,7 @@
 //! `xprune prune`: score, select, remove; write the smaller model and the plan.
 
 use crate::args::{CriterionArgs, Global, PruneArgs};
-use crate::cmd::device;
+use crate::cmd::{device, scoring_devices};
 use crate::error::{CliError, Result, io};
 use crate::load;
 use crate::progress::bar;
@@ -64,6 +64,7 @@ pub fn plan_json(
 
 pub fn run(g: &Global, a: &PruneArgs) -> Result<()> {
     let dev = device(&g.backend)?;
+    let devices = scoring_devices(g)?;
     let graph = load::model(&a.model.model, &dev)?;
     // ISP learns its gates for the MAC budget the selection targets.
     let criterion_args = CriterionArgs {
@@ -94,6 +95,7 @@ pub fn run(g: &Global, a: &PruneArgs) -> Result<()> {
         .pin(a.criterion.pin.clone())
         .prune_normalized(a.criterion.prune_normalized)
         .batch_size(g.batch_size)
+        .devices(devices.clone())
         .seed(g.seed)
         .on_progress(move |p| {
             if let PruneProgress::Pruned { .. } = p {

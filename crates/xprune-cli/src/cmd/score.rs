@@ -1,7 +1,7 @@
 //! `xprune score`: channel scores as JSON.
 
 use crate::args::{Global, ScoreArgs};
-use crate::cmd::device;
+use crate::cmd::{device, scoring_devices};
 use crate::error::{CliError, Result, io};
 use crate::load;
 use xprune::Pruner;
@@ -9,6 +9,7 @@ use xprune::criteria::{Needs, Uncertainty};
 
 pub fn run(g: &Global, a: &ScoreArgs) -> Result<()> {
     let dev = device(&g.backend)?;
+    let devices = scoring_devices(g)?;
     let graph = load::model(&a.model.model, &dev)?;
     let criterion = load::criterion(&a.criterion.criterion, &a.criterion, g.quiet)?;
     let data = match &a.data {
@@ -29,6 +30,7 @@ pub fn run(g: &Global, a: &ScoreArgs) -> Result<()> {
         .pin(a.criterion.pin.clone())
         .prune_normalized(a.criterion.prune_normalized)
         .batch_size(g.batch_size)
+        .devices(devices.clone())
         .seed(g.seed);
     let spinner = crate::progress::bar(1, format!("scoring ({})", a.criterion.criterion), g.quiet);
     let (_, scores) = pruner.score(&graph, data.as_ref())?;

@@ -2,7 +2,7 @@
 //! fine-tuning), as CSV and SVG.
 
 use crate::args::{CriterionArgs, Global, SweepArgs};
-use crate::cmd::device;
+use crate::cmd::{device, scoring_devices};
 use crate::csv::Csv;
 use crate::error::{CliError, Result, io};
 use crate::load;
@@ -35,6 +35,7 @@ pub fn masked_accuracy(
 
 pub fn run(g: &Global, a: &SweepArgs) -> Result<()> {
     let dev = device(&g.backend)?;
+    let devices = scoring_devices(g)?;
     let graph = load::model(&a.model.model, &dev)?;
     let data = load::dataset(&a.data)?;
     load::check_fit(&graph, &data, &a.data)?;
@@ -81,7 +82,10 @@ pub fn run(g: &Global, a: &SweepArgs) -> Result<()> {
     );
     for (name, criterion) in criteria {
         let reference = (criterion.needs() > Needs::Weights).then_some(&data);
-        let pruner = Pruner::new(criterion).batch_size(g.batch_size).seed(g.seed);
+        let pruner = Pruner::new(criterion)
+            .batch_size(g.batch_size)
+            .devices(devices.clone())
+            .seed(g.seed);
         progress.set_message(format!("scoring ({name})"));
         let (_, scores) = pruner.score(&graph, reference)?;
         let mut points = vec![(0.0, base)];

@@ -4,9 +4,12 @@ use crate::criterion::{Criterion, Needs, ScoringContext};
 use crate::error::{CriterionError, Result};
 use crate::names;
 use crate::scores::{Scores, Uncertainty};
-use crate::shapley::game::{SampleAggregate, ShapleyError, ShapleyMethod, shapley_values};
+use crate::shapley::game::{SampleAggregate, ShapleyError, ShapleyMethod, shapley_values_on};
 use crate::shapley::graph_game::GraphGame;
 use crate::shapley::sampling::Adaptive;
+use burn::module::Module;
+use burn::tensor::Device;
+use xprune_graph::Graph;
 
 /// Scores channel `k` of a group by its Shapley value in the game whose players are the
 /// group's channels and whose value is minus the cross-entropy of the reference data with the
@@ -114,16 +117,29 @@ impl Criterion for Shapley {
             });
         }
         let chunk = ctx.batch_size.min(data.len()).max(1);
+        // One copy of the graph per device; each group's game is set up on every device and
+        // the permutation walks (or coalition chunks) are dealt round-robin to them.
+        let devices = ctx.devices();
+        let graphs: Vec<(Graph, &Device)> = devices
+            .iter()
+            .map(|d| match d == ctx.device {
+                true => (ctx.graph.clone(), d),
+                false => (ctx.graph.clone().fork(d), d),
+            })
+            .collect();
         let mut scores = Scores::new(self.name());
         for (i, group) in ctx.groups.prunable().enumerate() {
-            let mut game = GraphGame::new(ctx.graph, group, data, chunk, ctx.device)?;
+            let mut games = graphs
+                .iter()
+                .map(|(g, d)| GraphGame::new(g, group, data, chunk, d))
+                .collect::<Result<Vec<_>>>()?;
             let coalitions_per_pass = (self.max_batch_rows / chunk).max(1);
             let seed = ctx
                 .seed
                 .wrapping_add(i as u64)
                 .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let values = shapley_values(
-                &mut game,
+            let values = shapley_values_on(
+                &mut games,
                 &self.method_for(group.channels()),
                 self.aggregate,
                 coalitions_per_pass,
@@ -131,6 +147,10 @@ impl Criterion for Shapley {
             )
             .map_err(|e| match e {
                 ShapleyError::Game(e) => e,
+                ShapleyError::Worker { worker, message } => CriterionError::Device {
+                    device: format!("{:?}", devices[worker]),
+                    message,
+                },
                 other => CriterionError::Config {
                     criterion: names::SHAPLEY.into(),
                     message: format!("group `{}`: {other}", group.name()),

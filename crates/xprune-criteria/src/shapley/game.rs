@@ -98,6 +98,14 @@ pub enum ShapleyError<E> {
     /// The game's evaluation failed.
     #[error(transparent)]
     Game(E),
+    /// One of several games evaluated in parallel ([`shapley_values_on`]) panicked.
+    #[error("game {worker} of the parallel evaluation failed: {message}")]
+    Worker {
+        /// The game's index.
+        worker: usize,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 fn check_values<E>(
@@ -117,7 +125,121 @@ fn check_values<E>(
     Ok(())
 }
 
-pub(crate) fn eval<G: CoalitionGame>(
+/// The error of a pool's games.
+pub(crate) type PoolError<P> = ShapleyError<<<P as Pool>::Game as CoalitionGame>::Error>;
+
+/// The games coalitions are evaluated on: one ([`One`]) or several in parallel ([`Many`]).
+/// `map` runs `work` on every item with one of the games and folds the results in item
+/// order, so the outcome never depends on the number of games.
+pub(crate) trait Pool {
+    /// The game type.
+    type Game: CoalitionGame;
+    /// Players of the (identical) games.
+    fn players(&self) -> usize;
+    /// Samples of the (identical) games.
+    fn samples(&self) -> usize;
+    /// Maps `items` with the games and folds the results in item order.
+    fn map<T: Send, R: Send>(
+        &mut self,
+        items: Vec<T>,
+        work: impl Fn(&mut Self::Game, T) -> Result<R, PoolError<Self>> + Sync,
+        fold: impl FnMut(R) -> Result<(), PoolError<Self>>,
+    ) -> Result<(), PoolError<Self>>;
+}
+
+/// One game, evaluated on the calling thread.
+pub(crate) struct One<'a, G>(pub(crate) &'a mut G);
+
+impl<G: CoalitionGame> Pool for One<'_, G> {
+    type Game = G;
+    fn players(&self) -> usize {
+        self.0.players()
+    }
+    fn samples(&self) -> usize {
+        self.0.samples()
+    }
+    fn map<T: Send, R: Send>(
+        &mut self,
+        items: Vec<T>,
+        work: impl Fn(&mut G, T) -> Result<R, PoolError<Self>> + Sync,
+        mut fold: impl FnMut(R) -> Result<(), PoolError<Self>>,
+    ) -> Result<(), PoolError<Self>> {
+        for item in items {
+            fold(work(self.0, item)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Several identical games, each evaluated in a thread of its own (see
+/// [`crate::devices::stream`]).
+pub(crate) struct Many<'a, G>(pub(crate) &'a mut [G]);
+
+impl<G> Pool for Many<'_, G>
+where
+    G: CoalitionGame + Send,
+    G::Error: Send,
+{
+    type Game = G;
+    fn players(&self) -> usize {
+        self.0[0].players()
+    }
+    fn samples(&self) -> usize {
+        self.0[0].samples()
+    }
+    fn map<T: Send, R: Send>(
+        &mut self,
+        items: Vec<T>,
+        work: impl Fn(&mut G, T) -> Result<R, PoolError<Self>> + Sync,
+        fold: impl FnMut(R) -> Result<(), PoolError<Self>>,
+    ) -> Result<(), PoolError<Self>> {
+        crate::devices::stream(
+            self.0.iter_mut().collect(),
+            items,
+            Ok,
+            |game: &mut &mut G, item| work(game, item),
+            fold,
+            |worker, message| ShapleyError::Worker { worker, message },
+        )
+    }
+}
+
+/// Values of `coalitions`, in chunks of `batch` handed to the pool's games.
+fn eval<P: Pool>(
+    pool: &mut P,
+    coalitions: &[Vec<bool>],
+    batch: usize,
+    evaluations: &mut usize,
+) -> Result<Vec<Vec<f64>>, PoolError<P>> {
+    let chunks: Vec<Vec<Vec<bool>>> = coalitions
+        .chunks(batch.max(1))
+        .map(|c| c.to_vec())
+        .collect();
+    let mut out = Vec::with_capacity(coalitions.len());
+    pool.map(
+        chunks,
+        |game, chunk| checked_values(game, &chunk),
+        |v| {
+            out.extend(v);
+            Ok(())
+        },
+    )?;
+    *evaluations += coalitions.len();
+    Ok(out)
+}
+
+/// One `values` call, checked.
+fn checked_values<G: CoalitionGame>(
+    game: &mut G,
+    coalitions: &[Vec<bool>],
+) -> Result<Vec<Vec<f64>>, ShapleyError<G::Error>> {
+    let v = game.values(coalitions).map_err(ShapleyError::Game)?;
+    check_values(&v, coalitions.len(), game.samples())?;
+    Ok(v)
+}
+
+/// Values of `coalitions` on one game, in chunks of `batch`.
+pub(crate) fn eval_one<G: CoalitionGame>(
     game: &mut G,
     coalitions: &[Vec<bool>],
     batch: usize,
@@ -125,10 +247,8 @@ pub(crate) fn eval<G: CoalitionGame>(
 ) -> Result<Vec<Vec<f64>>, ShapleyError<G::Error>> {
     let mut out = Vec::with_capacity(coalitions.len());
     for chunk in coalitions.chunks(batch.max(1)) {
-        let v = game.values(chunk).map_err(ShapleyError::Game)?;
-        check_values(&v, chunk.len(), game.samples())?;
+        out.extend(checked_values(game, chunk)?);
         *evaluations += chunk.len();
-        out.extend(v);
     }
     Ok(out)
 }
@@ -172,6 +292,51 @@ pub fn shapley_values<G: CoalitionGame>(
     batch: usize,
     seed: u64,
 ) -> Result<ShapleyValues, ShapleyError<G::Error>> {
+    compute(&mut One(game), method, aggregate_by, batch, seed)
+}
+
+/// [`shapley_values`] with the coalitions evaluated on several identical games in parallel,
+/// one thread per game (for example one [`GraphGame`](crate::shapley::GraphGame) per device):
+/// permutation walks, or chunks of `batch` coalitions for exact enumeration, are dealt
+/// round-robin to the games and their results combined in order, so the values equal those
+/// of [`shapley_values`] on one of the games (bit for bit when the games compute identically).
+/// An error if `games` is empty or the games differ in players or samples.
+pub fn shapley_values_on<G>(
+    games: &mut [G],
+    method: &ShapleyMethod,
+    aggregate_by: SampleAggregate,
+    batch: usize,
+    seed: u64,
+) -> Result<ShapleyValues, ShapleyError<G::Error>>
+where
+    G: CoalitionGame + Send,
+    G::Error: Send,
+{
+    let Some(first) = games.first() else {
+        return Err(ShapleyError::Config("no game to evaluate on".into()));
+    };
+    let (n, samples) = (first.players(), first.samples());
+    if let Some((k, g)) = games
+        .iter()
+        .enumerate()
+        .find(|(_, g)| g.players() != n || g.samples() != samples)
+    {
+        return Err(ShapleyError::Config(format!(
+            "game {k} has {} players and {} samples, game 0 {n} and {samples}",
+            g.players(),
+            g.samples()
+        )));
+    }
+    compute(&mut Many(games), method, aggregate_by, batch, seed)
+}
+
+fn compute<P: Pool>(
+    game: &mut P,
+    method: &ShapleyMethod,
+    aggregate_by: SampleAggregate,
+    batch: usize,
+    seed: u64,
+) -> Result<ShapleyValues, PoolError<P>> {
     let n = game.players();
     let samples = game.samples();
     if n == 0 || samples == 0 {
@@ -205,18 +370,27 @@ pub fn shapley_values<G: CoalitionGame>(
                 *w = 1.0 / (n as f64 * binom);
             }
             let total = 1usize << n;
-            let chunk = batch.max(1) * 8;
-            let mut start = 0;
-            // value of each coalition, indexed by bitmask, filled chunk by chunk
+            // The value of each coalition, indexed by bitmask, chunk by chunk of `batch`.
+            let chunk = batch.max(1);
+            let ranges: Vec<(usize, usize)> = (0..total)
+                .step_by(chunk)
+                .map(|start| (start, (start + chunk).min(total)))
+                .collect();
             let mut values: Vec<Vec<f64>> = Vec::with_capacity(total);
-            while start < total {
-                let end = (start + chunk).min(total);
-                let coalitions: Vec<Vec<bool>> = (start..end)
-                    .map(|mask| (0..n).map(|i| mask >> i & 1 == 1).collect())
-                    .collect();
-                values.extend(eval(game, &coalitions, batch, &mut evaluations)?);
-                start = end;
-            }
+            game.map(
+                ranges,
+                |g, (start, end)| {
+                    let coalitions: Vec<Vec<bool>> = (start..end)
+                        .map(|mask| (0..n).map(|i| mask >> i & 1 == 1).collect())
+                        .collect();
+                    checked_values(g, &coalitions)
+                },
+                |v| {
+                    values.extend(v);
+                    Ok(())
+                },
+            )?;
+            evaluations += total;
             for mask in 0..total {
                 let size = (mask as u64).count_ones() as usize;
                 for i in 0..n {
@@ -655,6 +829,56 @@ mod tests {
                 Err(ShapleyError::Config(_))
             ));
         }
+    }
+
+    #[test]
+    fn several_games_give_the_values_of_one() {
+        let methods = [
+            ShapleyMethod::Exact,
+            ShapleyMethod::Permutations {
+                permutations: 7,
+                antithetic: true,
+                truncation: Some(0.1),
+            },
+            ShapleyMethod::Permutations {
+                permutations: 5,
+                antithetic: false,
+                truncation: None,
+            },
+            ShapleyMethod::Adaptive(Adaptive {
+                initial: 2,
+                max: 32,
+                tolerance: 0.05,
+                antithetic: true,
+                truncation: None,
+            }),
+        ];
+        for method in &methods {
+            let one = shapley_values(
+                &mut Quadratic::new(6, 3),
+                method,
+                SampleAggregate::Mean,
+                3,
+                9,
+            )
+            .unwrap();
+            for n in [1, 2, 3, 5] {
+                let mut games: Vec<Quadratic> = (0..n).map(|_| Quadratic::new(6, 3)).collect();
+                let many =
+                    shapley_values_on(&mut games, method, SampleAggregate::Mean, 3, 9).unwrap();
+                assert_eq!(one, many, "{method:?} on {n} games");
+                // Every game got a share of the work.
+                if n <= 3 {
+                    assert!(games.iter().all(|g| g.calls > 0), "{method:?} on {n} games");
+                }
+            }
+        }
+        // No games, or games that differ, are named errors.
+        let err = shapley_values_on::<Quadratic>(&mut [], &methods[0], SampleAggregate::Mean, 3, 0);
+        assert!(matches!(err, Err(ShapleyError::Config(_))));
+        let mut mixed = vec![Quadratic::new(6, 3), Quadratic::new(5, 3)];
+        let err = shapley_values_on(&mut mixed, &methods[0], SampleAggregate::Mean, 3, 0);
+        assert!(matches!(err, Err(ShapleyError::Config(m)) if m.contains("game 1")));
     }
 
     #[test]

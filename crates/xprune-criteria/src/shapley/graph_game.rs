@@ -89,8 +89,11 @@ fn coalition_masks(
 /// Channels are masked where the rest of the network reads them ([`read_slots`]). The network
 /// prefix up to and including the first of those nodes runs once per chunk of samples; each call to [`CoalitionGame::values`] runs only the suffix, on the cached prefix tiled
 /// once per coalition, with per-sample masks: one batched pass for many coalitions.
-pub struct GraphGame<'a> {
-    graph: &'a Graph,
+///
+/// The game holds its own copy of the graph (cheap: the weights are shared), so games on
+/// several devices can run in parallel ([`shapley_values_on`](crate::shapley::game::shapley_values_on)).
+pub struct GraphGame {
+    graph: Graph,
     slots: NodeSlots,
     start: NodeId,
     players: usize,
@@ -100,11 +103,11 @@ pub struct GraphGame<'a> {
     device: Device,
 }
 
-impl<'a> GraphGame<'a> {
+impl GraphGame {
     /// Prepares the game of `group` on `data`, caching the prefix in chunks of at most
     /// `chunk` samples.
     pub fn new(
-        graph: &'a Graph,
+        graph: &Graph,
         group: &ChannelGroup,
         data: &Dataset,
         chunk: usize,
@@ -131,7 +134,7 @@ impl<'a> GraphGame<'a> {
             chunks.push((prefix, batch.labels, idx.len()));
         }
         Ok(Self {
-            graph,
+            graph: graph.clone(),
             slots,
             start: resume_at,
             players: group.channels(),
@@ -142,7 +145,7 @@ impl<'a> GraphGame<'a> {
     }
 }
 
-impl CoalitionGame for GraphGame<'_> {
+impl CoalitionGame for GraphGame {
     type Error = CriterionError;
 
     fn players(&self) -> usize {

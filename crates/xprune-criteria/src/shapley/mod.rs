@@ -9,7 +9,7 @@ mod sampling;
 pub use criterion::{DEFAULT_MAX_PERMUTATIONS, DEFAULT_PERMUTATIONS, DEFAULT_TOLERANCE, Shapley};
 pub use game::{
     CoalitionGame, MAX_EXACT_PLAYERS, SampleAggregate, ShapleyError, ShapleyMethod, ShapleyValues,
-    shapley_values,
+    shapley_values, shapley_values_on,
 };
 pub use graph_game::{GraphGame, NaiveGraphGame, NodeSlots, mask_slots, read_slots};
 pub use sampling::Adaptive;

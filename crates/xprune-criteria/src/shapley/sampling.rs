@@ -1,7 +1,7 @@
 //! Permutation sampling of Shapley values: walking random orders, the standard error of the
 //! estimates, and the adaptive stopping rule.
 
-use crate::shapley::game::{CoalitionGame, ShapleyError, eval, mean};
+use crate::shapley::game::{CoalitionGame, Pool, PoolError, ShapleyError, eval_one, mean};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
@@ -95,100 +95,75 @@ impl<'a> Sampler<'a> {
         }
     }
 
-    /// Adds `draws` draws.
-    pub(crate) fn draw<G: CoalitionGame>(
+    /// Adds `draws` draws. Their orders are drawn first (from the one random stream, so the
+    /// estimate does not depend on how the walks are spread over the pool's games), the
+    /// walks run on the pool, and their contributions are added in draw order.
+    pub(crate) fn draw<P: Pool>(
         &mut self,
-        game: &mut G,
+        pool: &mut P,
         draws: usize,
         batch: usize,
         evaluations: &mut usize,
-    ) -> Result<(), ShapleyError<G::Error>> {
+    ) -> Result<(), PoolError<P>> {
+        let walks_per_draw = if self.antithetic { 2 } else { 1 };
+        let mut orders = Vec::with_capacity(draws * walks_per_draw);
         for _ in 0..draws {
             let mut order: Vec<usize> = (0..self.n).collect();
             order.shuffle(&mut self.rng);
-            let mut contribution = vec![0.0; self.n];
-            self.walk(game, &order, batch, &mut contribution, evaluations)?;
-            let mut walks = 1.0;
             if self.antithetic {
-                order.reverse();
-                self.walk(game, &order, batch, &mut contribution, evaluations)?;
-                walks = 2.0;
-            }
-            self.draws += 1;
-            let m = self.draws as f64;
-            for (p, c) in contribution.iter().enumerate() {
-                let x = c / walks;
-                let delta = x - self.mean[p];
-                self.mean[p] += delta / m;
-                self.m2[p] += delta * (x - self.mean[p]);
-            }
-        }
-        Ok(())
-    }
-
-    /// Walks one order, adding each player's per-sample marginal contribution to the sums and
-    /// its sample mean to `contribution`.
-    fn walk<G: CoalitionGame>(
-        &mut self,
-        game: &mut G,
-        order: &[usize],
-        batch: usize,
-        contribution: &mut [f64],
-        evaluations: &mut usize,
-    ) -> Result<(), ShapleyError<G::Error>> {
-        let n = self.n;
-        let mut prev = self.v_none.to_vec();
-        let mut present = vec![false; n];
-        let mut pos = 0;
-        // Walk the order in chunks of `batch` prefix coalitions.
-        while pos < n {
-            let end = (pos + batch.max(1)).min(n);
-            let mut coalitions = Vec::with_capacity(end - pos);
-            for &p in &order[pos..end] {
-                present[p] = true;
-                coalitions.push(present.clone());
-            }
-            // The full coalition is already known.
-            let mut vals = if end < n {
-                eval(game, &coalitions, batch, evaluations)?
+                let reversed: Vec<usize> = order.iter().rev().copied().collect();
+                orders.push(order);
+                orders.push(reversed);
             } else {
-                let mut v = eval(
-                    game,
-                    &coalitions[..coalitions.len() - 1],
-                    batch,
-                    evaluations,
-                )?;
-                v.push(self.v_all.to_vec());
-                v
-            };
-            for (k, &p) in order[pos..end].iter().enumerate() {
-                let cur = std::mem::take(&mut vals[k]);
-                self.add(p, &cur, &prev, contribution);
-                prev = cur;
-                if let Some(t) = self.truncation
-                    && (mean(&prev) - self.full_mean).abs() <= t * self.span
-                    && pos + k + 1 < n
-                {
-                    // Credit the rest of the gap to the player that closed it, so values
-                    // still sum to v(all) - v(none) for this order.
-                    let v_all = self.v_all.to_vec();
-                    self.add(p, &v_all, &prev, contribution);
-                    return Ok(());
-                }
+                orders.push(order);
             }
-            pos = end;
         }
-        Ok(())
+        let spec = WalkSpec {
+            n: self.n,
+            v_all: self.v_all,
+            v_none: self.v_none,
+            full_mean: self.full_mean,
+            span: self.span,
+            truncation: self.truncation,
+            batch,
+        };
+        let mut contribution = vec![0.0; self.n];
+        let mut walked = 0;
+        pool.map(
+            orders,
+            |game, order| spec.walk(game, &order),
+            |walk| {
+                *evaluations += walk.evaluations;
+                for (p, diff) in &walk.diffs {
+                    self.add(*p, diff, &mut contribution);
+                }
+                walked += 1;
+                if walked == walks_per_draw {
+                    walked = 0;
+                    self.draws += 1;
+                    let m = self.draws as f64;
+                    for (p, c) in contribution.iter_mut().enumerate() {
+                        let x = *c / walks_per_draw as f64;
+                        let delta = x - self.mean[p];
+                        self.mean[p] += delta / m;
+                        self.m2[p] += delta * (x - self.mean[p]);
+                        *c = 0.0;
+                    }
+                }
+                Ok(())
+            },
+        )
     }
 
-    /// Adds `with - without` to player `p`.
-    fn add(&mut self, p: usize, with: &[f64], without: &[f64], c: &mut [f64]) {
+    /// Adds a player's per-sample marginal contribution `diff` to the sums and its sample
+    /// mean to `c`.
+    fn add(&mut self, p: usize, diff: &[f64], c: &mut [f64]) {
         let mut total = 0.0;
-        for (acc, (a, b)) in self.per_sample[p].iter_mut().zip(with.iter().zip(without)) {
-            *acc += a - b;
-            total += a - b;
+        for (acc, d) in self.per_sample[p].iter_mut().zip(diff) {
+            *acc += d;
+            total += d;
         }
-        c[p] += total / with.len() as f64;
+        c[p] += total / diff.len() as f64;
     }
 
     /// The per-sample estimates `[player][sample]`: the mean over walks.
@@ -213,6 +188,83 @@ impl<'a> Sampler<'a> {
                 .map(|q| (q.max(0.0) / (m - 1.0) / m).sqrt())
                 .collect(),
         )
+    }
+}
+
+/// What walking an order needs (copied out of the [`Sampler`], so walks can run on other
+/// threads while the sampler folds their results).
+#[derive(Clone, Copy)]
+struct WalkSpec<'a> {
+    n: usize,
+    v_all: &'a [f64],
+    v_none: &'a [f64],
+    full_mean: f64,
+    span: f64,
+    truncation: Option<f64>,
+    batch: usize,
+}
+
+/// One walked order: the per-sample marginal contributions `(player, with - without)` in
+/// walk order, and the coalition evaluations it cost.
+struct Walk {
+    diffs: Vec<(usize, Vec<f64>)>,
+    evaluations: usize,
+}
+
+fn diff(with: &[f64], without: &[f64]) -> Vec<f64> {
+    with.iter().zip(without).map(|(a, b)| a - b).collect()
+}
+
+impl WalkSpec<'_> {
+    /// Walks one order on `game` in chunks of `batch` prefix coalitions.
+    fn walk<G: CoalitionGame>(
+        &self,
+        game: &mut G,
+        order: &[usize],
+    ) -> Result<Walk, ShapleyError<G::Error>> {
+        let n = self.n;
+        let mut walk = Walk {
+            diffs: Vec::with_capacity(n),
+            evaluations: 0,
+        };
+        let mut prev = self.v_none.to_vec();
+        let mut present = vec![false; n];
+        let mut pos = 0;
+        while pos < n {
+            let end = (pos + self.batch.max(1)).min(n);
+            let mut coalitions = Vec::with_capacity(end - pos);
+            for &p in &order[pos..end] {
+                present[p] = true;
+                coalitions.push(present.clone());
+            }
+            // The full coalition is already known.
+            let known = usize::from(end == n);
+            let mut vals = eval_one(
+                game,
+                &coalitions[..coalitions.len() - known],
+                self.batch,
+                &mut walk.evaluations,
+            )?;
+            if known == 1 {
+                vals.push(self.v_all.to_vec());
+            }
+            for (k, &p) in order[pos..end].iter().enumerate() {
+                let cur = std::mem::take(&mut vals[k]);
+                walk.diffs.push((p, diff(&cur, &prev)));
+                prev = cur;
+                if let Some(t) = self.truncation
+                    && (mean(&prev) - self.full_mean).abs() <= t * self.span
+                    && pos + k + 1 < n
+                {
+                    // Credit the rest of the gap to the player that closed it, so values
+                    // still sum to v(all) - v(none) for this order.
+                    walk.diffs.push((p, diff(self.v_all, &prev)));
+                    return Ok(walk);
+                }
+            }
+            pos = end;
+        }
+        Ok(walk)
     }
 }
 

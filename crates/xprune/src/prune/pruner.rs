@@ -5,6 +5,7 @@ use super::selection::{PruneTarget, Scope, Selection, fraction_of, select, selec
 use crate::train::{TrainConfig, Trained, Trainer};
 use std::collections::BTreeMap;
 use xprune_criteria::{Criterion, Scores, ScoringContext};
+use xprune_graph::burn::tensor::Device;
 use xprune_graph::{Dataset, Graph};
 use xprune_surgery::GroupOptions;
 use xprune_surgery::{ChannelGroups, Counts, PrunePlan, count, prune};
@@ -111,6 +112,7 @@ pub struct Pruner<C> {
     prune_normalized: bool,
     batch_size: usize,
     seed: u64,
+    devices: Vec<Device>,
     progress: Option<ProgressFn>,
 }
 
@@ -127,6 +129,7 @@ impl<C: Criterion> Pruner<C> {
             prune_normalized: false,
             batch_size: 64,
             seed: 0,
+            devices: Vec::new(),
             progress: None,
         }
     }
@@ -162,6 +165,42 @@ impl<C: Criterion> Pruner<C> {
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
+    }
+
+    /// Scores on these devices: the reference batches of LRP, feature relevance, gradient and
+    /// Taylor, and Shapley's permutation walks, are dealt round-robin to them, each device
+    /// working on its own copy of the graph in a thread of its own, and the results are
+    /// combined in order (see [`ScoringContext::with_devices`]). The scores equal the
+    /// single-device ones (exactly on devices of one kind, within float tolerance across
+    /// kinds, such as flex with wgpu); criteria that need only the weights ignore the list.
+    /// Empty (the default): the graph's device alone. Devices may differ in kind; a device
+    /// may be listed twice (two workers on it).
+    ///
+    /// ```
+    /// # use xprune::{LrpCriterion, Pruner, Selection};
+    /// # use xprune::burn::tensor::Device;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let device = Device::flex();
+    /// # let graph = xprune::models::mlp(2, &[16, 16], 2, &device, 0)?;
+    /// # let reference = xprune::io::data::synthetic::moons(40, 0.1, 1)?.per_class(10, 0)?;
+    /// let one = Pruner::new(LrpCriterion::default()).batch_size(8);
+    /// let two = Pruner::new(LrpCriterion::default())
+    ///     .batch_size(8)
+    ///     .devices(vec![device.clone(), device.clone()]);
+    /// let (_, a) = one.score(&graph, Some(&reference))?;
+    /// let (_, b) = two.score(&graph, Some(&reference))?;
+    /// assert_eq!(a, b);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn devices(mut self, devices: Vec<Device>) -> Self {
+        self.devices = devices;
+        self
+    }
+
+    /// The devices scoring is split across (empty: the graph's device).
+    pub fn current_devices(&self) -> &[Device] {
+        &self.devices
     }
 
     /// Reports progress to `callback`.
@@ -201,7 +240,8 @@ impl<C: Criterion> Pruner<C> {
         let device = graph.device();
         let mut ctx = ScoringContext::new(graph, &groups, &device)
             .with_batch_size(self.batch_size)
-            .with_seed(self.seed);
+            .with_seed(self.seed)
+            .with_devices(&self.devices);
         if let Some(d) = data {
             ctx = ctx.with_data(d);
         }
