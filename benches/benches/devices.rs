@@ -9,7 +9,7 @@
 //! baseline's (exactly for flex workers, within 1e-3 relative with wgpu).
 //!
 //! `cargo bench -p xprune-benches --profile dev --bench devices -- [--quick] [--backend
-//! flex,wgpu]`
+//! flex,wgpu] [--criteria lrp,shapley]`
 
 use std::time::Instant;
 use xprune::burn::tensor::Device;
@@ -60,6 +60,14 @@ fn main() {
     )
     .expect("model builds");
     let data = shapes10(samples, 2).expect("data");
+    let chosen: Vec<String> = match opts.rest.iter().position(|a| a == "--criteria") {
+        Some(i) => opts
+            .rest
+            .get(i + 1)
+            .map(|v| v.split(',').map(str::to_string).collect())
+            .unwrap_or_default(),
+        None => vec!["lrp".into(), "shapley".into()],
+    };
     let criteria: Vec<(&str, Box<dyn Criterion>)> = vec![
         ("lrp", Box::new(LrpCriterion::default())),
         (
@@ -70,6 +78,10 @@ fn main() {
             }),
         ),
     ];
+    let criteria: Vec<_> = criteria
+        .into_iter()
+        .filter(|(name, _)| chosen.iter().any(|c| name.starts_with(c.as_str())))
+        .collect();
     let mut configs: Vec<(&str, Vec<Device>)> = vec![("flex x 2", vec![flex.clone(); 2])];
     if let Some(w) = &wgpu {
         configs.push(("flex + wgpu", vec![flex.clone(), w.clone()]));
@@ -102,14 +114,16 @@ fn main() {
                 diff = diff.max(max_rel(&reference, &scores));
                 best_one = best_one.min(run(&[]).0);
             }
-            table.row(vec![
+            let row = vec![
                 name.to_string(),
                 label.to_string(),
                 format!("{best:.2}"),
                 format!("{best_one:.2}"),
                 format!("{:.2}", best_one / best),
                 format!("{diff:.1e}"),
-            ]);
+            ];
+            eprintln!("{}", row.join(" | "));
+            table.row(row);
         }
     }
     println!("\n{table}\n{}", table.markdown());
