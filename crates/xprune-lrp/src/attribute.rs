@@ -90,15 +90,24 @@ impl Attributor {
         };
         let rules = composite.resolve(&graph)?;
         let nonnegative = nonnegative_nodes(&graph);
-        let params = graph
-            .layers()
-            .iter()
-            .zip(&rules)
-            .map(|(layer, rule)| match (layer.lrp(), rule) {
-                (LrpView::Linear { map, .. }, Some(rule)) => Some(modified_params(&*map, &**rule)),
-                _ => None,
-            })
-            .collect();
+        let params =
+            graph
+                .layers()
+                .iter()
+                .zip(&rules)
+                .map(|(layer, rule)| match (layer.lrp(), rule) {
+                    (LrpView::Linear { map, .. }, Some(rule)) => {
+                        Some(modified_params(&*map, &**rule))
+                    }
+                    // Only linear maps with a rule have modified parameters; listed in full so a
+                    // new view must decide.
+                    (LrpView::Linear { .. }, None)
+                    | (
+                        LrpView::Source | LrpView::Pass | LrpView::Sum | LrpView::Redistribute(_),
+                        _,
+                    ) => None,
+                })
+                .collect();
         Ok(Self {
             graph,
             rules,
