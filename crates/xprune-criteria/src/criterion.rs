@@ -2,6 +2,7 @@
 
 use crate::error::{CriterionError, Result};
 use crate::scores::Scores;
+use burn::module::Module;
 use burn::tensor::Device;
 use xprune_graph::{Dataset, Graph};
 use xprune_surgery::ChannelGroups;
@@ -83,6 +84,15 @@ impl<'a> ScoringContext<'a> {
             std::slice::from_ref(self.device)
         } else {
             self.devices
+        }
+    }
+
+    /// The graph on `device`: the graph itself on its own device, a fork elsewhere (the
+    /// weights are tensor handles, so neither copies them on the graph's device).
+    pub fn graph_on(&self, device: &Device) -> Graph {
+        match device == self.device {
+            true => self.graph.clone(),
+            false => self.graph.clone().fork(device),
         }
     }
 

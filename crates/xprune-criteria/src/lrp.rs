@@ -6,7 +6,6 @@ use crate::devices::across_devices;
 use crate::error::Result;
 use crate::scores::Scores;
 use crate::sites::{channel_sums, consumer_sites};
-use burn::module::Module;
 use burn::tensor::{Int, Tensor};
 use std::collections::BTreeMap;
 use xprune_graph::Dataset;
@@ -106,8 +105,10 @@ pub(crate) fn attribute_batches<R: Send>(
         ctx,
         data.batch_indices(ctx.batch_size),
         |device| {
-            let graph = ctx.graph.clone().fork(device);
-            Ok((Attributor::new(&graph, composite)?, device.clone()))
+            Ok((
+                Attributor::new(&ctx.graph_on(device), composite)?,
+                device.clone(),
+            ))
         },
         |(attributor, device), idx| {
             let batch = data.batch(&idx, device)?;

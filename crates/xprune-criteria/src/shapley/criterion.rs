@@ -7,7 +7,6 @@ use crate::scores::{Scores, Uncertainty};
 use crate::shapley::game::{SampleAggregate, ShapleyError, ShapleyMethod, shapley_values_on};
 use crate::shapley::graph_game::GraphGame;
 use crate::shapley::sampling::Adaptive;
-use burn::module::Module;
 use burn::tensor::Device;
 use xprune_graph::Graph;
 
@@ -120,13 +119,7 @@ impl Criterion for Shapley {
         // One copy of the graph per device; each group's game is set up on every device and
         // the permutation walks (or coalition chunks) are dealt round-robin to them.
         let devices = ctx.devices();
-        let graphs: Vec<(Graph, &Device)> = devices
-            .iter()
-            .map(|d| match d == ctx.device {
-                true => (ctx.graph.clone(), d),
-                false => (ctx.graph.clone().fork(d), d),
-            })
-            .collect();
+        let graphs: Vec<(Graph, &Device)> = devices.iter().map(|d| (ctx.graph_on(d), d)).collect();
         let mut scores = Scores::new(self.name());
         for (i, group) in ctx.groups.prunable().enumerate() {
             let mut games = graphs
