@@ -24,7 +24,9 @@ pub struct Global {
     /// Score on several devices: a comma-separated list such as `flex,wgpu` or
     /// `cuda:0,cuda:1` (a device may repeat). Reference batches and Shapley permutations are
     /// dealt to them and the results combined; the scores equal the single-device ones.
-    /// Used by score, prune, sweep and demo; the model itself stays on `--backend`.
+    /// Used by score, prune, sweep and demo; demo and gradual pruning also train on them
+    /// (burn-train's multi-device strategy: each device takes its own batches, so training,
+    /// unlike scoring, differs from a one-device run). The model itself stays on `--backend`.
     #[arg(long, global = true)]
     pub devices: Option<String>,
     /// Seed of every random choice.

@@ -4,7 +4,8 @@
 //! holding a DAG of named nodes, each with one of Burn's own layer types ([`Layer`]). It
 //! infers and checks shapes when it is built, runs plain, recorded
 //! ([`Graph::forward_recorded`]), masked ([`ChannelMasks`]) and resumed-from-cache
-//! ([`Graph::resume`]) forward passes on any Burn device, trains with Burn's optimizers, and
+//! ([`Graph::resume`]) forward passes on any Burn device, trains in Burn's `Learner` (it
+//! implements `burn-train`'s step traits; a [`Dataset`] is a `burn-dataset` dataset), and
 //! saves and loads itself with its structure.
 //!
 //! Every layer kind is one file under `src/kinds/` implementing the traits of [`kind`] and
@@ -39,6 +40,8 @@ mod graph;
 mod init;
 pub mod kind;
 pub mod kinds;
+pub mod launch;
+mod learn;
 mod mask;
 mod registry;
 mod shape;
@@ -60,6 +63,7 @@ pub use kinds::concat::Concat;
 pub use kinds::flatten::Flatten;
 pub use kinds::input::Input;
 pub use kinds::util::resolve_padding;
+pub use learn::{Batches, MAX_DATASET_VALUES, Sample, SampleBatcher, data_loader};
 pub use mask::ChannelMasks;
 pub use registry::{KIND_NAMES, Layer, OpSpec, fusions, import_node, onnx_ops};
 pub use shape::{
@@ -71,5 +75,8 @@ pub use store::STRUCTURE_KEY;
 
 /// Burn, re-exported so that users and the other xprune crates name one version.
 pub use burn;
+/// Burn's training stack (`Learner`, `SupervisedTraining`, metrics), re-exported likewise;
+/// a [`Graph`] implements its step traits.
+pub use burn_train;
 #[cfg(test)]
 mod tests;

@@ -3,17 +3,23 @@
 
 use crate::gates::GateConfig;
 use crate::layout::GateLayout;
-use crate::loss::{area, kl_to_target, smoothness};
 use crate::macs::SoftMacs;
+use crate::phases::{
+    GatePhase, GateSetting, Gates, MaskDraw, PhaseLoss, PredictorPhase, SelectorPhase, Steps,
+    read_loss,
+};
 use crate::selector::{MIN_SIGMA, Selector};
 use crate::{IspError, Result};
 use burn::module::{Module, Param};
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams};
+use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
-use std::sync::Mutex;
+use burn_train::{InferenceStep, Learner, LearnerModel, TrainStep};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use xprune_criteria::{Criterion, CriterionError, Needs, Scores, ScoringContext};
-use xprune_graph::{Activation, Dataset, FeatureShape, Graph, NodeId};
+use xprune_graph::launch::{LearnerState, Seen, launch_epoch};
+use xprune_graph::{Batch, data_loader};
+use xprune_graph::{Dataset, FeatureShape, Graph, NodeId};
 use xprune_surgery::{ChannelGroups, PrunePlan, count_after};
 
 /// Epochs, batch size and learning rate of one training phase.
@@ -285,10 +291,12 @@ impl Default for Isp {
     }
 }
 
-/// One ISP phase's shared state: the graph on the autodiff device, the data, the seed.
-struct Context<'a> {
-    data: &'a Dataset,
-    ad: Device,
+/// What every ISP phase reads: the data (and an empty validation set) for `burn-dataset`,
+/// the graph's device, the image size, the selector's feature node.
+struct Context {
+    data: Arc<Dataset>,
+    empty: Arc<Dataset>,
+    device: Device,
     image: [usize; 2],
     feature: NodeId,
 }
@@ -362,8 +370,9 @@ impl Isp {
         let macs = SoftMacs::new(graph, groups, &layout)?;
         let device = graph.device().without_autodiff();
         let ctx = Context {
-            data,
-            ad: device.clone().autodiff(),
+            data: Arc::new(data.clone()),
+            empty: Arc::new(data.subset(&[]).map_err(graph_err)?),
+            device,
             image,
             feature,
         };
@@ -392,69 +401,104 @@ impl Isp {
         })
     }
 
+    /// Runs the epochs of one phase in `burn-train`'s `Learner`, one launch per epoch (the
+    /// optimizer's state goes on from one to the next), in the data order drawn from the seed,
+    /// `stream` and the epoch; `before_epoch` may change the model first.
+    fn run_phase<M>(
+        &self,
+        ctx: &Context,
+        which: Phase,
+        phase: PhaseConfig,
+        stream: usize,
+        mut model: M,
+        optimizer: ModuleOptimizer,
+        mut before_epoch: impl FnMut(&mut M, usize),
+    ) -> Result<(M, Vec<f64>)>
+    where
+        M: LearnerModel
+            + TrainStep<Input = Batch, Output = PhaseLoss>
+            + InferenceStep<Input = Batch, Output = PhaseLoss>
+            + Send,
+    {
+        let steps = phase.epochs * ctx.data.len().div_ceil(phase.batch_size);
+        let mut state = LearnerState::default();
+        let mut step = 0;
+        let mut epoch_losses = Vec::with_capacity(phase.epochs);
+        for epoch in 0..phase.epochs {
+            before_epoch(&mut model, epoch);
+            let order = mix(self.config.seed, stream, epoch);
+            let train = data_loader(&ctx.data, phase.batch_size, false, Some(order), &ctx.device);
+            let valid = data_loader(&ctx.empty, 1, false, None, &ctx.device);
+            let learner = Learner::new(model.train(), optimizer.clone(), phase.lr);
+            let (mut sum, mut n, mut bad) = (0.0, 0usize, None);
+            let launched = launch_epoch(
+                learner,
+                state,
+                train,
+                valid,
+                std::slice::from_ref(&ctx.device),
+                read_loss,
+                read_loss,
+                |seen| {
+                    if let Seen::Train((loss, kept)) = seen {
+                        step += 1;
+                        n += 1;
+                        sum += loss;
+                        if !loss.is_finite() && bad.is_none() {
+                            bad = Some((step, loss));
+                        }
+                        self.report(IspProgress {
+                            phase: which,
+                            step,
+                            steps,
+                            loss,
+                            kept,
+                        });
+                    }
+                },
+            )
+            .map_err(|e| IspError(format!("the {which} phase: {e}")))?;
+            if let Some((step, v)) = bad {
+                return Err(IspError(format!(
+                    "the {which} phase's loss is {v} at step {step}; lower its learning rate"
+                )));
+            }
+            model = launched.model;
+            state = launched.state;
+            epoch_losses.push(sum / n.max(1) as f64);
+        }
+        Ok((model, epoch_losses))
+    }
+
     /// Phase 1: a copy of the classifier learns `KL(model(x) || predictor(x * m))` for random
-    /// RBF masks `m`, in training mode, with Adam.
-    fn train_predictor(&self, ctx: &Context<'_>, graph: &Graph) -> Result<(Graph, PhaseSummary)> {
+    /// RBF masks `m` (their widths widening epoch by epoch), in training mode, with Adam.
+    fn train_predictor(&self, ctx: &Context, graph: &Graph) -> Result<(Graph, PhaseSummary)> {
         let cfg = &self.config;
         let phase = cfg.predictor;
         let start = Instant::now();
-        ctx.ad.seed(cfg.seed);
-        let teacher = graph.clone().no_grad().fork(&ctx.ad);
-        let mut predictor = graph.clone().train();
-        let mut optim = AdamConfig::new().init();
+        ctx.device.seed(cfg.seed);
+        ctx.device.clone().autodiff().seed(cfg.seed);
         let scale = ctx.image[0].min(ctx.image[1]) as f32 / 32.0;
         let (lo, hi) = (cfg.sigma.0 * scale, cfg.sigma.1 * scale);
-        let steps = phase.epochs * ctx.data.batch_indices(phase.batch_size).len();
-        let mut step = 0;
-        let mut epoch_losses = Vec::new();
-        for epoch in 0..phase.epochs {
-            let widen = (epoch + 1) as f32 / phase.epochs as f32;
-            let range = (lo.max(MIN_SIGMA + 1e-3), lo + (hi - lo) * widen);
-            let mut sum = 0.0;
-            let batches = ctx
-                .data
-                .shuffled_batch_indices(phase.batch_size, mix(cfg.seed, 1, epoch));
-            let n_batches = batches.len();
-            for idx in batches {
-                step += 1;
-                let batch = ctx.data.batch(&idx, &ctx.ad).map_err(graph_err)?;
-                let x = spatial(batch.inputs)?;
-                let target = logits(
-                    teacher
-                        .forward(Activation::Spatial(x.clone()))
-                        .map_err(graph_err)?,
-                )?
-                .detach();
-                let [h, w] = ctx.image;
-                let (c, s) = crate::rbf::random_parameters(
-                    idx.len(),
-                    h,
-                    w,
-                    range,
-                    mix(cfg.seed, 2, step),
-                    &ctx.ad,
-                )?;
-                let m = crate::rbf::rbf_masks(c, s, h, w)?;
-                let out = predictor
-                    .forward_train(Activation::Spatial(x * m))
-                    .map_err(graph_err)?;
-                let loss = kl_to_target(target, logits(out)?);
-                let value = finite(&loss, Phase::Predictor, step)?;
-                sum += value;
-                let grads = GradientsParams::from_grads(loss.backward(), &predictor);
-                predictor = optim.step(phase.lr, predictor, grads);
-                self.report(IspProgress {
-                    phase: Phase::Predictor,
-                    step,
-                    steps,
-                    loss: value,
-                    kept: None,
-                });
-            }
-            epoch_losses.push(sum / n_batches.max(1) as f64);
-        }
+        let model = PredictorPhase {
+            teacher: graph.clone().no_grad().fork(&ctx.device.clone().autodiff()),
+            predictor: graph.clone(),
+            draw: MaskDraw {
+                range: (lo, hi),
+                image: ctx.image,
+                seed: cfg.seed,
+                steps: Steps::default(),
+            },
+        };
+        let widen = |m: &mut PredictorPhase, epoch: usize| {
+            let w = (epoch + 1) as f32 / phase.epochs as f32;
+            m.draw.range = (lo.max(MIN_SIGMA + 1e-3), lo + (hi - lo) * w);
+        };
+        let optimizer = AdamConfig::new().init();
+        let (model, epoch_losses) =
+            self.run_phase(ctx, Phase::Predictor, phase, 1, model, optimizer, widen)?;
         Ok((
-            predictor.valid(),
+            model.predictor.valid(),
             PhaseSummary {
                 phase: Phase::Predictor,
                 epoch_losses,
@@ -468,81 +512,41 @@ impl Isp {
     /// smoothly, with Adam.
     fn train_selector(
         &self,
-        ctx: &Context<'_>,
+        ctx: &Context,
         graph: &Graph,
         predictor: &Graph,
     ) -> Result<(Selector, PhaseSummary)> {
         let cfg = &self.config;
         let phase = cfg.selector;
         let start = Instant::now();
-        ctx.ad.seed(mix(cfg.seed, 3, 0));
-        let encoder = graph.clone().no_grad().fork(&ctx.ad);
-        let predictor = predictor.clone().no_grad().fork(&ctx.ad);
+        ctx.device.seed(mix(cfg.seed, 3, 0));
+        ctx.device.clone().autodiff().seed(mix(cfg.seed, 3, 0));
         let features = graph.node(ctx.feature).map_err(graph_err)?.shape.dims();
         let features: [usize; 3] = [features[0], features[1], features[2]];
         let sigma0 = {
             let scale = ctx.image[0].min(ctx.image[1]) as f32 / 32.0;
             (cfg.sigma.0 + cfg.sigma.1) / 2.0 * scale
         };
-        let mut selector = Selector::new(
+        let selector = Selector::new(
             features,
             ctx.data.num_classes().max(1),
             ctx.image,
             cfg.hidden,
             sigma0.max(MIN_SIGMA + 0.1),
-            &ctx.ad,
-        )?
-        .train();
-        let mut optim = AdamConfig::new().init();
-        let steps = phase.epochs * ctx.data.batch_indices(phase.batch_size).len();
-        let mut step = 0;
-        let mut epoch_losses = Vec::new();
-        for epoch in 0..phase.epochs {
-            let mut sum = 0.0;
-            let batches = ctx
-                .data
-                .shuffled_batch_indices(phase.batch_size, mix(cfg.seed, 4, epoch));
-            let n_batches = batches.len();
-            for idx in batches {
-                step += 1;
-                let batch = ctx.data.batch(&idx, &ctx.ad).map_err(graph_err)?;
-                let x = spatial(batch.inputs)?;
-                let rec = encoder
-                    .run(Activation::Spatial(x.clone()))
-                    .record()
-                    .execute()
-                    .map_err(graph_err)?;
-                let target = logits(rec.output().clone())?.detach();
-                let f = spatial(
-                    rec.get(ctx.feature)
-                        .cloned()
-                        .ok_or_else(|| IspError("the feature map was not recorded".into()))?,
-                )?
-                .detach();
-                let params = selector.parameters(f, batch.labels)?;
-                let m = selector.masks(params)?;
-                let out = predictor
-                    .forward(Activation::Spatial(x * m.clone()))
-                    .map_err(graph_err)?;
-                let loss = kl_to_target(target, logits(out)?)
-                    + area(m.clone()).mul_scalar(cfg.area_weight)
-                    + smoothness(m).mul_scalar(cfg.smoothness_weight);
-                let value = finite(&loss, Phase::Selector, step)?;
-                sum += value;
-                let grads = GradientsParams::from_grads(loss.backward(), &selector);
-                selector = optim.step(phase.lr, selector, grads);
-                self.report(IspProgress {
-                    phase: Phase::Selector,
-                    step,
-                    steps,
-                    loss: value,
-                    kept: None,
-                });
-            }
-            epoch_losses.push(sum / n_batches.max(1) as f64);
-        }
+            &ctx.device,
+        )?;
+        let model = SelectorPhase {
+            encoder: graph.clone().no_grad(),
+            predictor: predictor.clone().no_grad(),
+            selector,
+            feature: ctx.feature,
+            weights: (cfg.area_weight, cfg.smoothness_weight),
+        };
+        let optimizer = AdamConfig::new().init();
+        let (model, epoch_losses) =
+            self.run_phase(ctx, Phase::Selector, phase, 4, model, optimizer, |_, _| {})?;
         Ok((
-            selector.valid(),
+            model.selector.valid(),
             PhaseSummary {
                 phase: Phase::Selector,
                 epoch_losses,
@@ -558,7 +562,7 @@ impl Isp {
     /// decoder's raw outputs, whose saturated `tanh` range would dominate.
     fn train_gates(
         &self,
-        ctx: &Context<'_>,
+        ctx: &Context,
         graph: &Graph,
         groups: &ChannelGroups,
         layout: &GateLayout,
@@ -568,69 +572,38 @@ impl Isp {
         let cfg = &self.config;
         let phase = cfg.gates;
         let start = Instant::now();
-        let encoder = graph.clone().no_grad().fork(&ctx.ad);
-        let selector = selector.clone().no_grad().fork(&ctx.ad);
-        let mut gates = Gates {
+        let gates = Gates {
             logits: layout
                 .groups()
                 .iter()
-                .map(|g| Param::from_tensor(Tensor::zeros([g.channels], &ctx.ad)))
+                .map(|g| Param::from_tensor(Tensor::zeros([g.channels], &ctx.device)))
                 .collect(),
-        }
-        .train();
-        let mut optim = AdamWConfig::new()
+        };
+        let model = GatePhase {
+            encoder: graph.clone().no_grad(),
+            selector: selector.clone().no_grad(),
+            gates,
+            setting: GateSetting {
+                groups: groups.clone(),
+                layout: layout.clone(),
+                macs: macs.clone(),
+                gate: cfg.gate,
+                feature: ctx.feature,
+                image: ctx.image,
+                mse_weight: cfg.mse_weight,
+                budget: cfg.budget as f32,
+                budget_weight: cfg.budget_weight as f32,
+                seed: cfg.seed,
+                steps: Steps::default(),
+            },
+        };
+        let optimizer = AdamWConfig::new()
             .with_weight_decay(cfg.gate_weight_decay as f32)
             .init();
-        let steps = phase.epochs * ctx.data.batch_indices(phase.batch_size).len();
-        let mut step = 0;
-        let mut epoch_losses = Vec::new();
-        for epoch in 0..phase.epochs {
-            let mut sum = 0.0;
-            let batches = ctx
-                .data
-                .shuffled_batch_indices(phase.batch_size, mix(cfg.seed, 5, epoch));
-            let n_batches = batches.len();
-            for idx in batches {
-                step += 1;
-                let batch = ctx.data.batch(&idx, &ctx.ad).map_err(graph_err)?;
-                let x = spatial(batch.inputs)?;
-                let f0 = features(&encoder, x.clone(), ctx.feature, None)?;
-                let target = mask_vector(
-                    &selector,
-                    selector.parameters(f0, batch.labels.clone())?,
-                    ctx.image,
-                )
-                .detach();
-                let hard: Vec<Tensor<1>> = gates
-                    .logits
-                    .iter()
-                    .enumerate()
-                    .map(|(k, l)| cfg.gate.hard(l.val(), Some(mix(cfg.seed, 6 + k, step))))
-                    .collect::<Result<_>>()?;
-                let masks = layout.masks(graph, groups, &hard)?;
-                let f = features(&encoder, x, ctx.feature, Some(&masks))?;
-                let params =
-                    mask_vector(&selector, selector.parameters(f, batch.labels)?, ctx.image);
-                let mse = (params - target).powi_scalar(2).mean().reshape([1]);
-                let r = macs.fraction(&hard)?;
-                let kept = r.clone().into_scalar::<f32>() as f64;
-                let loss = mse.mul_scalar(cfg.mse_weight)
-                    + crate::budget::budget_loss(r, cfg.budget as f32, cfg.budget_weight as f32)?;
-                let value = finite(&loss, Phase::Gates, step)?;
-                sum += value;
-                let grads = GradientsParams::from_grads(loss.backward(), &gates);
-                gates = optim.step(phase.lr, gates, grads);
-                self.report(IspProgress {
-                    phase: Phase::Gates,
-                    step,
-                    steps,
-                    loss: value,
-                    kept: Some(kept),
-                });
-            }
-            epoch_losses.push(sum / n_batches.max(1) as f64);
-        }
-        let logits = gates
+        let (model, epoch_losses) =
+            self.run_phase(ctx, Phase::Gates, phase, 5, model, optimizer, |_, _| {})?;
+        let logits = model
+            .gates
             .logits
             .iter()
             .map(|l| {
@@ -716,13 +689,6 @@ impl Criterion for Isp {
     }
 }
 
-/// The learned gate logits, one vector per gated group (a Burn module so that Burn's
-/// optimizers train it).
-#[derive(Module, Debug)]
-struct Gates {
-    logits: Vec<Param<Tensor<1>>>,
-}
-
 /// The node the selector reads: `name`, or the last node with a channels-first spatial map
 /// larger than 1x1.
 pub fn feature_node(graph: &Graph, name: Option<&str>) -> Result<NodeId> {
@@ -751,27 +717,9 @@ pub fn feature_node(graph: &Graph, name: Option<&str>) -> Result<NodeId> {
     }
 }
 
-fn features(
-    encoder: &Graph,
-    x: Tensor<4>,
-    node: NodeId,
-    masks: Option<&xprune_graph::ChannelMasks>,
-) -> Result<Tensor<4>> {
-    let run = encoder.run(Activation::Spatial(x)).until(node);
-    let run = match masks {
-        Some(m) => run.masks(m),
-        None => run,
-    };
-    let mut rec = run.execute().map_err(graph_err)?;
-    spatial(
-        rec.take(node)
-            .ok_or_else(|| IspError("the feature map was not computed".into()))?,
-    )
-}
-
 /// The mask parameters in image units, `[N, 3]`: centre `x / W`, `y / H` and width
 /// `sigma / min(H, W)`.
-fn mask_vector(selector: &Selector, raw: Tensor<2>, image: [usize; 2]) -> Tensor<2> {
+pub(crate) fn mask_vector(selector: &Selector, raw: Tensor<2>, image: [usize; 2]) -> Tensor<2> {
     let (centres, sigmas) = selector.mask_parameters(raw);
     let [h, w] = image;
     let n = sigmas.dims()[0];
@@ -781,31 +729,12 @@ fn mask_vector(selector: &Selector, raw: Tensor<2>, image: [usize; 2]) -> Tensor
     Tensor::cat(vec![cx, cy, s], 1)
 }
 
-fn spatial(a: Activation) -> Result<Tensor<4>> {
-    a.into_spatial()
-        .ok_or_else(|| IspError("expected a spatial map [N, C, H, W]".into()))
-}
-
-fn logits(a: Activation) -> Result<Tensor<2>> {
-    Ok(a.flatten())
-}
-
 fn graph_err(e: impl std::fmt::Display) -> IspError {
     IspError(e.to_string())
 }
 
-fn finite(loss: &Tensor<1>, phase: Phase, step: usize) -> Result<f64> {
-    let v = loss.clone().into_scalar::<f32>() as f64;
-    if !v.is_finite() {
-        return Err(IspError(format!(
-            "the {phase} phase's loss is {v} at step {step}; lower its learning rate"
-        )));
-    }
-    Ok(v)
-}
-
 /// A seed for stream `stream`, item `i` of the run's seed.
-fn mix(seed: u64, stream: usize, i: usize) -> u64 {
+pub(crate) fn mix(seed: u64, stream: usize, i: usize) -> u64 {
     let mut z = seed
         ^ (stream as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ (i as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);

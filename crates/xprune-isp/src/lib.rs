@@ -25,6 +25,7 @@ mod isp;
 pub mod layout;
 pub mod loss;
 pub mod macs;
+mod phases;
 pub mod rbf;
 pub mod selector;
 

@@ -137,6 +137,7 @@ pub fn run(g: &Global, a: &DemoArgs) -> Result<()> {
         .drop_last(true)
         .seed(g.seed);
     let trained = xprune::train::Trainer::new(config)
+        .devices(devices.clone())
         .on_progress(|p| {
             if p.kind == xprune::train::ProgressKind::EpochEnd {
                 progress.inc(1);
@@ -160,7 +161,10 @@ pub fn run(g: &Global, a: &DemoArgs) -> Result<()> {
         let config = TrainConfig::new(epochs, 20, 1e-3)
             .optimizer(Optimizer::adam())
             .seed(g.seed + 5);
-        Ok(train(graph, data, &config)?.graph)
+        Ok(xprune::train::Trainer::new(config)
+            .devices(devices.clone())
+            .fit(graph, data)?
+            .graph)
     };
     let transferred = ft(&transferred, ft_epochs * 2, &few)?;
     let base_acc = evaluate(&transferred, &target_test, g.batch_size)?.accuracy;

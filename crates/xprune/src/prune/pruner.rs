@@ -176,6 +176,10 @@ impl<C: Criterion> Pruner<C> {
     /// Empty (the default): the graph's device alone. Devices may differ in kind; a device
     /// may be listed twice (two workers on it).
     ///
+    /// [`Pruner::gradual`] also trains on these devices, with `burn-train`'s multi-device
+    /// strategy ([`Trainer::devices`]): each device takes its own batches, so the training
+    /// run (unlike the scores) differs from a one-device run.
+    ///
     /// ```
     /// # use xprune::{LrpCriterion, Pruner, Selection};
     /// # use xprune::burn::tensor::Device;
@@ -472,6 +476,7 @@ impl<C: Criterion> Pruner<C> {
             let alive = &mut alive;
             let this = &mut *self;
             Trainer::new(config.clone())
+                .devices(this.devices.clone())
                 .after_epoch(move |summary, current| {
                     if !schedule.prunes_after(summary.epoch) {
                         return Ok(None);

@@ -3,6 +3,7 @@
 use super::error::TrainError;
 use super::schedule::{LrSchedule, ScheduleUnit};
 use burn::optim::decay::WeightDecayConfig;
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
 use serde::{Deserialize, Serialize};
@@ -108,8 +109,8 @@ impl Optimizer {
         }
     }
 
-    /// The Burn optimizer.
-    pub(crate) fn init(&self) -> ModuleOptimizer {
+    /// The Burn optimizer (for a `burn-train` `Learner` of your own, for example).
+    pub fn init(&self) -> ModuleOptimizer {
         const EPSILON: f32 = 1e-8;
         let penalty = |wd: f64| (wd > 0.0).then(|| WeightDecayConfig::new(wd as f32));
         match *self {
@@ -254,6 +255,15 @@ impl TrainConfig {
         }
     }
 
+    /// Burn's learning-rate scheduler for this configuration with `steps_per_epoch` steps per
+    /// epoch (see [`LrSchedule::scheduler`]); with [`Optimizer::init`], what a `burn-train`
+    /// `Learner` of your own needs to train as [`Trainer`](super::Trainer) does.
+    pub fn scheduler(&self, steps_per_epoch: usize) -> Result<ModuleLrScheduler, TrainError> {
+        self.schedule
+            .scheduler(self.lr, self.epochs, steps_per_epoch, self.schedule_unit)
+            .map_err(|e| TrainError::InvalidConfig(format!("learning-rate schedule: {e}")))
+    }
+
     /// Checks every value; the error says which one is wrong.
     pub fn validate(&self) -> Result<(), TrainError> {
         let err = |m: String| Err(TrainError::InvalidConfig(m));
@@ -270,6 +280,7 @@ impl TrainConfig {
             ));
         }
         self.optimizer.validate().or_else(err)?;
-        self.schedule.validate(self.lr).or_else(err)
+        self.schedule.validate(self.lr).or_else(err)?;
+        self.scheduler(1).map(|_| ())
     }
 }

@@ -62,6 +62,9 @@ pub enum TrainError {
         /// What went wrong.
         message: String,
     },
+    /// `burn-train` stopped on an error (a device failure, a panic in a training step).
+    #[error("training failed in burn-train: {0}")]
+    Learner(String),
     /// Running the graph failed.
     #[error(transparent)]
     Graph(#[from] GraphError),

@@ -3,7 +3,7 @@
 use super::error::TrainError;
 use burn::module::Module;
 use std::fmt;
-use xprune_graph::{Activation, Dataset, FeatureShape, Graph};
+use xprune_graph::{Dataset, FeatureShape, Graph};
 
 /// Classification metrics of a graph on a data set.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,14 +86,6 @@ pub(crate) fn check_fit(
     Ok(())
 }
 
-/// Reshapes a batch for the graph's input (flattens samples for a flat input).
-pub(crate) fn fit_input(inputs: Activation, graph: &Graph) -> Activation {
-    match (graph.input_shape(), &inputs) {
-        (FeatureShape::Flat(_), Activation::Spatial(_)) => Activation::Flat(inputs.flatten()),
-        _ => inputs,
-    }
-}
-
 /// Evaluates `graph` on `data` in inference mode (batch norm with running statistics, no
 /// dropout), `batch_size` samples at a time.
 ///
@@ -114,37 +106,76 @@ pub fn evaluate(graph: &Graph, data: &Dataset, batch_size: usize) -> Result<Metr
         graph
     };
     let device = graph.device();
-    let (classes, outs) = (data.num_classes(), outputs(graph));
-    let mut confusion = vec![vec![0usize; outs]; classes];
-    let mut loss_sum = 0.0f64;
+    let mut tally = Tally::new(data.num_classes(), outputs(graph));
     for idx in data.batch_indices(batch_size) {
         let batch = data.batch(&idx, &device)?;
-        let logits = graph.logits(fit_input(batch.inputs, graph))?;
-        let values = xprune_graph::tensor_util::to_vec(&logits);
-        for (row, &i) in values.chunks_exact(outs).zip(&idx) {
-            let label = data.labels()[i] as usize;
-            let (pred, lse) = argmax_logsumexp(row);
-            loss_sum += lse - row[label] as f64;
-            confusion[label][pred] += 1;
+        let logits = graph.logits(graph.fit_input(batch.inputs))?;
+        let labels: Vec<i64> = idx.iter().map(|&i| data.labels()[i]).collect();
+        tally.add(&xprune_graph::tensor_util::to_vec(&logits), &labels);
+    }
+    Ok(tally.metrics())
+}
+
+/// Accumulates [`Metrics`] over batches of logits: the one place where predictions, the
+/// confusion matrix and the `f64` cross-entropy are computed (by [`evaluate`] and by the
+/// trainer's per-epoch evaluation in `burn-train`'s validation loop).
+#[derive(Clone, Debug)]
+pub(crate) struct Tally {
+    outputs: usize,
+    confusion: Vec<Vec<usize>>,
+    loss_sum: f64,
+    samples: usize,
+}
+
+impl Tally {
+    /// An empty tally for `classes` classes and `outputs` graph outputs.
+    pub(crate) fn new(classes: usize, outputs: usize) -> Self {
+        Self {
+            outputs,
+            confusion: vec![vec![0usize; outputs]; classes],
+            loss_sum: 0.0,
+            samples: 0,
         }
     }
-    let samples = data.len();
-    let correct: usize = (0..classes).map(|c| confusion[c][c]).sum();
-    let per_class_accuracy = confusion
-        .iter()
-        .enumerate()
-        .map(|(c, row)| {
-            let total: usize = row.iter().sum();
-            (total > 0).then(|| row[c] as f64 / total as f64)
-        })
-        .collect();
-    Ok(Metrics {
-        samples,
-        accuracy: correct as f64 / samples as f64,
-        loss: loss_sum / samples as f64,
-        per_class_accuracy,
-        confusion,
-    })
+
+    /// Adds a batch: `logits` row-major `[labels.len(), outputs]`.
+    pub(crate) fn add(&mut self, logits: &[f32], labels: &[i64]) {
+        for (row, &label) in logits.chunks_exact(self.outputs).zip(labels) {
+            let label = label as usize;
+            let (pred, lse) = argmax_logsumexp(row);
+            self.loss_sum += lse - row[label] as f64;
+            self.confusion[label][pred] += 1;
+            self.samples += 1;
+        }
+    }
+
+    /// Samples added so far.
+    pub(crate) fn samples(&self) -> usize {
+        self.samples
+    }
+
+    /// The metrics of the samples added.
+    pub(crate) fn metrics(self) -> Metrics {
+        let samples = self.samples;
+        let classes = self.confusion.len();
+        let correct: usize = (0..classes).map(|c| self.confusion[c][c]).sum();
+        let per_class_accuracy = self
+            .confusion
+            .iter()
+            .enumerate()
+            .map(|(c, row)| {
+                let total: usize = row.iter().sum();
+                (total > 0).then(|| row[c] as f64 / total as f64)
+            })
+            .collect();
+        Metrics {
+            samples,
+            accuracy: correct as f64 / samples.max(1) as f64,
+            loss: self.loss_sum / samples.max(1) as f64,
+            per_class_accuracy,
+            confusion: self.confusion,
+        }
+    }
 }
 
 /// The index of the largest value (the first on ties) and `log(sum(exp(row)))`, in `f64`.

@@ -1,5 +1,10 @@
 //! Learning-rate schedules.
 
+use burn::optim::lr_scheduler::LrSchedulerConfig;
+use burn::optim::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
+use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLrScheduler, ModuleLrSchedulerConfig};
+use burn::optim::lr_scheduler::sequential::SequentialLrSchedulerConfig;
+use burn::optim::lr_scheduler::step::StepLrSchedulerConfig;
 use serde::{Deserialize, Serialize};
 use std::f64::consts::PI;
 
@@ -47,6 +52,51 @@ impl LrSchedule {
                 min_lr + (base - min_lr) * 0.5 * (1.0 + (PI * progress).cos())
             }
         }
+    }
+
+    /// The schedule as Burn's learning-rate scheduler (`burn::optim::lr_scheduler`), which
+    /// the `Learner` steps once per optimisation step: for `epochs` epochs of
+    /// `steps_per_epoch` steps from the base rate `base`, advancing per `unit`. Its rates are
+    /// [`LrSchedule::lr`]'s (a step decay per epoch is Burn's step scheduler over
+    /// `every * steps_per_epoch` steps; a cosine per epoch is a sequence of one constant per
+    /// epoch; a cosine per step is Burn's cosine annealing over all steps).
+    ///
+    /// Errors: what Burn rejects (a cosine schedule from a base rate above 1, for example).
+    pub fn scheduler(
+        &self,
+        base: f64,
+        epochs: usize,
+        steps_per_epoch: usize,
+        unit: ScheduleUnit,
+    ) -> Result<ModuleLrScheduler, String> {
+        let spe = steps_per_epoch.max(1);
+        let total = epochs.max(1) * spe;
+        let config: LrSchedulerConfig = match (*self, unit) {
+            (Self::Constant, _) => LrSchedulerConfig::Constant(base),
+            (Self::Step { every, gamma }, unit) => {
+                let size = match unit {
+                    ScheduleUnit::Step => every,
+                    ScheduleUnit::Epoch => every.saturating_mul(spe),
+                };
+                StepLrSchedulerConfig::new(base, size)
+                    .with_gamma(gamma)
+                    .into()
+            }
+            (Self::Cosine { min_lr }, ScheduleUnit::Step) => {
+                CosineAnnealingLrSchedulerConfig::new(base, total)
+                    .with_min_lr(min_lr)
+                    .into()
+            }
+            (Self::Cosine { .. }, ScheduleUnit::Epoch) => {
+                let epochs = epochs.max(1);
+                let rates = (0..epochs)
+                    .map(|e| LrSchedulerConfig::Constant(self.lr(base, e, epochs)))
+                    .collect();
+                let milestones = (1..epochs).map(|e| e * spe).collect();
+                SequentialLrSchedulerConfig::new(rates, milestones).into()
+            }
+        };
+        ModuleLrSchedulerConfig::new(config).init()
     }
 
     /// Checks the parameters against the base rate; returns what is wrong.

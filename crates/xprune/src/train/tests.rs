@@ -480,3 +480,171 @@ fn lenet_reaches_90_percent_on_shapes10_and_a_linear_model_does_not() {
         lin.accuracy
     );
 }
+
+#[test]
+fn burn_schedulers_give_the_rates_of_the_formulas() {
+    let (epochs, spe) = (4, 3);
+    let schedules = [
+        LrSchedule::Constant,
+        LrSchedule::Step {
+            every: 2,
+            gamma: 0.5,
+        },
+        LrSchedule::Cosine { min_lr: 0.01 },
+    ];
+    for schedule in schedules {
+        for unit in [ScheduleUnit::Epoch, ScheduleUnit::Step] {
+            let config = TrainConfig::new(epochs, 1, 0.5).schedule(schedule, unit);
+            let mut scheduler = config.scheduler(spe).unwrap();
+            for t in 0..epochs * spe {
+                // Halfway, the state goes through its record into a fresh scheduler, as it
+                // does between the trainer's epoch launches.
+                if t == 5 {
+                    let record = scheduler.to_record();
+                    scheduler = config.scheduler(spe).unwrap().load_record(record);
+                }
+                let got = scheduler.step().base();
+                let want = config.lr_at(t / spe, t, spe);
+                assert!(
+                    (got - want).abs() < 1e-12,
+                    "{schedule:?} per {unit:?}, step {t}: Burn gives {got}, the formula {want}"
+                );
+            }
+        }
+    }
+    // What Burn rejects is a configuration error before training.
+    let bad = TrainConfig::new(2, 1, 2.0)
+        .schedule(LrSchedule::Cosine { min_lr: 0.0 }, ScheduleUnit::Step);
+    assert!(matches!(bad.validate(), Err(TrainError::InvalidConfig(_))));
+}
+
+#[test]
+fn a_step_schedule_drives_the_sgd_steps_across_epochs() {
+    // SGD without momentum, the rate halving every step over two epochs of two steps
+    // (batches of two): the weights equal a float64 run with rates 0.8, 0.4, 0.2, 0.1 on
+    // the same batches, so the Burn scheduler's state goes from one epoch's launch to the
+    // next.
+    let graph = linear_graph(W0, B0);
+    let config = TrainConfig::new(2, 4, 0.8)
+        .optimizer(Optimizer::sgd(0.0))
+        .schedule(
+            LrSchedule::Step {
+                every: 1,
+                gamma: 0.5,
+            },
+            ScheduleUnit::Step,
+        );
+    // Full batches (4 samples, batch 4): 2 steps, rates 0.8 and 0.4.
+    let trained = train(&graph, &small_data(), &config).unwrap();
+    let (mut w, mut b) = (to_f64(W0), to_f64(B0));
+    for lr in [0.8, 0.4] {
+        let (gw, gb) = reference_grad(&w, &b);
+        w.iter_mut().zip(gw).for_each(|(x, g)| *x -= lr * g);
+        b.iter_mut().zip(gb).for_each(|(x, g)| *x -= lr * g);
+    }
+    assert_close(&tensor(&trained.graph, "fc.weight"), &w, 1e-5, "weight");
+    assert_close(&tensor(&trained.graph, "fc.bias"), &b, 1e-5, "bias");
+}
+
+#[test]
+fn a_graph_trains_in_a_supervised_training_of_its_own() {
+    use burn::data::dataloader::DataLoaderBuilder;
+    use burn::module::Module;
+    use burn_train::metric::{AccuracyMetric, LossMetric};
+    use burn_train::{Learner, SupervisedTraining};
+    use xprune_graph::SampleBatcher;
+
+    let data = synthetic::moons(200, 0.1, 3).unwrap();
+    let test = synthetic::moons(100, 0.1, 4).unwrap();
+    let graph = xprune_models::mlp(2, &[16], 2, &device(), 2).unwrap();
+    let config = TrainConfig::new(15, 20, 1e-2).optimizer(Optimizer::adam());
+    let batcher = SampleBatcher::new(data.sample_shape());
+    let train_loader = DataLoaderBuilder::new(batcher)
+        .batch_size(20)
+        .shuffle(5)
+        .build(data.clone());
+    let valid_loader = DataLoaderBuilder::new(batcher)
+        .batch_size(50)
+        .build(test.clone());
+    let dir = tempfile::tempdir().unwrap();
+    // As for any Burn module made on a plain device: `train()` puts it on the autodiff
+    // version of its device with gradients tracked.
+    let learner = Learner::new(
+        graph.clone().train(),
+        config.optimizer.init(),
+        config.scheduler(10).unwrap(),
+    );
+    let result = SupervisedTraining::new(dir.path(), train_loader, valid_loader)
+        .metrics((AccuracyMetric::new(), LossMetric::new()))
+        .num_epochs(15)
+        .launch(learner);
+    assert!(result.error.is_none());
+    let before = evaluate(&graph, &test, 100).unwrap().accuracy;
+    let after = evaluate(&result.model, &test, 100).unwrap().accuracy;
+    // xprune's trainer with the same configuration learns as much.
+    let ours = evaluate(&train(&graph, &data, &config).unwrap().graph, &test, 100)
+        .unwrap()
+        .accuracy;
+    assert!(
+        after > 0.85 && after > before + 0.3 && (after - ours).abs() < 0.08,
+        "accuracy {before} before, {after} after burn-train's own loop, {ours} after xprune's"
+    );
+    // burn-train's file logger wrote its metrics, as for any Burn model.
+    assert!(dir.path().join("train").exists() || dir.path().join("valid").exists());
+}
+
+#[test]
+fn the_trainer_writes_no_files() {
+    let cwd_before: Vec<_> = std::fs::read_dir(".")
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    let unused = std::env::temp_dir().join("xprune-train-unused");
+    let existed = unused.exists();
+    let data = synthetic::moons(40, 0.1, 1).unwrap();
+    let graph = xprune_models::mlp(2, &[4], 2, &device(), 1).unwrap();
+    train(&graph, &data, &TrainConfig::new(2, 10, 1e-2)).unwrap();
+    let cwd_after: Vec<_> = std::fs::read_dir(".")
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(cwd_before, cwd_after);
+    assert_eq!(unused.exists(), existed, "the trainer created {unused:?}");
+}
+
+#[test]
+fn training_on_two_devices_learns_and_returns_to_the_graph_device() {
+    let data = synthetic::moons(200, 0.1, 3).unwrap();
+    let test = synthetic::moons(100, 0.1, 4).unwrap();
+    let graph = xprune_models::mlp(2, &[16], 2, &device(), 2).unwrap();
+    let config = TrainConfig::new(12, 20, 1e-2).optimizer(Optimizer::adam());
+    let two = Trainer::new(config.clone())
+        .devices(vec![Device::flex(), Device::flex()])
+        .evaluate_on(&test)
+        .fit(&graph, &data)
+        .unwrap();
+    assert_eq!(two.graph.device(), graph.device());
+    assert_eq!(two.history.len(), 12);
+    let last = two.history.last().unwrap().eval.as_ref().unwrap();
+    assert_eq!(last.samples, 100);
+    let one = Trainer::new(config.clone())
+        .evaluate_on(&test)
+        .fit(&graph, &data)
+        .unwrap();
+    let single = one.history.last().unwrap().eval.as_ref().unwrap();
+    assert!(
+        last.accuracy > 0.85 && last.accuracy > single.accuracy - 0.06,
+        "two devices: {last}; one device: {single}"
+    );
+    // Same seed, same devices: the same weights.
+    let again = Trainer::new(config)
+        .devices(vec![Device::flex(), Device::flex()])
+        .fit(&graph, &data)
+        .unwrap();
+    assert_eq!(
+        tensor(&two.graph, "fc1.weight"),
+        tensor(&again.graph, "fc1.weight")
+    );
+}

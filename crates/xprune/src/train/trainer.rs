@@ -1,13 +1,16 @@
-//! [`Trainer`]: the cross-entropy training loop.
+//! [`Trainer`]: cross-entropy training of a [`Graph`] in `burn-train`'s `Learner`.
 
 use super::config::TrainConfig;
 use super::error::TrainError;
-use super::metrics::{Metrics, check_fit, evaluate, fit_input};
+use super::learner::{Event, read_step, read_valid};
+use super::metrics::{Metrics, Tally, check_fit, outputs};
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::GradientsParams;
+use burn_train::Learner;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use xprune_graph::{Dataset, Graph};
+use xprune_graph::burn::tensor::Device;
+use xprune_graph::launch::{LearnerState, Seen, launch_epoch};
+use xprune_graph::{Dataset, Graph, data_loader};
 
 /// What a [`Progress`] report is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,15 +102,29 @@ pub fn train(graph: &Graph, data: &Dataset, config: &TrainConfig) -> Result<Trai
 /// # }
 /// ```
 ///
-/// Training runs on the autodiff version of the graph's device, in training mode (batch norm
-/// uses and updates batch statistics, dropout is active). Each epoch visits the samples in
-/// an order drawn from the seed and the epoch number. The caller's graph is not modified;
-/// the trained copy comes back in inference form ([`Module::valid`]).
+/// Every epoch is one launch of `burn-train`'s `SupervisedTraining` on a `Learner` holding
+/// the graph (which implements `burn-train`'s step traits), Burn's optimizer
+/// ([`Optimizer::init`](super::Optimizer::init)) and Burn's learning-rate scheduler
+/// ([`TrainConfig::scheduler`]); the optimizer's and the scheduler's state go from one
+/// epoch's launch to the next through `burn-train`'s checkpointer interface (kept in
+/// memory), so that the end-of-epoch hook can replace the model between epochs. The
+/// per-epoch evaluation is `burn-train`'s validation loop. Training runs on the autodiff
+/// version of the graph's device, or with [`Trainer::devices`] on several devices with
+/// `burn-train`'s multi-device strategy, in training mode (batch norm uses and updates batch
+/// statistics, dropout is active). Each epoch visits the samples in an order drawn from the
+/// seed and the epoch number (`burn-dataset`'s `ShuffledDataset`). The caller's graph is not
+/// modified; the trained copy comes back in inference form ([`Module::valid`]) on the
+/// graph's device.
+///
+/// For everything else `burn-train` offers (its metrics, the terminal dashboard, file
+/// checkpoints, early stopping), train the graph in a `SupervisedTraining` of your own:
+/// `docs/training.md` shows how.
 pub struct Trainer<'a> {
     config: TrainConfig,
     eval: Option<&'a Dataset>,
     callback: Option<ProgressCallback<'a>>,
     hook: Option<EpochHook<'a>>,
+    devices: Vec<Device>,
 }
 
 /// The boxed progress callback of a [`Trainer`].
@@ -123,6 +140,7 @@ impl std::fmt::Debug for Trainer<'_> {
             .field("eval", &self.eval.map(|d| d.len()))
             .field("callback", &self.callback.is_some())
             .field("after_epoch", &self.hook.is_some())
+            .field("devices", &self.devices)
             .finish()
     }
 }
@@ -135,10 +153,12 @@ impl<'a> Trainer<'a> {
             eval: None,
             callback: None,
             hook: None,
+            devices: Vec::new(),
         }
     }
 
-    /// Evaluates the graph on `data` at the end of every epoch (see [`evaluate`]).
+    /// Evaluates the graph on `data` at the end of every epoch (the metrics of
+    /// [`evaluate`](super::evaluate), computed in `burn-train`'s validation loop).
     pub fn evaluate_on(mut self, data: &'a Dataset) -> Self {
         self.eval = Some(data);
         self
@@ -147,6 +167,16 @@ impl<'a> Trainer<'a> {
     /// Calls `callback` after every step and at the end of every epoch.
     pub fn on_progress(mut self, callback: impl FnMut(&Progress) + 'a) -> Self {
         self.callback = Some(Box::new(callback));
+        self
+    }
+
+    /// Trains on several devices with `burn-train`'s multi-device strategy
+    /// (`ExecutionStrategy::MultiDevice`, the optimizer on the first device): every step,
+    /// each device takes its own batch and the gradients are combined on the first device.
+    /// With one device (or none, the default) training runs on the graph's device. The
+    /// trained graph comes back on the graph's device.
+    pub fn devices(mut self, devices: Vec<Device>) -> Self {
+        self.devices = devices;
         self
     }
 
@@ -169,7 +199,8 @@ impl<'a> Trainer<'a> {
     ///
     /// Errors (before any training): an invalid configuration, an empty data set, samples
     /// that do not fit the graph's input, more classes than outputs. During training: a loss
-    /// that is not finite, with the step number.
+    /// that is not finite, with the step number; a failure `burn-train` reports (a device
+    /// error, a panic in a training step), with its message.
     pub fn fit(mut self, graph: &Graph, data: &Dataset) -> Result<Trained, TrainError> {
         let config = self.config.clone();
         config.validate()?;
@@ -186,52 +217,38 @@ impl<'a> Trainer<'a> {
             )));
         }
         let total_steps = steps_per_epoch * config.epochs;
-        let device = graph.device().without_autodiff();
-        let ad = device.clone().autodiff();
-        device.seed(config.seed);
-        ad.seed(config.seed);
-
-        let mut model = graph.clone().train();
-        let mut optim = config.optimizer.init();
-        let loss_fn = CrossEntropyLossConfig::new().init(&ad);
+        let home = graph.device().without_autodiff();
+        let devices: Vec<Device> = match self.devices.as_slice() {
+            [] => vec![home.clone()],
+            list => list.iter().map(|d| d.clone().without_autodiff()).collect(),
+        };
+        for device in &devices {
+            device.seed(config.seed);
+            device.clone().autodiff().seed(config.seed);
+        }
+        let train_data = Arc::new(data.clone());
+        let eval_data = Arc::new(match self.eval {
+            Some(eval) => eval.clone(),
+            None => data.subset(&[])?,
+        });
+        let mut model = graph.clone().valid();
+        let mut state = LearnerState::default();
         let start = Instant::now();
         let mut history = Vec::with_capacity(config.epochs);
         let mut step = 0;
         for epoch in 0..config.epochs {
             let order_seed = config.seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let batches = data.shuffled_batch_indices(config.batch_size, order_seed);
-            let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0i64, 0usize);
-            let mut lr = config.lr;
-            for idx in batches.into_iter().take(steps_per_epoch) {
-                lr = config.lr_at(epoch, step, steps_per_epoch);
-                let batch = data.batch(&idx, &ad)?;
-                let logits = model
-                    .forward_train(fit_input(batch.inputs, &model))?
-                    .flatten();
-                let loss = loss_fn.forward(logits.clone(), batch.labels.clone());
-                let value = loss.clone().into_scalar::<f32>() as f64;
+            let run = Launch {
+                config: &config,
+                devices: &devices,
+                train: &train_data,
+                eval: &eval_data,
+                order_seed,
+                epoch: epoch + 1,
+            };
+            let outcome = run.epoch(model, state, |loss| {
                 step += 1;
-                if !value.is_finite() {
-                    return Err(TrainError::NonFiniteLoss {
-                        epoch: epoch + 1,
-                        step,
-                        loss: value,
-                        lr,
-                    });
-                }
-                let [b, _] = logits.dims();
-                correct += logits
-                    .detach()
-                    .argmax(1)
-                    .reshape([b])
-                    .equal(batch.labels)
-                    .int()
-                    .sum()
-                    .into_scalar::<i64>();
-                seen += b;
-                loss_sum += value;
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                model = optim.step(lr, model, grads);
+                let lr = config.lr_at(epoch, step - 1, steps_per_epoch);
                 if let Some(cb) = self.callback.as_mut() {
                     cb(&Progress {
                         kind: ProgressKind::Step,
@@ -239,25 +256,38 @@ impl<'a> Trainer<'a> {
                         epochs: config.epochs,
                         step,
                         total_steps,
-                        loss: value,
+                        loss,
                         lr,
                         elapsed: start.elapsed(),
                         train_accuracy: None,
                         eval: None,
                     });
                 }
-            }
-            let eval = match self.eval {
-                Some(eval) => Some(evaluate(&model.valid(), eval, config.eval_batch_size)?),
-                None => None,
+                (step, lr)
+            })?;
+            let EpochOutcome {
+                model: trained,
+                carried,
+                loss_sum,
+                correct,
+                seen,
+                steps,
+                lr,
+                eval,
+            } = outcome;
+            model = if trained.device() == home {
+                trained
+            } else {
+                trained.fork(&home)
             };
+            state = carried;
             let summary = EpochSummary {
                 epoch: epoch + 1,
-                loss: loss_sum / steps_per_epoch as f64,
+                loss: loss_sum / steps.max(1) as f64,
                 train_accuracy: correct as f64 / seen.max(1) as f64,
                 lr,
                 elapsed: start.elapsed(),
-                eval,
+                eval: self.eval.map(|_| eval),
             };
             if let Some(cb) = self.callback.as_mut() {
                 cb(&Progress {
@@ -275,25 +305,130 @@ impl<'a> Trainer<'a> {
             }
             if let Some(hook) = self.hook.as_mut() {
                 let epoch = summary.epoch;
-                let current = model.clone().valid();
-                let replaced = hook(&summary, &current)
+                let replaced = hook(&summary, &model)
                     .map_err(|message| TrainError::Hook { epoch, message })?;
                 if let Some(next) = replaced {
                     check_fit(&next, data, "training").map_err(|e| TrainError::Hook {
                         epoch,
                         message: e.to_string(),
                     })?;
-                    model = next.train();
-                    optim = config.optimizer.init();
+                    model = next.valid();
+                    // New shapes: the optimizer starts afresh, the schedule goes on.
+                    state.optimizer = None;
                 }
             }
             history.push(summary);
         }
         Ok(Trained {
-            graph: model.valid(),
+            graph: model,
             history,
             steps: step,
             elapsed: start.elapsed(),
+        })
+    }
+}
+
+/// What one epoch's launch is given.
+struct Launch<'c> {
+    config: &'c TrainConfig,
+    devices: &'c [Device],
+    train: &'c Arc<Dataset>,
+    eval: &'c Arc<Dataset>,
+    order_seed: u64,
+    /// The epoch, counted from 1.
+    epoch: usize,
+}
+
+/// What one epoch's launch gives back.
+struct EpochOutcome {
+    model: Graph,
+    carried: LearnerState,
+    loss_sum: f64,
+    correct: usize,
+    seen: usize,
+    steps: usize,
+    lr: f64,
+    eval: Metrics,
+}
+
+impl Launch<'_> {
+    /// Runs one epoch in `burn-train` ([`launch_epoch`]), while this thread receives the steps
+    /// and validation batches (`on_step(loss)` returns the step number and its learning rate).
+    fn epoch(
+        &self,
+        model: Graph,
+        carried: LearnerState,
+        mut on_step: impl FnMut(f64) -> (usize, f64),
+    ) -> Result<EpochOutcome, TrainError> {
+        let config = self.config;
+        let main = &self.devices[0];
+        let train = data_loader(
+            self.train,
+            config.batch_size,
+            config.drop_last,
+            Some(self.order_seed),
+            main,
+        );
+        let valid = data_loader(self.eval, config.eval_batch_size, false, None, main);
+        let scheduler = config.scheduler(config.steps_per_epoch(self.train.len()))?;
+        let mut tally = Tally::new(self.eval.num_classes(), outputs(&model));
+        let learner = Learner::new(model.train(), config.optimizer.init(), scheduler);
+        let (mut loss_sum, mut correct, mut seen, mut steps, mut lr) = (0.0, 0, 0, 0, config.lr);
+        let mut non_finite: Option<(usize, f64, f64)> = None;
+        let launched = launch_epoch(
+            learner,
+            carried,
+            train,
+            valid,
+            self.devices,
+            read_step,
+            read_valid,
+            |seen_item| match seen_item {
+                Seen::Train(Event::Step {
+                    loss,
+                    correct: c,
+                    samples,
+                }) => {
+                    let (step, rate) = on_step(loss);
+                    lr = rate;
+                    if !loss.is_finite() && non_finite.is_none() {
+                        non_finite = Some((step, loss, rate));
+                    }
+                    loss_sum += loss;
+                    correct += c;
+                    seen += samples;
+                    steps += 1;
+                }
+                Seen::Valid(Event::Valid { logits, labels }) => tally.add(&logits, &labels),
+                // Each reader makes only its own kind of event.
+                Seen::Train(Event::Valid { .. }) | Seen::Valid(Event::Step { .. }) => {}
+            },
+        )
+        .map_err(|e| TrainError::Learner(e.to_string()))?;
+        if let Some((step, loss, lr)) = non_finite {
+            return Err(TrainError::NonFiniteLoss {
+                epoch: self.epoch,
+                step,
+                loss,
+                lr,
+            });
+        }
+        if tally.samples() != self.eval.len() {
+            return Err(TrainError::Learner(format!(
+                "the validation loop saw {} of {} samples",
+                tally.samples(),
+                self.eval.len()
+            )));
+        }
+        Ok(EpochOutcome {
+            model: launched.model,
+            carried: launched.state,
+            loss_sum,
+            correct,
+            seen,
+            steps,
+            lr,
+            eval: tally.metrics(),
         })
     }
 }
