@@ -22,7 +22,7 @@ use xprune::criteria::{
 use xprune::graph::kinds::linear::LinearOp;
 use xprune::graph::{Initializer, OpSpec};
 use xprune::io::data::synthetic::{SHAPES10_CLASSES, shapes10};
-use xprune::train::{LrSchedule, Optimizer, ScheduleUnit, TrainConfig, evaluate, train};
+use xprune::train::{LrSchedule, Optimizer, ScheduleUnit, TrainConfig, evaluate};
 use xprune::{
     Conv2dSpec, Dataset, FeatureShape, Graph, GraphBuilder, Normalization, Pruner, Selection,
 };
