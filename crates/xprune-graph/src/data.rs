@@ -17,6 +17,23 @@ pub struct Batch {
     pub labels: Tensor<1, Int>,
 }
 
+impl Batch {
+    /// The batch of `labels.len()` samples of `shape` whose values are `values` (row-major,
+    /// one sample after the other; the caller has checked the sizes).
+    pub(crate) fn on_device(
+        values: Vec<f32>,
+        labels: Vec<i64>,
+        shape: FeatureShape,
+        device: &Device,
+    ) -> Self {
+        let n = labels.len();
+        let inputs =
+            Activation::from_vec(values, &shape.batch_dims(n), device).expect("sizes checked");
+        let labels = Tensor::from_data(TensorData::new(labels, [n]), device);
+        Batch { inputs, labels }
+    }
+}
+
 /// Labelled samples held on the host as `f32` features (row-major, one sample after the other)
 /// and `i64` class labels in `0..num_classes`.
 #[derive(Clone, Debug, PartialEq)]
@@ -200,10 +217,12 @@ impl Dataset {
             return Err(GraphError::Data("a batch needs at least one sample".into()));
         }
         let sub = self.subset(indices)?;
-        let dims = self.sample_shape.batch_dims(indices.len());
-        let inputs = Activation::from_vec(sub.features, &dims, device).expect("sizes checked");
-        let labels = Tensor::from_data(TensorData::new(sub.labels, [indices.len()]), device);
-        Ok(Batch { inputs, labels })
+        Ok(Batch::on_device(
+            sub.features,
+            sub.labels,
+            self.sample_shape,
+            device,
+        ))
     }
 
     /// The whole dataset as one device batch.

@@ -37,7 +37,7 @@ use burn::data::dataloader::{BatchDataLoader, BatchStrategy, DataLoader};
 use burn::data::dataset::DatasetError;
 use burn::data::dataset::transform::ShuffledDataset;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use burn_train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use std::sync::Arc;
 
@@ -180,10 +180,7 @@ impl Batcher<Sample, Batch> for SampleBatcher {
             values.extend_from_slice(&s.features);
             labels.push(s.label as i64);
         }
-        let dims = self.shape.batch_dims(items.len());
-        let inputs = Activation::from_vec(values, &dims, device).expect("sizes checked");
-        let labels = Tensor::from_data(TensorData::new(labels, [items.len()]), device);
-        Batch { inputs, labels }
+        Batch::on_device(values, labels, self.shape, device)
     }
 }
 
