@@ -27,3 +27,6 @@ mod isp;
 
 #[path = "integration/devices.rs"]
 mod devices;
+
+#[path = "integration/transformers.rs"]
+mod transformers;

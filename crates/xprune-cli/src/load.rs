@@ -168,19 +168,18 @@ pub fn composite(
         }
         "epsilon-alpha2-beta1" => Composite::epsilon_alpha2_beta1(eps),
         "epsilon-alpha2-beta1-flat" => Composite::epsilon_alpha2_beta1_flat(eps),
+        "attnlrp" => Composite::attnlrp(eps),
+        "cp-lrp" => Composite::cp_lrp(eps),
         "yeom" => xprune::criteria::yeom_composite(),
         _ => {
             return Err(CliError::Usage(format!(
-                "unknown composite `{}` (known: {COMPOSITES})",
-                name.trim()
+                "unknown composite `{}` (known: {}, yeom)",
+                name.trim(),
+                xprune::lrp::COMPOSITE_NAMES.join(", ")
             )));
         }
     })
 }
-
-/// The composites the tool knows.
-pub const COMPOSITES: &str = "epsilon, epsilon-plus, epsilon-plus-flat, epsilon-gamma-box, \
-                              epsilon-alpha2-beta1, epsilon-alpha2-beta1-flat, yeom";
 
 /// The help of the criterion argument: every known name.
 pub fn criterion_help() -> String {

@@ -7,7 +7,7 @@ use crate::engine::{Hints, modified_params, propagate, sum_relevance};
 use crate::error::{LrpError, Result, shape_err};
 use crate::rule::{Rule, SharedRule};
 use burn::tensor::{Int, Tensor, TensorData};
-use xprune_graph::kind::Modified;
+use xprune_graph::kind::{AttentionRule, Modified};
 use xprune_graph::tensor_util::to_vec_int;
 use xprune_graph::{Activation, Graph, LrpView, NodeId, Recording};
 
@@ -77,6 +77,9 @@ pub struct Attributor {
     /// computed once (the graph's parameters do not change between batches).
     params: Vec<Option<Vec<Modified>>>,
     keep_nodes: bool,
+    /// The composite's rule for attention nodes and the stabiliser of its divisions.
+    attention: AttentionRule,
+    attention_epsilon: f32,
 }
 
 impl Attributor {
@@ -90,30 +93,33 @@ impl Attributor {
         };
         let rules = composite.resolve(&graph)?;
         let nonnegative = nonnegative_nodes(&graph);
-        let params =
-            graph
-                .layers()
-                .iter()
-                .zip(&rules)
-                .map(|(layer, rule)| match (layer.lrp(), rule) {
-                    (LrpView::Linear { map, .. }, Some(rule)) => {
-                        Some(modified_params(&*map, &**rule))
-                    }
-                    // Only linear maps with a rule have modified parameters; listed in full so a
-                    // new view must decide.
-                    (LrpView::Linear { .. }, None)
-                    | (
-                        LrpView::Source | LrpView::Pass | LrpView::Sum | LrpView::Redistribute(_),
-                        _,
-                    ) => None,
-                })
-                .collect();
+        let params = graph
+            .layers()
+            .iter()
+            .zip(&rules)
+            .map(|(layer, rule)| match (layer.lrp(), rule) {
+                (LrpView::Linear { map, .. }, Some(rule)) => Some(modified_params(&*map, &**rule)),
+                // Only linear maps with a rule have modified parameters; listed in full so a
+                // new view must decide.
+                (LrpView::Linear { .. }, None)
+                | (
+                    LrpView::Source
+                    | LrpView::Pass
+                    | LrpView::Sum
+                    | LrpView::Redistribute(_)
+                    | LrpView::Attention(_),
+                    _,
+                ) => None,
+            })
+            .collect();
         Ok(Self {
             graph,
             rules,
             nonnegative,
             params,
             keep_nodes: true,
+            attention: composite.attention_rule(),
+            attention_epsilon: composite.attention_epsilon(),
         })
     }
 
@@ -265,6 +271,9 @@ impl Attributor {
                 .collect()),
             LrpView::Redistribute(d) => d
                 .redistribute(inputs, output, r)
+                .map_err(|m| shape_err(name, m)),
+            LrpView::Attention(a) => a
+                .relevance(inputs, r, self.attention, self.attention_epsilon)
                 .map_err(|m| shape_err(name, m)),
         }
     }

@@ -11,19 +11,22 @@ use crate::rules::{
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use xprune_graph::kind::AttentionRule;
 use xprune_graph::{Graph, LrpView, RuleClass};
 
 /// The classes of layers that take a rule (see [`RuleClass`]; the old name of this type).
 pub type LayerKind = RuleClass;
 
 /// The names of the built-in composites (hyphens; underscores are accepted too).
-pub const COMPOSITE_NAMES: [&str; 6] = [
+pub const COMPOSITE_NAMES: [&str; 8] = [
     "epsilon",
     "epsilon-plus",
     "epsilon-plus-flat",
     "epsilon-gamma-box",
     "epsilon-alpha2-beta1",
     "epsilon-alpha2-beta1-flat",
+    "attnlrp",
+    "cp-lrp",
 ];
 
 /// A mapping from the layers of a graph to rules.
@@ -47,6 +50,7 @@ pub struct Composite {
     ignore_bias: bool,
     stabilizer: Option<f64>,
     canonize: bool,
+    attention: AttentionRule,
 }
 
 impl fmt::Debug for Composite {
@@ -76,6 +80,7 @@ impl fmt::Debug for Composite {
             .field("ignore_bias", &self.ignore_bias)
             .field("stabilizer", &self.stabilizer)
             .field("canonize", &self.canonize)
+            .field("attention", &self.attention)
             .finish()
     }
 }
@@ -99,6 +104,7 @@ impl Composite {
             ignore_bias: false,
             stabilizer: None,
             canonize: true,
+            attention: AttentionRule::Uniform,
         }
     }
 
@@ -117,6 +123,8 @@ impl Composite {
             }
             "epsilon-alpha2-beta1" => Self::epsilon_alpha2_beta1(eps),
             "epsilon-alpha2-beta1-flat" => Self::epsilon_alpha2_beta1_flat(eps),
+            "attnlrp" => Self::attnlrp(eps),
+            "cp-lrp" => Self::cp_lrp(eps),
             _ => {
                 return Err(LrpError::UnknownComposite {
                     name: name.to_string(),
@@ -183,6 +191,42 @@ impl Composite {
             .first_layer(&[RuleClass::Convolution, RuleClass::Dense], Flat);
         c.name = "epsilon-alpha2-beta1-flat".into();
         c
+    }
+
+    /// `attnlrp` (Achtibat et al. 2024): epsilon on fully connected layers and convolutions
+    /// (patch embeddings), layer norm with its standard deviation held constant (epsilon),
+    /// activations such as GELU passing relevance unchanged, and AttnLRP's rules through
+    /// attention ([`AttentionRule::Uniform`]).
+    pub fn attnlrp(epsilon: Epsilon) -> Self {
+        Self::epsilon(epsilon)
+            .renamed("attnlrp")
+            .attention(AttentionRule::Uniform)
+    }
+
+    /// `cp-lrp`: as `attnlrp`, with the attention weights held constant
+    /// ([`AttentionRule::ConstantWeights`]: relevance reaches the values only).
+    pub fn cp_lrp(epsilon: Epsilon) -> Self {
+        Self::epsilon(epsilon)
+            .renamed("cp-lrp")
+            .attention(AttentionRule::ConstantWeights)
+    }
+
+    /// Sets how relevance passes through attention nodes (default: AttnLRP's
+    /// [`AttentionRule::Uniform`], for every composite).
+    pub fn attention(mut self, rule: AttentionRule) -> Self {
+        self.attention = rule;
+        self
+    }
+
+    /// The rule of attention nodes.
+    pub fn attention_rule(&self) -> AttentionRule {
+        self.attention
+    }
+
+    /// The stabiliser of the divisions of attention's rules: the composite's
+    /// [`Composite::stabilizer`] if set, else Zennit's `1e-6`.
+    pub fn attention_epsilon(&self) -> f32 {
+        self.stabilizer.unwrap_or(1e-6) as f32
     }
 
     /// Sets the rule of every layer of `class` (replacing an earlier one).
@@ -332,6 +376,6 @@ pub fn rule_class(layer: &xprune_graph::Layer) -> Option<RuleClass> {
     match layer.lrp() {
         LrpView::Linear { class, .. } => Some(class),
         LrpView::Sum => Some(RuleClass::Sum),
-        LrpView::Source | LrpView::Pass | LrpView::Redistribute(_) => None,
+        LrpView::Source | LrpView::Pass | LrpView::Redistribute(_) | LrpView::Attention(_) => None,
     }
 }

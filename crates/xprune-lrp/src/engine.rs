@@ -68,23 +68,10 @@ fn scale(a: Activation, f: f32) -> Activation {
     }
 }
 
-/// `z + eps * sign0(z)` with `sign0(0) = 1` (Zennit's stabiliser).
+/// `z + eps * sign0(z)` with `sign0(0) = 1` (Zennit's stabiliser;
+/// [`xprune_graph::tensor_util::stabilize`] on each layout).
 pub fn stabilize(z: Activation, epsilon: f64) -> Activation {
-    if epsilon == 0.0 {
-        return z;
-    }
-    // eps * sign0(z) = 2 eps [z >= 0] - eps, computed without a branch per element (a select
-    // on mixed signs is several times slower on CPU backends); both steps are exact in f32, so
-    // the result equals `z + eps` or `z - eps` exactly.
-    map_activation!(z, t => {
-        let shift = t
-            .clone()
-            .greater_equal_elem(0.0)
-            .float()
-            .mul_scalar(2.0 * epsilon)
-            .sub_scalar(epsilon);
-        t + shift
-    })
+    map_activation!(z, t => xprune_graph::tensor_util::stabilize(t, epsilon))
 }
 
 /// [`stabilize`] for a `z` known to have no negative values: `z + eps` (one pass instead of

@@ -165,3 +165,45 @@ fn kind_counts_specs_and_storage_agree_for_every_node() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn vit_b16_has_torchvisions_parameters_and_macs() {
+    let d = Device::flex();
+    let g = vit(
+        FeatureShape::spatial(3, 224, 224),
+        1000,
+        VitConfig::b16(),
+        &d,
+        0,
+    )
+    .unwrap();
+    // torchvision's vit_b_16: sum(p.numel() for p in model.parameters())
+    assert_eq!(trainable(&g), 86_567_656);
+    // 17.56 GFLOPS in torchvision's model card (multiply-accumulates): the projections,
+    // the two attention products and the MLPs of 12 blocks of 197 tokens, patch embedding
+    // and head.
+    let (l, c, m) = (197u64, 768u64, 3072u64);
+    let block = l * 4 * c * c + 2 * l * l * c + 2 * l * c * m;
+    let macs = 196 * c * 3 * 16 * 16 + 12 * block + c * 1000;
+    assert_eq!(g.macs(), macs);
+    assert!((g.macs() as f64 / 1e9 - 17.56).abs() < 0.01, "{}", g.macs());
+    assert_eq!(g.output_shape(), FeatureShape::flat(1000));
+}
+
+#[test]
+fn vit_rejects_sizes_that_do_not_fit() {
+    let d = Device::flex();
+    let s = FeatureShape::spatial(3, 30, 30);
+    assert!(
+        vit(s, 10, VitConfig::tiny(), &d, 0).is_err(),
+        "30 is not a multiple of 4"
+    );
+    let odd = VitConfig {
+        heads: 3,
+        ..VitConfig::tiny()
+    };
+    let err = vit(cifar(), 10, odd, &d, 0).unwrap_err().to_string();
+    assert!(err.contains("heads"), "{err}");
+    let flat = vit(FeatureShape::flat(12), 10, VitConfig::tiny(), &d, 0);
+    assert!(flat.is_err());
+}

@@ -82,7 +82,8 @@ fn every_architecture_imports_with_onnxruntime_outputs() {
 }
 
 /// Every layer kind is what some ONNX fixture imports to (the zoo, the operator fixtures of
-/// `tests/fixtures/ops` and the classic ones of `tests/fixtures/onnx`), so a kind added
+/// `tests/fixtures/ops`, the classic ones of `tests/fixtures/onnx` and the transformer of
+/// `tests/fixtures/vit`), so a kind added
 /// without an import test fails here.
 #[test]
 fn every_layer_kind_imports_from_some_onnx_fixture() {
@@ -92,7 +93,7 @@ fn every_layer_kind_imports_from_some_onnx_fixture() {
         .iter()
         .map(|m| zoo_dir().join(format!("{m}.onnx")))
         .collect();
-    for dir in ["ops", "onnx"] {
+    for dir in ["ops", "onnx", "vit"] {
         for entry in std::fs::read_dir(fixtures.join(dir)).unwrap() {
             let path = entry.unwrap().path();
             let name = path.file_name().unwrap().to_string_lossy().to_string();
@@ -129,7 +130,7 @@ use xprune::{ChannelGroups, Dataset, FeatureShape, Pruner, Selection};
 
 /// Every built-in criterion (Shapley with one antithetic pair per group, to keep the test
 /// short).
-fn criteria() -> Vec<(&'static str, Box<dyn Criterion>)> {
+pub fn criteria() -> Vec<(&'static str, Box<dyn Criterion>)> {
     vec![
         ("random", Box::new(RandomCriterion)),
         ("l1", Box::new(WeightNorm::l1())),

@@ -194,6 +194,45 @@ pub trait Redistribute {
     ) -> Result<Vec<Option<Activation>>, String>;
 }
 
+/// How relevance passes through the two products between activations of attention
+/// (`softmax(Q K^T) V`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum AttentionRule {
+    /// AttnLRP (Achtibat et al. 2024): the uniform rule on both products (half of each term's
+    /// relevance to either factor, epsilon-stabilised) and the softmax rule
+    /// `R_in = x * (R_out - s * sum(R_out))` between them; relevance reaches queries, keys and
+    /// values.
+    #[default]
+    Uniform,
+    /// CP-LRP: the attention weights are held constant, so all relevance of `A V` goes to the
+    /// values and none to queries and keys.
+    ConstantWeights,
+}
+
+impl AttentionRule {
+    /// The rule's name (`uniform`, `constant-weights`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Uniform => "uniform",
+            Self::ConstantWeights => "constant-weights",
+        }
+    }
+}
+
+/// A kind that computes attention's relevance itself, by the rule the composite gives.
+pub trait AttentionLrp {
+    /// The relevance of each input (queries, keys, values; `None`: the input receives none)
+    /// given the relevance of the output, with `rule` and the stabiliser `epsilon` of its
+    /// divisions.
+    fn relevance(
+        &self,
+        inputs: &[&Activation],
+        relevance: Activation,
+        rule: AttentionRule,
+        epsilon: f32,
+    ) -> Result<Vec<Option<Activation>>, String>;
+}
+
 /// Classes of linear kinds that composites give rules to (after Zennit's abstract layer
 /// types: `Convolution` covers every convolution).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -261,6 +300,8 @@ pub enum LrpView<'a> {
     Sum,
     /// A routine of the kind's own.
     Redistribute(&'a dyn Redistribute),
+    /// Scaled dot-product attention: the composite chooses the [`AttentionRule`].
+    Attention(&'a dyn AttentionLrp),
 }
 
 impl fmt::Debug for LrpView<'_> {
@@ -271,6 +312,7 @@ impl fmt::Debug for LrpView<'_> {
             Self::Linear { class, .. } => write!(f, "Linear({class})"),
             Self::Sum => write!(f, "Sum"),
             Self::Redistribute(_) => write!(f, "Redistribute"),
+            Self::Attention(_) => write!(f, "Attention"),
         }
     }
 }

@@ -35,12 +35,12 @@ use std::fmt;
 
 pub use flow::{ChannelCut, ChannelFlow, Pin};
 pub use lrp::{
-    CustomMod, ElementwiseFn, LinearMap, LrpView, Modified, ParamMod, ParamTensor, Redistribute,
-    RuleClass,
+    AttentionLrp, AttentionRule, CustomMod, ElementwiseFn, LinearMap, LrpView, Modified, ParamMod,
+    ParamTensor, Redistribute, RuleClass,
 };
 pub use onnx::{
     Attr, ConstData, ConstTensor, Dim, FuseFn, Fusion, ImportError, Imported, OpAttrs, OpGraph,
-    OpImport, OpNode, OpValue, OpWriter,
+    OpImport, OpNode, OpValue, OpWriter, RESHAPED_SHAPE,
 };
 pub use param::ParamInfo;
 

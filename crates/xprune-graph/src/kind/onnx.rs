@@ -664,6 +664,48 @@ pub trait OpWriter {
     fn name_last_op(&mut self);
 }
 
+/// The op type of `Shape(Reshape(data, target))` computed without the reshape (`start` and
+/// `end` as `Shape`'s): a fusion that removes a value read by `Shape` nodes rewrites them to
+/// it, with a data and target of the same shape; the importer folds it like `Shape`.
+pub const RESHAPED_SHAPE: &str = "ReshapedShape";
+
+/// The target shape of a `Reshape` (its shape input): the entries of a shape computed from
+/// activations, or of an integer constant; an error for anything else.
+pub fn reshape_target(v: &OpValue) -> Result<Vec<Dim>, ImportError> {
+    match v {
+        OpValue::Dims { dims, .. } => Ok(dims.clone()),
+        OpValue::Const(t) => Ok(t
+            .as_i64()
+            .ok_or("a reshape's target shape must be integers")?
+            .iter()
+            .map(|&v| Dim::Known(v))
+            .collect()),
+        _ => Err("a reshape's target shape must be known".into()),
+    }
+}
+
+/// Whether the first entry of a reshape target keeps the batch axis: the batch itself, `0`
+/// (copy), `-1` (infer) or the model's static batch size.
+pub fn keeps_batch(d: Option<&Dim>, batch: Option<i64>) -> bool {
+    match d {
+        Some(Dim::Batch) | Some(Dim::Known(0)) | Some(Dim::Known(-1)) => true,
+        Some(Dim::Known(v)) => batch == Some(*v),
+        None => false,
+    }
+}
+
+/// The known sizes of a reshape target after its first (batch) entry; `None` when one is not
+/// known.
+pub fn known_after_batch(dims: &[Dim]) -> Option<Vec<i64>> {
+    dims.iter()
+        .skip(1)
+        .map(|d| match d {
+            Dim::Known(v) => Some(*v),
+            Dim::Batch => None,
+        })
+        .collect()
+}
+
 /// An ONNX integer-list attribute from sizes.
 pub fn ints<const N: usize>(v: [usize; N]) -> Attr {
     Attr::Ints(v.iter().map(|&x| x as i64).collect())

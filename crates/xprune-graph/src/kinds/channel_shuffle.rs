@@ -9,11 +9,11 @@ use crate::graph::NodeId;
 
 use crate::activation::Activation;
 use crate::init::Initializer;
-use crate::kind::onnx::ImportError;
+use crate::kind::onnx::{ImportError, keeps_batch, known_after_batch, reshape_target};
 use crate::kind::param::unknown_role;
 use crate::kind::{
     Arity, Attr, ChannelCut, ChannelFlow, ConstTensor, Counts, Dim, Fusion, Imported, Kind,
-    KindSpec, LrpView, OpAttrs, OpGraph, OpImport, OpNode, OpValue, OpWriter, ParamInfo,
+    KindSpec, LrpView, OpAttrs, OpGraph, OpImport, OpNode, OpWriter, ParamInfo,
     Redistribute,
 };
 use crate::kinds::channel_permute::{ChannelPermute, renumbered};
@@ -97,30 +97,10 @@ impl KindSpec for ChannelShuffleOp {
             let [c, h, w] = spatial_in(shape, "a channel shuffle").map_err(ImportError::from)?;
             // input 1 is the first reshape's target, [N, g, C/g, H, W]; input 2 the second
             // one's, [N, C, H, W]
-            let target = |i: usize, what: &str| -> Result<Vec<Dim>, ImportError> {
-                match node.input(i, what)? {
-                    OpValue::Dims { dims, .. } => Ok(dims.clone()),
-                    OpValue::Const(t) => Ok(t
-                        .as_i64()
-                        .ok_or("a reshape's target shape must be integers")?
-                        .iter()
-                        .map(|&v| Dim::Known(v))
-                        .collect()),
-                    _ => Err("a reshape's target shape must be known".into()),
-                }
-            };
-            // The batch entry: the batch itself, 0 (copy), -1 (infer) or the static batch.
-            let keeps_batch = |d: Option<&Dim>| match d {
-                Some(Dim::Batch) | Some(Dim::Known(0)) | Some(Dim::Known(-1)) => true,
-                Some(Dim::Known(v)) => node.batch == Some(*v),
-                None => false,
-            };
-            let known = |d: &Dim| match d {
-                Dim::Known(v) => Some(*v),
-                Dim::Batch => None,
-            };
+            let target = |i: usize, what: &str| reshape_target(node.input(i, what)?);
+            let keeps_batch = |d: Option<&Dim>| keeps_batch(d, node.batch);
             let (first, second) = (target(1, "shape")?, target(2, "shape")?);
-            let parsed: Option<Vec<i64>> = first.iter().skip(1).map(known).collect();
+            let parsed = known_after_batch(&first);
             let Some([g, per, th, tw]) = parsed
                 .as_deref()
                 .and_then(|v| <[i64; 4]>::try_from(v).ok())
@@ -132,7 +112,7 @@ impl KindSpec for ChannelShuffleOp {
                 )
                 .into());
             };
-            let back: Option<Vec<i64>> = second.iter().skip(1).map(known).collect();
+            let back = known_after_batch(&second);
             let restores = keeps_batch(second.first())
                 && back.as_deref() == Some(&[c as i64, h as i64, w as i64][..]);
             if !restores {

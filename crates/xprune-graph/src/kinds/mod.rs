@@ -208,4 +208,14 @@ crate::registry::registry! {
     upsample: Upsample(upsample::Upsample),
     /// Transposed 2-D convolution.
     conv_transpose2d: ConvTranspose2d(burn::nn::conv::ConvTranspose2d),
+    /// Multi-head scaled dot-product attention of queries, keys and values.
+    attention: Attention(attention::Attention),
+    /// A feature map as a token sequence (one token per position).
+    tokens: Tokens(tokens::Tokens),
+    /// A learned class token before a token sequence.
+    class_token: ClassToken(class_token::ClassToken),
+    /// A learned position embedding added to a token sequence.
+    position_embedding: PositionEmbedding(position_embedding::PositionEmbedding),
+    /// One token of a sequence as a vector.
+    select_token: SelectToken(select_token::SelectToken),
 }

@@ -78,6 +78,34 @@ fn fuse_all(g: &mut OpGraph) {
         }
         budget -= applied;
     }
+    drop_unread(g);
+}
+
+/// Removes the nodes whose outputs nothing reads (no node and no graph output), repeatedly: the
+/// shape computations a fusion made unnecessary (a class token's expand target) would otherwise
+/// still be converted, and may use ops only such computations use.
+fn drop_unread(g: &mut OpGraph) {
+    loop {
+        let mut read: std::collections::HashSet<&str> =
+            g.outputs.iter().map(String::as_str).collect();
+        for n in &g.nodes {
+            read.extend(n.inputs.iter().map(String::as_str));
+        }
+        let unread: Vec<usize> = (0..g.nodes.len())
+            .filter(|&k| {
+                g.nodes[k]
+                    .outputs
+                    .iter()
+                    .all(|o| !read.contains(o.as_str()))
+            })
+            .collect();
+        if unread.is_empty() {
+            return;
+        }
+        for k in unread.into_iter().rev() {
+            g.nodes.remove(k);
+        }
+    }
 }
 
 /// Imports an ONNX file as a [`Graph`] on `device`.

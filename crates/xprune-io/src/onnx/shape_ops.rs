@@ -108,6 +108,11 @@ pub(crate) fn fold(
             check(&["start", "end"])?;
             shape(ctx, attrs, inputs, batch)?
         }
+        RESHAPED_SHAPE => {
+            check(&["start", "end"])?;
+            let full = reshaped_dims(ctx, inputs, batch)?;
+            slice_dims(ctx, attrs, full)?
+        }
         _ if any_act => return Ok(None),
         "Identity" => {
             check(&[])?;
@@ -169,8 +174,60 @@ pub(crate) fn fold(
     }))
 }
 
-fn shape(ctx: NodeCtx<'_>, a: &OpAttrs, inputs: &[OpValue], batch: Option<i64>) -> Result<OpValue> {
-    let full: Vec<Dim> = match present(ctx, inputs, 0, "data")? {
+/// The internal op a fusion writes for `Shape(y)` when it removed `y`, a value of the shape of
+/// `Reshape(data, target)`: `ReshapedShape(data, target)`, with `Shape`'s `start` and `end`.
+pub const RESHAPED_SHAPE: &str = xprune_graph::kind::RESHAPED_SHAPE;
+
+/// The dims of `Reshape(inputs[0], inputs[1])`: the target with `0` (copy) and `-1` (infer)
+/// resolved against the data's dims.
+fn reshaped_dims(ctx: NodeCtx<'_>, inputs: &[OpValue], batch: Option<i64>) -> Result<Vec<Dim>> {
+    let data = full_dims(ctx, inputs, batch)?;
+    let (target, _) = int_entries(ctx, present(ctx, inputs, 1, "shape")?, "shape")?;
+    let mut out: Vec<Dim> = target
+        .iter()
+        .enumerate()
+        .map(|(i, d)| match d {
+            Dim::Known(0) => data.get(i).copied().unwrap_or(Dim::Known(0)),
+            other => *other,
+        })
+        .collect();
+    if let Some(at) = out.iter().position(|d| *d == Dim::Known(-1)) {
+        // Cancel one batch on either side, then divide the known sizes.
+        let mut from = data.clone();
+        let mut to: Vec<Dim> = out
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != at)
+            .map(|(_, d)| *d)
+            .collect();
+        if let (Some(a), Some(b)) = (
+            from.iter().position(|d| *d == Dim::Batch),
+            to.iter().position(|d| *d == Dim::Batch),
+        ) {
+            from.remove(a);
+            to.remove(b);
+        }
+        let product = |v: &[Dim]| -> Option<i64> {
+            v.iter().try_fold(1i64, |p, d| match d {
+                Dim::Known(k) if *k > 0 => p.checked_mul(*k),
+                _ => None,
+            })
+        };
+        match (product(&from), product(&to)) {
+            (Some(a), Some(b)) if b > 0 && a % b == 0 => out[at] = Dim::Known(a / b),
+            _ => {
+                return Err(ctx.error(format!(
+                    "cannot infer the -1 of reshape target {target:?} for data of shape {data:?}"
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The dims of a value (the batch first for activations).
+fn full_dims(ctx: NodeCtx<'_>, inputs: &[OpValue], batch: Option<i64>) -> Result<Vec<Dim>> {
+    Ok(match present(ctx, inputs, 0, "data")? {
         OpValue::Act { shape, .. } => {
             let mut dims = vec![batch.map_or(Dim::Batch, Dim::Known)];
             dims.extend(shape.dims().iter().map(|&d| Dim::Known(d as i64)));
@@ -185,7 +242,16 @@ fn shape(ctx: NodeCtx<'_>, a: &OpAttrs, inputs: &[OpValue], batch: Option<i64>) 
             }
         }
         OpValue::Absent => unreachable!("present checked"),
-    };
+    })
+}
+
+fn shape(ctx: NodeCtx<'_>, a: &OpAttrs, inputs: &[OpValue], batch: Option<i64>) -> Result<OpValue> {
+    let full = full_dims(ctx, inputs, batch)?;
+    slice_dims(ctx, a, full)
+}
+
+/// `Shape`'s `start` and `end` applied to the full dims.
+fn slice_dims(ctx: NodeCtx<'_>, a: &OpAttrs, full: Vec<Dim>) -> Result<OpValue> {
     let rank = full.len() as i64;
     let clamp = |v: i64| (if v < 0 { v + rank } else { v }).clamp(0, rank) as usize;
     let start = clamp(a.int("start", 0).map_err(|e| ctx.import_error(e))?);
@@ -196,6 +262,47 @@ fn shape(ctx: NodeCtx<'_>, a: &OpAttrs, inputs: &[OpValue], batch: Option<i64>) 
         Vec::new()
     };
     Ok(entries_value(dims, false))
+}
+
+/// `Slice` of a shape vector holding the batch (`Shape(x)[0:2]`): a range of its entries (one
+/// axis, 0; any step).
+fn slice_dims_vector(ctx: NodeCtx<'_>, dims: &[Dim], inputs: &[OpValue]) -> Result<OpValue> {
+    let starts = int_vector(ctx, inputs, 1, "starts")?;
+    let ends = int_vector(ctx, inputs, 2, "ends")?;
+    let axes_ok = match inputs.get(3) {
+        Some(OpValue::Absent) | None => true,
+        _ => matches!(int_vector(ctx, inputs, 3, "axes")?.as_slice(), [0] | [-1]),
+    };
+    let step = match inputs.get(4) {
+        Some(OpValue::Absent) | None => 1,
+        _ => match int_vector(ctx, inputs, 4, "steps")?.as_slice() {
+            [s] if *s != 0 => *s,
+            _ => return Err(ctx.error("a slice of a shape vector takes one non-zero step")),
+        },
+    };
+    let (&[start], &[end]) = (starts.as_slice(), ends.as_slice()) else {
+        return Err(ctx.error("a slice of a shape vector takes one start and one end"));
+    };
+    if !axes_ok {
+        return Err(ctx.error("a shape vector is sliced along its only axis, 0"));
+    }
+    let d = dims.len() as i64;
+    let norm = |v: i64| if v < 0 { v + d } else { v };
+    let mut picked = Vec::new();
+    if step > 0 {
+        let (mut i, e) = (norm(start).clamp(0, d), norm(end).clamp(0, d));
+        while i < e {
+            picked.push(dims[i as usize]);
+            i += step;
+        }
+    } else {
+        let (mut i, e) = (norm(start).clamp(-1, d - 1), norm(end).clamp(-1, d - 1));
+        while i > e {
+            picked.push(dims[i as usize]);
+            i += step;
+        }
+    }
+    Ok(entries_value(picked, false))
 }
 
 /// `Gather` along axis 0 of a shape vector with constant indices.
@@ -647,6 +754,13 @@ fn transpose_const(ctx: NodeCtx<'_>, a: &OpAttrs, inputs: &[OpValue]) -> Result<
 
 /// `Slice` of a constant (any axes, negative steps).
 fn slice_const(ctx: NodeCtx<'_>, inputs: &[OpValue]) -> Result<OpValue> {
+    if let Some(OpValue::Dims {
+        dims,
+        scalar: false,
+    }) = inputs.first()
+    {
+        return slice_dims_vector(ctx, dims, inputs);
+    }
     let data = tensor_input(ctx, inputs, 0, "data")?;
     let starts = int_vector(ctx, inputs, 1, "starts")?;
     let ends = int_vector(ctx, inputs, 2, "ends")?;

@@ -338,3 +338,52 @@ fn family_networks_random_plans() {
         }
     }
 }
+
+/// A vision transformer: each block's heads are one group (a head's query, key and value
+/// columns with its rows of the output projection: one channel of the group per head), each
+/// block's MLP neurons another, and the embedding width, which runs through every residual
+/// add and layer norm, is pinned. Random plans give pruned == masked, and the counts equal the
+/// formula of the kept heads and neurons.
+#[test]
+fn vit_random_plans() {
+    let d = Device::flex();
+    let config = xprune_models::VitConfig {
+        patch: 4,
+        dim: 16,
+        depth: 2,
+        heads: 4,
+        mlp_dim: 24,
+    };
+    let g = xprune_models::vit(FeatureShape::spatial(3, 16, 16), 5, config, &d, 3).unwrap();
+    let groups = ChannelGroups::new(&g);
+    let block = |i: usize| format!("encoder.layers.encoder_layer_{i}");
+    for i in 0..2 {
+        let heads = groups
+            .find(&format!("{}.self_attention.q", block(i)))
+            .unwrap_or_else(|| panic!("no head group:\n{groups}"));
+        assert_eq!(heads.channels(), 4, "one channel per head:\n{groups}");
+        assert!(heads.is_prunable(), "heads are prunable:\n{groups}");
+        let mlp = groups.find(&format!("{}.mlp.0", block(i))).unwrap();
+        assert_eq!(mlp.channels(), 24);
+        assert!(mlp.is_prunable());
+    }
+    let width = groups.find("conv_proj").unwrap();
+    assert!(
+        !width.is_prunable(),
+        "the embedding width is pinned:\n{groups}"
+    );
+    let (c, hd, l, classes) = (16u64, 4u64, 17u64, 5u64);
+    check(&g, |groups, plan| {
+        let (mut params, mut macs) = (0, 0);
+        // patch embedding, class token, position embedding, final norm, head
+        params += c * 3 * 16 + c + c + l * c + 2 * c + c * classes + classes;
+        macs += 16 * c * 3 * 16 + c * classes;
+        for i in 0..2 {
+            let h = kept(groups, plan, &format!("{}.self_attention.q", block(i))) * hd;
+            let m = kept(groups, plan, &format!("{}.mlp.0", block(i)));
+            params += 2 * c + 3 * (c * h + h) + h * c + c + 2 * c + c * m + m + m * c + c;
+            macs += l * 3 * c * h + 2 * l * l * h + l * h * c + 2 * l * c * m;
+        }
+        (params, macs)
+    });
+}

@@ -1,0 +1,601 @@
+//! `attention`: multi-head scaled dot-product attention of query, key and value token
+//! sequences, `softmax(Q K^T * scale) V` per head, the heads side by side in the channels
+//! (PyTorch's `scaled_dot_product_attention` on `[N, heads, L, head_dim]` views of `[N, L, C]`
+//! projections). The projections are `linear` nodes before it, the output projection a
+//! `linear` node after it ([`GraphBuilder::self_attention`] builds all five).
+//!
+//! Channel `k` of the output is channel `k` of the values, and channels `k` of the queries,
+//! keys and values belong to head `k / head_dim`: the kind ties them channel by channel, in
+//! blocks of `head_dim`, so that the coupling analysis makes each head one prunable unit (its
+//! query, key and value columns with its rows of the output projection). Removing a head
+//! leaves the other heads' outputs unchanged, so the pruned model equals the masked one, and
+//! the head count follows from the channels (`channels / head_dim`).
+//!
+//! Relevance: [`AttentionRule::Uniform`] is AttnLRP's (Achtibat et al. 2024): each of the two
+//! products between activations gives half of each term's relevance to either factor, and the
+//! softmax passes `R_in = x * (R_out - s * sum(R_out))` to its logits;
+//! [`AttentionRule::ConstantWeights`] is CP-LRP (the attention weights held constant: all
+//! relevance goes to the values).
+
+use crate::builder::GraphBuilder;
+use crate::graph::NodeId;
+
+use crate::activation::Activation;
+use crate::init::Initializer;
+use crate::kind::onnx::{ImportError, keeps_batch, known_after_batch, reshape_target};
+use crate::kind::param::unknown_role;
+use crate::kind::{
+    Arity, Attr, AttentionLrp, AttentionRule, ChannelCut, ChannelFlow, ConstTensor, Counts,
+    Fusion, Imported, Kind, KindSpec, LrpView, OpAttrs, OpGraph, OpImport, OpNode, OpWriter,
+    ParamInfo, RESHAPED_SHAPE,
+};
+use crate::registry::Layer;
+use crate::shape::FeatureShape;
+use crate::tensor_util::stabilize;
+use burn::module::Module;
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+/// Multi-head scaled dot-product attention of three token inputs: queries, keys, values.
+#[derive(Module, Debug)]
+pub struct Attention {
+    /// Channels per head.
+    #[module(skip)]
+    pub head_dim: usize,
+    /// The factor of the query-key products (`1 / sqrt(head_dim)` in transformers).
+    #[module(skip)]
+    pub scale: f32,
+}
+
+/// Hyper-parameters of an attention node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttentionOp {
+    /// Channels per head (the head count is the input channels over this).
+    pub head_dim: usize,
+    /// The factor of the query-key products.
+    pub scale: f32,
+}
+
+impl AttentionOp {
+    /// Heads of `head_dim` channels with the usual scale `1 / sqrt(head_dim)`.
+    pub fn new(head_dim: usize) -> Self {
+        Self {
+            head_dim,
+            scale: 1.0 / (head_dim.max(1) as f32).sqrt(),
+        }
+    }
+}
+
+fn tokens(shape: FeatureShape, what: &str) -> Result<[usize; 2], String> {
+    match shape {
+        FeatureShape::Tokens(t) => Ok(t),
+        other => Err(format!(
+            "attention's {what} must be a token sequence [L, C], got [{other}]"
+        )),
+    }
+}
+
+impl KindSpec for AttentionOp {
+    type Layer = Attention;
+    const NAME: &'static str = "attention";
+    const ONNX_OPS: &'static [&'static str] = &[SDPA];
+    const FUSIONS: &'static [Fusion] = &[Fusion {
+        pattern: "heads(q) = Transpose(Reshape(q, [N, L, h, d]), [0, 2, 1, 3]); \
+                  MatMul(Softmax(MatMul(heads(q), heads(k)^T) * scale), heads(v)) -> \
+                  Transpose([0, 2, 1, 3]) -> Reshape([N, L, C])",
+        reads: &["Reshape", "Transpose", "MatMul", "Mul", "Div", "Softmax"],
+        produces: SDPA,
+        internal: true,
+        apply: fuse_attention,
+    }];
+
+    fn arity(&self) -> Arity {
+        (3, 3)
+    }
+
+    fn infer(&self, inputs: &[FeatureShape]) -> Result<FeatureShape, String> {
+        let d = self.head_dim;
+        if d == 0 {
+            return Err("attention needs at least one channel per head".into());
+        }
+        if !(self.scale.is_finite() && self.scale > 0.0) {
+            return Err(format!(
+                "attention's scale must be finite and positive, got {}",
+                self.scale
+            ));
+        }
+        let [lq, c] = tokens(inputs[0], "query")?;
+        let [lk, ck] = tokens(inputs[1], "key")?;
+        let [lv, cv] = tokens(inputs[2], "value")?;
+        if ck != c || cv != c {
+            return Err(format!(
+                "attention's queries, keys and values need the same channels, got {c}, {ck} \
+                 and {cv}"
+            ));
+        }
+        if lk != lv {
+            return Err(format!(
+                "attention's keys and values need the same number of tokens, got {lk} and {lv}"
+            ));
+        }
+        if c % d != 0 {
+            return Err(format!(
+                "attention's {c} channels are not a whole number of heads of {d}"
+            ));
+        }
+        Ok(FeatureShape::Tokens([lq, c]))
+    }
+
+    fn counts(&self, inputs: &[FeatureShape], output: FeatureShape) -> Counts {
+        // Q K^T: Lq x Lk products of head_dim per head; A V: Lq x C outputs of Lk terms.
+        let lk = inputs.get(1).map_or(0, |s| s.dims()[0]) as u64;
+        let [lq, c] = match output {
+            FeatureShape::Tokens(t) => t.map(|v| v as u64),
+            _ => [0, 0],
+        };
+        Counts {
+            params: 0,
+            buffers: 0,
+            macs: 2 * lq * lk * c,
+        }
+    }
+
+    fn flow(&self, _inputs: &[FeatureShape], _output: FeatureShape) -> ChannelFlow {
+        ChannelFlow::Elementwise {
+            unit: self.head_dim,
+        }
+    }
+
+    fn init(&self, _init: &mut Initializer, _device: &Device) -> Attention {
+        Attention {
+            head_dim: self.head_dim,
+            scale: self.scale,
+        }
+    }
+
+    fn import(node: &OpImport<'_>) -> Option<Result<Imported, ImportError>> {
+        Some((|| -> Result<Imported, ImportError> {
+            node.check_attrs(&["scale"])?;
+            let mut acts = Vec::with_capacity(3);
+            for (i, what) in ["queries", "keys", "values"].into_iter().enumerate() {
+                acts.push(node.act(i, what)?);
+            }
+            let FeatureShape::Tokens([_, c]) = acts[0].1 else {
+                return Err(format!("attention of queries of shape [{}]", acts[0].1).into());
+            };
+            // The three head splits [N, L, h, d] agree, and the merge is [N, L, C].
+            let mut head_dim = None;
+            for (i, what) in [(3, "query split"), (4, "key split"), (5, "value split")] {
+                let t = reshape_target(node.input(i, what)?)?;
+                let sizes = known_after_batch(&t);
+                let hd = match sizes.as_deref() {
+                    Some(&[_, h, d]) if keeps_batch(t.first(), node.batch) && h > 0 && d > 0
+                        && (h * d) as usize == c => d as usize,
+                    _ => {
+                        return Err(format!(
+                            "the {what} reshapes [N, L, {c}] to {t:?}, not to [N, L, heads, \
+                             head_dim]"
+                        )
+                        .into());
+                    }
+                };
+                if head_dim.is_some_and(|d| d != hd) {
+                    return Err("queries, keys and values split into different heads".into());
+                }
+                head_dim = Some(hd);
+            }
+            let merge = reshape_target(node.input(6, "merge")?)?;
+            let merged = known_after_batch(&merge);
+            if !(keeps_batch(merge.first(), node.batch)
+                && matches!(merged.as_deref(), Some(&[_, m]) if m == c as i64 || m == -1))
+            {
+                return Err(format!(
+                    "the heads merge to {merge:?}, not to [N, L, {c}]"
+                )
+                .into());
+            }
+            let scale = node.attrs.float("scale", 1.0)?;
+            let layer = Attention {
+                head_dim: head_dim.unwrap_or(c),
+                scale,
+            };
+            layer.spec().infer(&[acts[0].1, acts[1].1, acts[2].1])?;
+            Ok(Imported::Node {
+                layer: Layer::Attention(layer),
+                inputs: acts.iter().map(|a| a.0).collect(),
+            })
+        })())
+    }
+}
+
+/// The op type of a fused attention: not an ONNX op (ONNX's own `Attention`, opset 23, takes
+/// other inputs).
+const SDPA: &str = "ScaledDotProductAttention";
+
+/// Matches the nodes of one attention from its output projection's input back to the three
+/// token sequences; `None` when the nodes around `m2` (the second product) are not that.
+struct AttentionMatch {
+    nodes: Vec<usize>,
+    sources: [String; 3],
+    splits: [String; 3],
+    merge: String,
+    out: usize,
+    /// `Shape` nodes reading the merged heads (rewritten to the shape of the queries' split).
+    shapes: Vec<usize>,
+    scale: f32,
+}
+
+fn perm_is(g: &OpGraph, k: usize, perm: &[i64]) -> bool {
+    let n = &g.nodes[k];
+    n.op == "Transpose" && matches!(n.attrs.get("perm"), Some(Attr::Ints(p)) if p == perm)
+}
+
+/// The producer of input `i` of node `k`, if it is read only there.
+fn only_from(g: &OpGraph, k: usize, i: usize) -> Option<usize> {
+    let p = g.producer(g.nodes[k].input(i)?)?;
+    g.single_use(p).then_some(p)
+}
+
+/// A scalar factor node (`Mul` by a one-element constant, `Div` by one): the factor and the
+/// index of the other input.
+fn factor(g: &OpGraph, k: usize) -> Option<(f32, usize)> {
+    let n = &g.nodes[k];
+    let (a, b) = (n.input(0)?, n.input(1)?);
+    match n.op.as_str() {
+        "Mul" => match (g.scalar(a), g.scalar(b)) {
+            (None, Some(f)) => Some((f, 0)),
+            (Some(f), None) => Some((f, 1)),
+            _ => None,
+        },
+        "Div" => g.scalar(b).filter(|&d| d != 0.0 && g.scalar(a).is_none()).map(|d| (1.0 / d, 0)),
+        _ => None,
+    }
+}
+
+/// Skips an optional scalar factor at node `k`: the node behind it and the factor.
+fn skip_factor(g: &OpGraph, k: usize, nodes: &mut Vec<usize>) -> Option<(usize, f32)> {
+    match factor(g, k) {
+        Some((f, i)) => {
+            nodes.push(k);
+            Some((only_from(g, k, i)?, f))
+        }
+        None => Some((k, 1.0)),
+    }
+}
+
+/// `Transpose(Reshape(x, split), perm)`: the reshape's data and target names.
+fn split_heads(
+    g: &OpGraph,
+    t: usize,
+    perm: &[i64],
+    nodes: &mut Vec<usize>,
+) -> Option<(String, String)> {
+    if !perm_is(g, t, perm) {
+        return None;
+    }
+    let r = only_from(g, t, 0)?;
+    let rn = &g.nodes[r];
+    if rn.op != "Reshape" || matches!(rn.attrs.get("allowzero"), Some(Attr::Int(1))) {
+        return None;
+    }
+    nodes.extend([t, r]);
+    Some((rn.input(0)?.to_string(), rn.input(1)?.to_string()))
+}
+
+fn match_attention(g: &OpGraph, m2: usize) -> Option<AttentionMatch> {
+    let mut nodes = vec![m2];
+    if g.nodes[m2].op != "MatMul" {
+        return None;
+    }
+    let sm = only_from(g, m2, 0)?;
+    let axis = g.nodes[sm].attrs.get("axis");
+    if g.nodes[sm].op != "Softmax" || !matches!(axis, Some(Attr::Int(-1)) | Some(Attr::Int(3))) {
+        return None;
+    }
+    nodes.push(sm);
+    let (m1, mut scale) = skip_factor(g, only_from(g, sm, 0)?, &mut nodes)?;
+    if g.nodes[m1].op != "MatMul" {
+        return None;
+    }
+    nodes.push(m1);
+    // queries: [Mul] <- Transpose [0, 2, 1, 3] <- Reshape
+    let (tq, fq) = skip_factor(g, only_from(g, m1, 0)?, &mut nodes)?;
+    let (q, q_split) = split_heads(g, tq, &[0, 2, 1, 3], &mut nodes)?;
+    // keys: [Mul] <- Transpose [0, 2, 3, 1] <- Reshape, or [0, 1, 3, 2] <- [0, 2, 1, 3] <- Reshape
+    let (tk, fk) = skip_factor(g, only_from(g, m1, 1)?, &mut nodes)?;
+    let (k, k_split) = if perm_is(g, tk, &[0, 1, 3, 2]) {
+        nodes.push(tk);
+        split_heads(g, only_from(g, tk, 0)?, &[0, 2, 1, 3], &mut nodes)?
+    } else {
+        split_heads(g, tk, &[0, 2, 3, 1], &mut nodes)?
+    };
+    scale *= fq * fk;
+    // values: Transpose [0, 2, 1, 3] <- Reshape
+    let (v, v_split) = split_heads(g, only_from(g, m2, 1)?, &[0, 2, 1, 3], &mut nodes)?;
+    // output: Transpose [0, 2, 1, 3] -> Reshape
+    if !g.single_use(m2) {
+        return None;
+    }
+    let &[t] = g.consumers(&g.nodes[m2].outputs[0]).as_slice() else {
+        return None;
+    };
+    // The merged heads are read by the reshape and, in PyTorch's exports, by `Shape` nodes
+    // computing its target (their value is the shape of the queries' split).
+    if !perm_is(g, t, &[0, 2, 1, 3]) || g.nodes[t].outputs.len() != 1 {
+        return None;
+    }
+    let merged = &g.nodes[t].outputs[0];
+    if g.outputs.contains(merged) {
+        return None;
+    }
+    let readers = g.consumers(merged);
+    let (reshapes, shapes): (Vec<usize>, Vec<usize>) =
+        readers.iter().partition(|&&r| g.nodes[r].op != "Shape");
+    let &[out] = reshapes.as_slice() else {
+        return None;
+    };
+    let on = &g.nodes[out];
+    let reads_once = on.inputs.iter().filter(|i| *i == merged).count() == 1;
+    if on.op != "Reshape" || on.input(0) != Some(merged.as_str()) || !reads_once {
+        return None;
+    }
+    nodes.extend([t, out]);
+    Some(AttentionMatch {
+        nodes,
+        sources: [q, k, v],
+        splits: [q_split, k_split, v_split],
+        merge: on.input(1)?.to_string(),
+        out,
+        shapes,
+        scale,
+    })
+}
+
+/// Replaces every attention pattern (see [`AttentionOp::FUSIONS`]) by one
+/// `ScaledDotProductAttention(q, k, v, q_split, k_split, v_split, merge)` node with the
+/// product of its scalar factors as `scale`; the import checks the reshapes. `Shape` nodes
+/// reading the merged heads become `ReshapedShape(q, q_split)` (the same dims).
+fn fuse_attention(g: &mut OpGraph) -> usize {
+    let mut fused = 0;
+    let mut k = 0;
+    while k < g.nodes.len() {
+        let Some(m) = match_attention(g, k) else {
+            k += 1;
+            continue;
+        };
+        let [q, kk, v] = m.sources;
+        let [sq, sk, sv] = m.splits;
+        // [N, L, h, d]: the shape of the merged heads before the reshape.
+        for &r in &m.shapes {
+            let n = &mut g.nodes[r];
+            n.op = RESHAPED_SHAPE.into();
+            n.inputs = vec![q.clone(), sq.clone()];
+        }
+        let node = OpNode {
+            name: g.nodes[m.out].name.clone(),
+            op: SDPA.into(),
+            inputs: vec![q, kk, v, sq, sk, sv, m.merge],
+            outputs: g.nodes[m.out].outputs.clone(),
+            attrs: OpAttrs::new().with("scale", Attr::Float(m.scale)),
+        };
+        g.replace(&m.nodes, node);
+        fused += 1;
+        k = 0;
+    }
+    fused
+}
+
+/// The per-head tensors of one attention evaluation, `[N, heads, L, head_dim]` and the
+/// `[N, heads, Lq, Lk]` logits and weights.
+struct Heads {
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    logits: Tensor<4>,
+    weights: Tensor<4>,
+}
+
+impl Attention {
+    fn split(&self, t: Tensor<3>) -> Tensor<4> {
+        let [n, l, c] = t.dims();
+        t.reshape([n, l, c / self.head_dim, self.head_dim])
+            .swap_dims(1, 2)
+    }
+
+    fn merge(t: Tensor<4>) -> Tensor<3> {
+        let [n, h, l, d] = t.dims();
+        t.swap_dims(1, 2).reshape([n, l, h * d])
+    }
+
+    fn token_inputs(inputs: Vec<Activation>) -> Result<[Tensor<3>; 3], String> {
+        let mut it = inputs.into_iter().map(|a| {
+            a.into_tokens()
+                .ok_or_else(|| "attention's inputs must be token sequences".to_string())
+        });
+        match (it.next(), it.next(), it.next(), it.next()) {
+            (Some(q), Some(k), Some(v), None) => Ok([q?, k?, v?]),
+            _ => Err("attention takes three inputs: queries, keys, values".into()),
+        }
+    }
+
+    fn heads(&self, [q, k, v]: [Tensor<3>; 3]) -> Heads {
+        let (q, k, v) = (self.split(q), self.split(k), self.split(v));
+        let logits = q.clone().matmul(k.clone().swap_dims(2, 3)).mul_scalar(self.scale);
+        let weights = softmax(logits.clone(), 3);
+        Heads {
+            q,
+            k,
+            v,
+            logits,
+            weights,
+        }
+    }
+}
+
+impl Kind for Attention {
+    type Spec = AttentionOp;
+
+    fn spec(&self) -> AttentionOp {
+        AttentionOp {
+            head_dim: self.head_dim,
+            scale: self.scale,
+        }
+    }
+
+    fn normalize(&mut self, _inputs: &[FeatureShape]) {}
+
+    fn forward(&self, inputs: Vec<Activation>, _training: bool) -> Result<Activation, String> {
+        let h = self.heads(Self::token_inputs(inputs)?);
+        Ok(Activation::Tokens(Self::merge(h.weights.matmul(h.v))))
+    }
+
+    fn params(&self) -> Vec<ParamInfo> {
+        Vec::new()
+    }
+
+    fn set_param(&mut self, role: &str, _data: TensorData, _device: &Device) -> Result<(), String> {
+        Err(unknown_role("attention", role))
+    }
+
+    fn slice(&self, cut: &ChannelCut<'_>) -> Result<Layer, String> {
+        cut.check_elementwise()?;
+        let d = self.head_dim;
+        let removed = cut.removed_output;
+        // Whole heads only: every removed channel's head is removed entirely.
+        for block in removed.chunk_by(|a, b| a / d == b / d) {
+            let head = block[0] / d;
+            if block.len() != d || block[0] != head * d {
+                return Err(format!(
+                    "attention loses channels {block:?} of head {head}; heads of {d} channels \
+                     are removed whole"
+                ));
+            }
+        }
+        Ok(Layer::Attention(Attention {
+            head_dim: d,
+            scale: self.scale,
+        }))
+    }
+
+    fn lrp(&self) -> LrpView<'_> {
+        LrpView::Attention(self)
+    }
+
+    fn nonnegative(&self, _inputs: &[bool]) -> bool {
+        false
+    }
+
+    fn export(&self, w: &mut dyn OpWriter) -> Result<(), String> {
+        let FeatureShape::Tokens([_, c]) = w.input_shape(0) else {
+            return Err("attention of values that are not token sequences".into());
+        };
+        let (h, d) = ((c / self.head_dim) as i64, self.head_dim as i64);
+        // [N, L, C] -> [N, L, h, d]; queries and values to [N, h, L, d], keys to [N, h, d, L].
+        let split = w.constant("split_shape", ConstTensor::i64(vec![4], vec![0, 0, h, d]));
+        let merge = w.constant("merge_shape", ConstTensor::i64(vec![3], vec![0, 0, h * d]));
+        let scale = w.constant("scale", ConstTensor::scalar(self.scale));
+        let mut heads = Vec::with_capacity(3);
+        for (i, perm) in [(0, [0, 2, 1, 3]), (1, [0, 2, 3, 1]), (2, [0, 2, 1, 3])] {
+            let x = w.input(i);
+            let r = w.op("Reshape", vec![x, split.clone()], vec![]);
+            heads.push(w.op("Transpose", vec![r], vec![("perm", Attr::Ints(perm.to_vec()))]));
+        }
+        let logits = w.op("MatMul", vec![heads[0].clone(), heads[1].clone()], vec![]);
+        let logits = w.op("Mul", vec![logits, scale], vec![]);
+        let weights = w.op("Softmax", vec![logits], vec![("axis", Attr::Int(-1))]);
+        w.require_opset(13);
+        let out = w.op("MatMul", vec![weights, heads[2].clone()], vec![]);
+        let out = w.op(
+            "Transpose",
+            vec![out],
+            vec![("perm", Attr::Ints(vec![0, 2, 1, 3]))],
+        );
+        w.op("Reshape", vec![out, merge], vec![]);
+        Ok(())
+    }
+}
+
+impl AttentionLrp for Attention {
+    fn relevance(
+        &self,
+        inputs: &[&Activation],
+        relevance: Activation,
+        rule: AttentionRule,
+        epsilon: f32,
+    ) -> Result<Vec<Option<Activation>>, String> {
+        let acts = Self::token_inputs(inputs.iter().map(|a| (*a).clone()).collect())?;
+        let r = relevance
+            .into_tokens()
+            .ok_or("attention's relevance must be a token sequence")?;
+        let h = self.heads(acts);
+        let out = h.weights.clone().matmul(h.v.clone());
+        if r.dims() != Self::merge(out.clone()).dims() {
+            return Err(format!(
+                "relevance has shape {:?}, attention's output {:?}",
+                r.dims(),
+                Self::merge(out).dims()
+            ));
+        }
+        // The product O = A V: s = R / O; a term A_ij V_jk gets A_ij V_jk s_ik.
+        let s = self.split(r) / stabilize(out, epsilon.into());
+        let to_values = h.weights.clone().swap_dims(2, 3).matmul(s.clone());
+        let tokens = |t: Tensor<4>| Some(Activation::Tokens(Self::merge(t)));
+        match rule {
+            AttentionRule::ConstantWeights => Ok(vec![None, None, tokens(h.v * to_values)]),
+            AttentionRule::Uniform => {
+                let r_v = (h.v.clone() * to_values).mul_scalar(0.5);
+                let r_a = (h.weights.clone() * s.matmul(h.v.swap_dims(2, 3))).mul_scalar(0.5);
+                // Softmax: R_in = x * (R_out - s * sum(R_out)) over each row of weights.
+                let row = r_a.clone().sum_dim(3);
+                let r_logits = h.logits.clone() * (r_a - h.weights * row);
+                // The product scale * Q K^T, halves to either factor.
+                let t = r_logits / stabilize(h.logits, epsilon.into());
+                let half = 0.5 * self.scale;
+                let r_q = (h.q.clone() * t.clone().matmul(h.k.clone())).mul_scalar(half);
+                let r_k = (h.k * t.swap_dims(2, 3).matmul(h.q)).mul_scalar(half);
+                Ok(vec![tokens(r_q), tokens(r_k), tokens(r_v)])
+            }
+        }
+    }
+}
+
+impl GraphBuilder {
+    /// Adds multi-head attention of `queries`, `keys` and `values` (token sequences of the
+    /// same channels) in heads of `head_dim` channels, scaled by `1 / sqrt(head_dim)`.
+    pub fn attention(
+        &mut self,
+        name: impl Into<String>,
+        queries: NodeId,
+        keys: NodeId,
+        values: NodeId,
+        head_dim: usize,
+    ) -> crate::Result<NodeId> {
+        self.add_op(name, AttentionOp::new(head_dim), &[queries, keys, values])
+    }
+
+    /// Adds multi-head self-attention of the token sequence `x` with `heads` heads: query,
+    /// key and value projections (`<name>.q`, `<name>.k`, `<name>.v`, linear layers with bias
+    /// from the input's channels to themselves), the attention (`<name>.attention`) and the
+    /// output projection (`<name>.out`), as PyTorch's `nn.MultiheadAttention` computes it.
+    pub fn self_attention(
+        &mut self,
+        name: impl Into<String>,
+        x: NodeId,
+        heads: usize,
+    ) -> crate::Result<NodeId> {
+        let name = name.into();
+        let c = self.shape(x)?.channels();
+        if heads == 0 || c % heads != 0 {
+            return Err(crate::GraphError::Shape {
+                node: name,
+                message: format!("{c} channels do not split into {heads} heads"),
+            });
+        }
+        let q = self.linear(format!("{name}.q"), x, c)?;
+        let k = self.linear(format!("{name}.k"), x, c)?;
+        let v = self.linear(format!("{name}.v"), x, c)?;
+        let a = self.attention(format!("{name}.attention"), q, k, v, c / heads)?;
+        self.linear(format!("{name}.out"), a, c)
+    }
+}
