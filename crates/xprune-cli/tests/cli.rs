@@ -1738,3 +1738,107 @@ fn devices_split_scoring_and_give_the_same_scores() {
         );
     }
 }
+
+/// torchvision's `VisionTransformer` as PyTorch exports it (`tests/fixtures/vit`): every command
+/// runs on it. `groups` lists one group per block's heads (two heads, one channel each) and MLP
+/// neurons, `explain` with `attnlrp` writes finite relevance of the input's shape, `score` with
+/// Shapley enumerates the heads exactly, `prune` writes a model with fewer MACs that imports
+/// again, and `sweep` writes a row per criterion and ratio.
+#[test]
+fn every_command_runs_on_a_torchvision_vit() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/vit");
+    let model = fixtures.join("vit_torchvision.onnx");
+    let data = fixtures.join("vit_torchvision_data.npz");
+    let (m, d) = (model.to_str().unwrap(), data.to_str().unwrap());
+    let dir = TempDir::new().unwrap();
+    let groups = ok(dir.path(), &["groups", "-m", m]);
+    assert!(groups.contains("4 prunable"), "{groups}");
+    assert!(
+        groups.contains("/encoder/layers/encoder_layer_0/self_attention/q  2 channels  prunable"),
+        "{groups}"
+    );
+    ok(
+        dir.path(),
+        &[
+            "explain",
+            "-m",
+            m,
+            "-i",
+            d,
+            "--composite",
+            "attnlrp",
+            "-o",
+            "rel.npy",
+        ],
+    );
+    let rel = npy::read(dir.path().join("rel.npy")).unwrap();
+    assert_eq!(rel.shape(), &[16, 3, 16, 16]);
+    assert!(rel.to_f32().iter().all(|v| v.is_finite()));
+    ok(
+        dir.path(),
+        &[
+            "score",
+            "-m",
+            m,
+            "-d",
+            d,
+            "-c",
+            "shapley",
+            "-o",
+            "scores.json",
+        ],
+    );
+    let scores = read_json(&dir.path().join("scores.json"));
+    let heads = scores["groups"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|g| g["name"] == "/encoder/layers/encoder_layer_0/self_attention/q")
+        .unwrap();
+    assert_eq!(heads["values"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        heads["uncertainty"]["draws"], 0,
+        "two heads are enumerated exactly"
+    );
+    ok(
+        dir.path(),
+        &[
+            "prune",
+            "-m",
+            m,
+            "-d",
+            d,
+            "-c",
+            "lrp",
+            "--composite",
+            "attnlrp",
+            "--ratio",
+            "0.5",
+            "-o",
+            "pruned.onnx",
+        ],
+    );
+    let original = import_onnx(&model, &device()).unwrap();
+    let pruned = import_onnx(dir.path().join("pruned.onnx"), &device()).unwrap();
+    assert!(pruned.macs() < original.macs());
+    ok(
+        dir.path(),
+        &[
+            "sweep",
+            "-m",
+            m,
+            "-d",
+            d,
+            "-e",
+            d,
+            "--criteria",
+            "lrp,l1",
+            "--ratios",
+            "0,0.5",
+            "-o",
+            "sweep",
+        ],
+    );
+    let csv = std::fs::read_to_string(dir.path().join("sweep/sweep.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 * 2, "{csv}");
+}

@@ -1,7 +1,9 @@
 //! A vision transformer exported by PyTorch (`tests/fixtures/vit/vit_eager.onnx`, attention
 //! written as Hugging Face's eager mode computes it; see `make_fixtures.py` there): it imports
 //! into xprune's transformer kinds with onnxruntime's outputs (1e-4 relative), exports back and
-//! re-imports with the same outputs, and an xprune-built ViT round-trips through ONNX too.
+//! re-imports with the same outputs; so does torchvision's `VisionTransformer`
+//! (`vit_torchvision.onnx`, `nn.MultiheadAttention` as PyTorch exports it), and an xprune-built
+//! ViT round-trips through ONNX too.
 
 use burn::tensor::Device;
 use std::path::{Path, PathBuf};
@@ -72,6 +74,37 @@ fn pytorch_vit_imports_with_onnxruntime_outputs_and_round_trips() {
     assert_eq!(back.len(), g.len(), "the re-import has the same nodes");
     let again = run(&back, &xd, &x);
     assert!(rel(&again, &got) < 1e-6, "the re-imported model differs");
+}
+
+#[test]
+fn torchvision_vit_imports_with_onnxruntime_outputs_and_round_trips() {
+    let device = Device::flex();
+    let g = import_onnx(fixtures().join("vit_torchvision.onnx"), &device)
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (kind, n) in [
+        ("tokens", 1),
+        ("class_token", 1),
+        ("position_embedding", 1),
+        ("attention", 2),
+        ("layer_norm", 5),
+        ("gelu", 2),
+        ("select_token", 1),
+        ("linear", 13),
+    ] {
+        assert_eq!(count(&g, kind), n, "{kind} nodes in\n{g}");
+    }
+    let bytes = std::fs::read(fixtures().join("vit_torchvision.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let ((xd, x), (_, y)) = (tensor(&st, "input"), tensor(&st, "output"));
+    let got = run(&g, &xd, &x);
+    let err = rel(&got, &y);
+    assert!(err < 1e-4, "xprune vs onnxruntime: {err:e}");
+    let back = import_onnx_bytes(&export_onnx_bytes(&g).unwrap(), &device).unwrap();
+    assert_eq!(back.len(), g.len(), "the re-import has the same nodes");
+    assert!(
+        rel(&run(&back, &xd, &x), &got) < 1e-6,
+        "the re-imported model differs"
+    );
 }
 
 #[test]

@@ -40,7 +40,7 @@ pub use lrp::{
 };
 pub use onnx::{
     Attr, ConstData, ConstTensor, Dim, FuseFn, Fusion, ImportError, Imported, OpAttrs, OpGraph,
-    OpImport, OpNode, OpValue, OpWriter, RESHAPED_SHAPE,
+    OpImport, OpNode, OpValue, OpWriter, PERMUTED_SHAPE, RESHAPED_SHAPE,
 };
 pub use param::ParamInfo;
 

@@ -669,6 +669,11 @@ pub trait OpWriter {
 /// it, with a data and target of the same shape; the importer folds it like `Shape`.
 pub const RESHAPED_SHAPE: &str = "ReshapedShape";
 
+/// The op type of `Shape(Transpose(data, perm))` computed without the transpose (`perm` as
+/// `Transpose`'s, `start` and `end` as `Shape`'s): written by fusions that remove a transposed
+/// value read by `Shape` nodes; the importer folds it like `Shape`.
+pub const PERMUTED_SHAPE: &str = "PermutedShape";
+
 /// The target shape of a `Reshape` (its shape input): the entries of a shape computed from
 /// activations, or of an integer constant; an error for anything else.
 pub fn reshape_target(v: &OpValue) -> Result<Vec<Dim>, ImportError> {

@@ -22,12 +22,12 @@ use crate::graph::NodeId;
 
 use crate::activation::Activation;
 use crate::init::Initializer;
-use crate::kind::onnx::{ImportError, keeps_batch, known_after_batch, reshape_target};
+use crate::kind::onnx::{ImportError, keeps_batch, known_after_batch, reshape_target, unsupported};
 use crate::kind::param::unknown_role;
 use crate::kind::{
     Arity, Attr, AttentionLrp, AttentionRule, ChannelCut, ChannelFlow, ConstTensor, Counts,
     Fusion, Imported, Kind, KindSpec, LrpView, OpAttrs, OpGraph, OpImport, OpNode, OpWriter,
-    ParamInfo, RESHAPED_SHAPE,
+    ParamInfo, PERMUTED_SHAPE, RESHAPED_SHAPE,
 };
 use crate::registry::Layer;
 use crate::shape::FeatureShape;
@@ -80,15 +80,32 @@ impl KindSpec for AttentionOp {
     type Layer = Attention;
     const NAME: &'static str = "attention";
     const ONNX_OPS: &'static [&'static str] = &[SDPA];
-    const FUSIONS: &'static [Fusion] = &[Fusion {
-        pattern: "heads(q) = Transpose(Reshape(q, [N, L, h, d]), [0, 2, 1, 3]); \
-                  MatMul(Softmax(MatMul(heads(q), heads(k)^T) * scale), heads(v)) -> \
-                  Transpose([0, 2, 1, 3]) -> Reshape([N, L, C])",
-        reads: &["Reshape", "Transpose", "MatMul", "Mul", "Div", "Softmax"],
-        produces: SDPA,
-        internal: true,
-        apply: fuse_attention,
-    }];
+    const FUSIONS: &'static [Fusion] = &[
+        Fusion {
+            pattern: "heads(q) = Transpose(Reshape(q, [N, L, h, d]), [0, 2, 1, 3]); \
+                      MatMul(Softmax(MatMul(heads(q), heads(k)^T) * scale), heads(v)) -> \
+                      Transpose([0, 2, 1, 3]) -> Reshape([N, L, C])",
+            reads: &["Reshape", "Transpose", "MatMul", "Mul", "Div", "Softmax"],
+            produces: SDPA,
+            internal: true,
+            apply: fuse_attention,
+        },
+        Fusion {
+            pattern: "torch.nn.MultiheadAttention (batch_first) as PyTorch exports it: \
+                      Transpose([1, 0, 2]) -> in-projection MatMul -> Reshape, Unsqueeze, \
+                      Transpose, Squeeze, Gather into q, k, v -> per-head Reshape, Transpose -> \
+                      scaled_dot_product_attention (Mul by Sqrt of the scale, MatMul, Softmax, \
+                      MatMul) -> Transpose, Reshape -> out-projection Gemm -> Reshape -> \
+                      Transpose([1, 0, 2])",
+            reads: &[
+                "Transpose", "MatMul", "Gemm", "Reshape", "Unsqueeze", "Squeeze", "Gather",
+                "Mul", "Sqrt", "Softmax",
+            ],
+            produces: SDPA,
+            internal: true,
+            apply: fuse_torch_mha,
+        },
+    ];
 
     fn arity(&self) -> Arity {
         (3, 3)
@@ -156,7 +173,13 @@ impl KindSpec for AttentionOp {
 
     fn import(node: &OpImport<'_>) -> Option<Result<Imported, ImportError>> {
         Some((|| -> Result<Imported, ImportError> {
-            node.check_attrs(&["scale"])?;
+            node.check_attrs(&["scale", "heads_axis"])?;
+            // The splits are [N, L, h, d] (heads_axis 2) or [N, h, L, d] (heads_axis 1).
+            let heads_first = match node.attrs.int("heads_axis", 2)? {
+                2 => false,
+                1 => true,
+                other => return Err(unsupported("heads_axis", other, "1 or 2")),
+            };
             let mut acts = Vec::with_capacity(3);
             for (i, what) in ["queries", "keys", "values"].into_iter().enumerate() {
                 acts.push(node.act(i, what)?);
@@ -170,8 +193,9 @@ impl KindSpec for AttentionOp {
                 let t = reshape_target(node.input(i, what)?)?;
                 let sizes = known_after_batch(&t);
                 let hd = match sizes.as_deref() {
-                    Some(&[_, h, d]) if keeps_batch(t.first(), node.batch) && h > 0 && d > 0
-                        && (h * d) as usize == c => d as usize,
+                    Some(&[a, b, d]) if keeps_batch(t.first(), node.batch) && d > 0
+                        && (if heads_first { a } else { b }) > 0
+                        && ((if heads_first { a } else { b }) * d) as usize == c => d as usize,
                     _ => {
                         return Err(format!(
                             "the {what} reshapes [N, L, {c}] to {t:?}, not to [N, L, heads, \
@@ -195,11 +219,12 @@ impl KindSpec for AttentionOp {
                 )
                 .into());
             }
-            let scale = node.attrs.float("scale", 1.0)?;
-            let layer = Attention {
-                head_dim: head_dim.unwrap_or(c),
-                scale,
-            };
+            // Without a scale, scaled_dot_product_attention's default 1 / sqrt(head_dim).
+            let head_dim = head_dim.unwrap_or(c);
+            let scale = node
+                .attrs
+                .float("scale", 1.0 / (head_dim as f32).sqrt())?;
+            let layer = Attention { head_dim, scale };
             layer.spec().infer(&[acts[0].1, acts[1].1, acts[2].1])?;
             Ok(Imported::Node {
                 layer: Layer::Attention(layer),
@@ -431,6 +456,311 @@ impl Attention {
             weights,
         }
     }
+}
+
+/// The nodes of one `nn.MultiheadAttention` export (see [`fuse_torch_mha`]).
+struct TorchMha {
+    /// Every node of the pattern (removed).
+    nodes: Vec<usize>,
+    /// The input sequence `[N, L, E]`.
+    x: String,
+    /// The in-projection: weight `[E, 3E]` (MatMul layout) and bias `[3E]`.
+    in_w: String,
+    in_b: String,
+    /// The query split's target, `[N, h, L, d]`.
+    split: String,
+    /// The out-projection: weight `[out, in]` when `transposed` (Gemm with transB) and bias.
+    out_w: String,
+    out_b: String,
+    transposed: bool,
+    /// `Shape` nodes reading the first transpose (rewritten to `PermutedShape(x)`).
+    shapes: Vec<usize>,
+    /// The last node (its output is the attention's).
+    last: usize,
+    /// The in-projection node's name.
+    name: String,
+}
+
+/// The output of node `k` is read by `reader` and otherwise only by `Shape` nodes (not a graph
+/// output).
+fn read_by(g: &OpGraph, k: usize, reader: usize) -> bool {
+    let n = &g.nodes[k];
+    n.outputs.len() == 1
+        && !g.outputs.contains(&n.outputs[0])
+        && g.consumers(&n.outputs[0])
+            .iter()
+            .all(|&r| r == reader || g.nodes[r].op == "Shape")
+        && g.nodes[reader].inputs.iter().filter(|i| **i == n.outputs[0]).count() == 1
+}
+
+/// The producer of input `i` of `k`, when it is read there and otherwise only by `Shape`.
+fn from_shaped(g: &OpGraph, k: usize, i: usize) -> Option<usize> {
+    let p = g.producer(g.nodes[k].input(i)?)?;
+    read_by(g, p, k).then_some(p)
+}
+
+fn op_is(g: &OpGraph, k: usize, op: &str) -> bool {
+    g.nodes[k].op == op
+}
+
+/// The only reader of node `k`'s output besides `Shape` nodes.
+fn next_of(g: &OpGraph, k: usize) -> Option<usize> {
+    let out = g.nodes[k].output(0)?;
+    let readers: Vec<usize> = g
+        .consumers(out)
+        .into_iter()
+        .filter(|&r| g.nodes[r].op != "Shape")
+        .collect();
+    let &[r] = readers.as_slice() else {
+        return None;
+    };
+    read_by(g, k, r).then_some(r)
+}
+
+/// `Reshape(x, _)` -> `Transpose([1, 0, 2])` -> `Reshape(_, split)` from a `Gather` of part
+/// `part` of the packed projections: returns the gather and the nodes.
+fn torch_head(g: &OpGraph, r2: usize, part: i64, nodes: &mut Vec<usize>) -> Option<usize> {
+    if !op_is(g, r2, "Reshape") {
+        return None;
+    }
+    let t = from_shaped(g, r2, 0)?;
+    let r = from_shaped(g, t, 0)?;
+    if !perm_is(g, t, &[1, 0, 2]) || !op_is(g, r, "Reshape") {
+        return None;
+    }
+    let gather = from_shaped(g, r, 0)?;
+    let gn = &g.nodes[gather];
+    let index = gn.input(1).and_then(|i| g.constant(i));
+    let axis_zero = matches!(gn.attrs.get("axis"), None | Some(Attr::Int(0)));
+    let is_part = index.is_some_and(|i| i.dims.is_empty() && i.as_i64() == Some(&[part][..]));
+    if gn.op != "Gather" || !axis_zero || !is_part {
+        return None;
+    }
+    nodes.extend([r2, t, r, gather]);
+    Some(gather)
+}
+
+/// A `Mul` by the square root of scaled_dot_product_attention's default scale (computed from
+/// a `Shape` in the export): the other input.
+fn sdpa_scaled(g: &OpGraph, m: usize, nodes: &mut Vec<usize>) -> Option<usize> {
+    let n = &g.nodes[m];
+    if n.op != "Mul" || n.inputs.len() != 2 {
+        return None;
+    }
+    let by_sqrt = |i: usize| {
+        g.producer(n.input(i)?)
+            .filter(|&p| op_is(g, p, "Sqrt"))
+            .map(|_| 1 - i)
+    };
+    let data = by_sqrt(1).or_else(|| by_sqrt(0))?;
+    nodes.push(m);
+    from_shaped(g, m, data)
+}
+
+fn match_torch_mha(g: &OpGraph, sm: usize) -> Option<TorchMha> {
+    let axis = g.nodes[sm].attrs.get("axis");
+    if !op_is(g, sm, "Softmax") || !matches!(axis, Some(Attr::Int(-1)) | Some(Attr::Int(3))) {
+        return None;
+    }
+    let mut nodes = vec![sm];
+    let m1 = only_from(g, sm, 0)?;
+    let m2 = next_of(g, sm)?;
+    if !op_is(g, m1, "MatMul") || !op_is(g, m2, "MatMul") || g.nodes[m2].input(0) != g.nodes[sm].output(0) {
+        return None;
+    }
+    nodes.extend([m1, m2]);
+    // queries: Mul(Reshape(Transpose(Reshape(Gather(qkv, 0)))), sqrt(scale))
+    let q2 = sdpa_scaled(g, only_from(g, m1, 0)?, &mut nodes)?;
+    let split = g.nodes[q2].input(1)?.to_string();
+    let gq = torch_head(g, q2, 0, &mut nodes)?;
+    // keys: Mul(Transpose(Reshape(..), [0, 1, 3, 2]), sqrt(scale))
+    let tk = sdpa_scaled(g, only_from(g, m1, 1)?, &mut nodes)?;
+    if !perm_is(g, tk, &[0, 1, 3, 2]) {
+        return None;
+    }
+    nodes.push(tk);
+    let gk = torch_head(g, from_shaped(g, tk, 0)?, 1, &mut nodes)?;
+    let gv = torch_head(g, from_shaped(g, m2, 1)?, 2, &mut nodes)?;
+    // The three parts come from one squeeze of the packed projections.
+    let packed = g.nodes[gq].input(0)?;
+    if g.nodes[gk].input(0)? != packed || g.nodes[gv].input(0)? != packed {
+        return None;
+    }
+    let sq = g.producer(packed)?;
+    let readers = g.consumers(packed);
+    if !op_is(g, sq, "Squeeze") || readers.len() != 3 || g.outputs.iter().any(|o| o == packed) {
+        return None;
+    }
+    let t1 = from_shaped(g, sq, 0)?;
+    let un = from_shaped(g, t1, 0)?;
+    let r = from_shaped(g, un, 0)?;
+    if !perm_is(g, t1, &[3, 1, 2, 0, 4]) || !op_is(g, un, "Unsqueeze") || !op_is(g, r, "Reshape") {
+        return None;
+    }
+    let proj = from_shaped(g, r, 0)?;
+    let t0 = from_shaped(g, proj, 0)?;
+    let pn = &g.nodes[proj];
+    if !op_is(g, proj, "MatMul") || pn.inputs.len() != 3 || !perm_is(g, t0, &[1, 0, 2]) {
+        return None;
+    }
+    nodes.extend([sq, t1, un, r, proj, t0]);
+    // output: Transpose([2, 0, 1, 3]) -> Reshape -> Gemm / MatMul -> Reshape -> Transpose([1, 0, 2])
+    let t6 = next_of(g, m2)?;
+    let r9 = next_of(g, t6)?;
+    let out = next_of(g, r9)?;
+    let r10 = next_of(g, out)?;
+    let t7 = next_of(g, r10)?;
+    let on = &g.nodes[out];
+    let gemm_ok = on.op == "Gemm"
+        && matches!(on.attrs.get("transB"), Some(Attr::Int(1)))
+        && !matches!(on.attrs.get("transA"), Some(Attr::Int(1)))
+        && [("alpha", 1.0), ("beta", 1.0)]
+            .iter()
+            .all(|(a, v)| on.attrs.get(a).is_none_or(|x| *x == Attr::Float(*v)));
+    let matmul_ok = on.op == "MatMul" && on.attrs.iter().next().is_none();
+    let shapes_ok = perm_is(g, t6, &[2, 0, 1, 3])
+        && op_is(g, r9, "Reshape")
+        && op_is(g, r10, "Reshape")
+        && perm_is(g, t7, &[1, 0, 2])
+        && on.input(0) == g.nodes[r9].output(0)
+        && on.inputs.len() == 3
+        && (gemm_ok || matmul_ok);
+    if !shapes_ok {
+        return None;
+    }
+    nodes.extend([t6, r9, out, r10, t7]);
+    let shapes = g
+        .consumers(g.nodes[t0].output(0)?)
+        .into_iter()
+        .filter(|&r| op_is(g, r, "Shape"))
+        .collect();
+    Some(TorchMha {
+        nodes,
+        x: g.nodes[t0].input(0)?.to_string(),
+        in_w: pn.input(1)?.to_string(),
+        in_b: pn.input(2)?.to_string(),
+        split,
+        out_w: on.input(1)?.to_string(),
+        out_b: on.input(2)?.to_string(),
+        transposed: gemm_ok,
+        shapes,
+        last: t7,
+        name: pn.name.clone(),
+    })
+}
+
+/// Column block `j` of `parts` of a `[rows, cols]` matrix.
+fn columns(t: &ConstTensor, parts: usize, j: usize) -> Option<ConstTensor> {
+    let [rows, cols] = t.dims[..] else {
+        return None;
+    };
+    let v = t.to_f32();
+    let w = cols / parts;
+    let mut out = Vec::with_capacity(rows * w);
+    for r in 0..rows {
+        out.extend_from_slice(&v[r * cols + j * w..r * cols + (j + 1) * w]);
+    }
+    Some(ConstTensor::f32(vec![rows, w], out))
+}
+
+/// `nn.MultiheadAttention(batch_first=True)` of a token sequence as PyTorch exports it
+/// (sequence-first inside, batch and heads packed into one axis; torchvision's ViT) becomes
+/// separate query, key and value projections (`<module>/q`, `/k`, `/v`, split from the
+/// packed in-projection), a `ScaledDotProductAttention` with the default scale and the
+/// out-projection (`<module>/out_proj`). `Shape` nodes reading the first transpose become
+/// `PermutedShape(x)`; the other shape computations of the pattern are then unread.
+fn fuse_torch_mha(g: &mut OpGraph) -> usize {
+    let mut fused = 0;
+    let mut k = 0;
+    while k < g.nodes.len() {
+        let Some(m) = match_torch_mha(g, k).and_then(|m| torch_mha_nodes(g, &m).map(|n| (m, n)))
+        else {
+            k += 1;
+            continue;
+        };
+        let (m, new) = m;
+        for &r in &m.shapes {
+            let n = &mut g.nodes[r];
+            n.op = PERMUTED_SHAPE.into();
+            n.inputs = vec![m.x.clone()];
+            n.attrs = n.attrs.clone().with("perm", Attr::Ints(vec![1, 0, 2]));
+        }
+        let mut remove = m.nodes.clone();
+        remove.sort_unstable();
+        remove.dedup();
+        g.nodes.splice(m.last..=m.last, new);
+        for &r in remove.iter().rev().filter(|&&r| r != m.last) {
+            g.nodes.remove(r);
+        }
+        fused += 1;
+        k = 0;
+    }
+    fused
+}
+
+/// The replacement nodes of one match (and their constants, added to `g`); `None` when the
+/// projections' constants do not have the shapes of one.
+fn torch_mha_nodes(g: &mut OpGraph, m: &TorchMha) -> Option<Vec<OpNode>> {
+    let (w, b) = (g.constant(&m.in_w)?, g.constant(&m.in_b)?);
+    let (ow, ob) = (g.constant(&m.out_w)?, g.constant(&m.out_b)?);
+    let e = *w.dims.first()?;
+    if w.dims != [e, 3 * e] || b.len() != 3 * e || ow.dims != [e, e] || ob.len() != e {
+        return None;
+    }
+    let out_name = g.nodes[m.last].outputs[0].clone();
+    let prefix = m.name.rsplit_once('/').map_or(m.name.as_str(), |p| p.0).to_string();
+    let bias = b.to_f32();
+    let mut new = Vec::with_capacity(5);
+    let mut outs = Vec::with_capacity(3);
+    for (j, part) in ["q", "k", "v"].into_iter().enumerate() {
+        let wn = format!("{out_name}::{part}.weight");
+        let bn = format!("{out_name}::{part}.bias");
+        g.consts.insert(wn.clone(), std::sync::Arc::new(columns(&w, 3, j)?));
+        let bj = bias[j * e..(j + 1) * e].to_vec();
+        g.consts.insert(bn.clone(), std::sync::Arc::new(ConstTensor::f32(vec![e], bj)));
+        let o = format!("{out_name}::{part}");
+        new.push(OpNode {
+            name: format!("{prefix}/{part}"),
+            op: "MatMul".into(),
+            inputs: vec![m.x.clone(), wn, bn],
+            outputs: vec![o.clone()],
+            attrs: OpAttrs::new(),
+        });
+        outs.push(o);
+    }
+    let merge = format!("{out_name}::merge");
+    g.consts.insert(
+        merge.clone(),
+        std::sync::Arc::new(ConstTensor::i64(vec![3], vec![0, 0, e as i64])),
+    );
+    let attention = format!("{out_name}::attention");
+    let mut inputs = outs;
+    inputs.extend([m.split.clone(), m.split.clone(), m.split.clone(), merge]);
+    new.push(OpNode {
+        name: format!("{prefix}/attention"),
+        op: SDPA.into(),
+        inputs,
+        outputs: vec![attention.clone()],
+        attrs: OpAttrs::new().with("heads_axis", Attr::Int(1)),
+    });
+    let out_w = if m.transposed {
+        let v = ow.to_f32();
+        let t: Vec<f32> = (0..e * e).map(|i| v[(i % e) * e + i / e]).collect();
+        let name = format!("{out_name}::out_proj.weight");
+        g.consts
+            .insert(name.clone(), std::sync::Arc::new(ConstTensor::f32(vec![e, e], t)));
+        name
+    } else {
+        m.out_w.clone()
+    };
+    new.push(OpNode {
+        name: format!("{prefix}/out_proj"),
+        op: "MatMul".into(),
+        inputs: vec![attention, out_w, m.out_b.clone()],
+        outputs: vec![out_name],
+        attrs: OpAttrs::new(),
+    });
+    Some(new)
 }
 
 impl Kind for Attention {

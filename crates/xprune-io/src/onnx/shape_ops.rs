@@ -113,6 +113,37 @@ pub(crate) fn fold(
             let full = reshaped_dims(ctx, inputs, batch)?;
             slice_dims(ctx, attrs, full)?
         }
+        PERMUTED_SHAPE => {
+            check(&["perm", "start", "end"])?;
+            let full = full_dims(ctx, inputs, batch)?;
+            let perm = attrs
+                .ints("perm")
+                .map_err(|e| ctx.import_error(e))?
+                .unwrap_or_else(|| (0..full.len() as i64).rev().collect());
+            let mut seen = vec![false; full.len()];
+            let mut permuted = Vec::with_capacity(full.len());
+            for &p in &perm {
+                match usize::try_from(p)
+                    .ok()
+                    .filter(|&p| p < full.len() && !seen[p])
+                {
+                    Some(p) => {
+                        seen[p] = true;
+                        permuted.push(full[p]);
+                    }
+                    None => {
+                        return Err(ctx.error(format!(
+                            "perm {perm:?} is not a permutation of {} axes",
+                            full.len()
+                        )));
+                    }
+                }
+            }
+            if permuted.len() != full.len() {
+                return Err(ctx.error(format!("perm {perm:?} does not cover {} axes", full.len())));
+            }
+            slice_dims(ctx, attrs, permuted)?
+        }
         _ if any_act => return Ok(None),
         "Identity" => {
             check(&[])?;
@@ -177,6 +208,10 @@ pub(crate) fn fold(
 /// The internal op a fusion writes for `Shape(y)` when it removed `y`, a value of the shape of
 /// `Reshape(data, target)`: `ReshapedShape(data, target)`, with `Shape`'s `start` and `end`.
 pub const RESHAPED_SHAPE: &str = xprune_graph::kind::RESHAPED_SHAPE;
+
+/// The internal op a fusion writes for `Shape(Transpose(data, perm))` when it removed the
+/// transpose: `PermutedShape(data)` with `perm`, and `Shape`'s `start` and `end`.
+pub const PERMUTED_SHAPE: &str = xprune_graph::kind::PERMUTED_SHAPE;
 
 /// The dims of `Reshape(inputs[0], inputs[1])`: the target with `0` (copy) and `-1` (infer)
 /// resolved against the data's dims.
