@@ -34,12 +34,15 @@ fn bare_epoch(
     lr: f64,
     seed: u64,
 ) -> (f64, Graph) {
-    let ad = graph.device().without_autodiff().autodiff();
-    ad.seed(seed);
+    let device = graph.device().without_autodiff();
+    device.seed(seed);
+    device.clone().autodiff().seed(seed);
     let mut optim = Optimizer::adam().init();
     let start = Instant::now();
-    let mut model = graph.valid().fork(&ad);
-    let loader = data_loader(data, batch, false, Some(seed), &ad);
+    // As the `Learner` does: the module in training mode (on its device's autodiff twin),
+    // the batches on the plain device.
+    let mut model = graph.clone().valid().train();
+    let loader = data_loader(data, batch, false, Some(seed), &device);
     for batch in loader.iter() {
         let out = TrainStep::step(&model, batch.expect("batch"));
         model = optim.step(lr, model, out.grads);

@@ -2,8 +2,9 @@
 //! written as Hugging Face's eager mode computes it; see `make_fixtures.py` there): it imports
 //! into xprune's transformer kinds with onnxruntime's outputs (1e-4 relative), exports back and
 //! re-imports with the same outputs; so does torchvision's `VisionTransformer`
-//! (`vit_torchvision.onnx`, `nn.MultiheadAttention` as PyTorch exports it), and an xprune-built
-//! ViT round-trips through ONNX too.
+//! (`vit_torchvision.onnx`, `nn.MultiheadAttention` as PyTorch exports it) and timm's
+//! (`vit_timm.onnx`, a packed query-key-value projection), and an xprune-built ViT round-trips
+//! through ONNX too.
 
 use burn::tensor::Device;
 use std::path::{Path, PathBuf};
@@ -76,11 +77,12 @@ fn pytorch_vit_imports_with_onnxruntime_outputs_and_round_trips() {
     assert!(rel(&again, &got) < 1e-6, "the re-imported model differs");
 }
 
-#[test]
-fn torchvision_vit_imports_with_onnxruntime_outputs_and_round_trips() {
+/// A PyTorch-exported ViT imports into the transformer kinds with onnxruntime's outputs and
+/// round-trips through xprune's export.
+fn imports_with_onnxruntime_outputs_and_round_trips(name: &str) {
     let device = Device::flex();
-    let g = import_onnx(fixtures().join("vit_torchvision.onnx"), &device)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let g = import_onnx(fixtures().join(format!("{name}.onnx")), &device)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
     for (kind, n) in [
         ("tokens", 1),
         ("class_token", 1),
@@ -91,20 +93,36 @@ fn torchvision_vit_imports_with_onnxruntime_outputs_and_round_trips() {
         ("select_token", 1),
         ("linear", 13),
     ] {
-        assert_eq!(count(&g, kind), n, "{kind} nodes in\n{g}");
+        assert_eq!(count(&g, kind), n, "{name}: {kind} nodes in\n{g}");
     }
-    let bytes = std::fs::read(fixtures().join("vit_torchvision.safetensors")).unwrap();
+    let bytes = std::fs::read(fixtures().join(format!("{name}.safetensors"))).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let ((xd, x), (_, y)) = (tensor(&st, "input"), tensor(&st, "output"));
     let got = run(&g, &xd, &x);
     let err = rel(&got, &y);
-    assert!(err < 1e-4, "xprune vs onnxruntime: {err:e}");
+    assert!(err < 1e-4, "{name}: xprune vs onnxruntime: {err:e}");
     let back = import_onnx_bytes(&export_onnx_bytes(&g).unwrap(), &device).unwrap();
-    assert_eq!(back.len(), g.len(), "the re-import has the same nodes");
+    assert_eq!(
+        back.len(),
+        g.len(),
+        "{name}: the re-import has the same nodes"
+    );
     assert!(
         rel(&run(&back, &xd, &x), &got) < 1e-6,
-        "the re-imported model differs"
+        "{name}: the re-imported model differs"
     );
+}
+
+#[test]
+fn torchvision_vit_imports_with_onnxruntime_outputs_and_round_trips() {
+    imports_with_onnxruntime_outputs_and_round_trips("vit_torchvision");
+}
+
+/// timm's ViT: its packed query-key-value projection, block 0 through
+/// `scaled_dot_product_attention`, block 1 through timm's explicit attention.
+#[test]
+fn timm_vit_imports_with_onnxruntime_outputs_and_round_trips() {
+    imports_with_onnxruntime_outputs_and_round_trips("vit_timm");
 }
 
 #[test]

@@ -86,6 +86,23 @@ pub(crate) fn families(d: &Device) -> Vec<(&'static str, xprune_graph::Graph)> {
         ("regnet_like", regnet_like(s, 10, 1.0, d, 4).unwrap()),
         ("convnext_like", convnext_like(s, 10, 1.0, d, 5).unwrap()),
         ("misc_net", misc_net(s, 10, 1.0, d, 6).unwrap()),
+        (
+            "vit",
+            vit(
+                s,
+                10,
+                VitConfig {
+                    dim: 16,
+                    depth: 1,
+                    heads: 2,
+                    mlp_dim: 32,
+                    ..VitConfig::tiny()
+                },
+                d,
+                7,
+            )
+            .unwrap(),
+        ),
     ]
 }
 

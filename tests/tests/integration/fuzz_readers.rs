@@ -26,7 +26,7 @@ fn fixtures_dir() -> PathBuf {
 /// run slower) and the graph files.
 fn fixtures() -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for dir in ["data", "onnx", "ops", "graph"] {
+    for dir in ["data", "onnx", "ops", "graph", "vit"] {
         let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures_dir().join(dir))
             .unwrap()
             .map(|e| e.unwrap().path())

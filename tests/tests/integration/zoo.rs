@@ -34,9 +34,14 @@ pub const MODELS: [&str; 11] = [
 /// A tensor on the host: dimensions and values.
 pub type Host = (Vec<usize>, Vec<f32>);
 
-/// `(input, output)` of a model's fixture as host data with their dimensions.
+/// `(input, output)` of a zoo model's fixture as host data with their dimensions.
 pub fn reference(name: &str) -> (Host, Host) {
-    let bytes = std::fs::read(zoo_dir().join(format!("{name}.safetensors"))).unwrap();
+    reference_in(&zoo_dir(), name)
+}
+
+/// `(input, output)` of the fixture `<dir>/<name>.safetensors`.
+pub fn reference_in(dir: &Path, name: &str) -> (Host, Host) {
+    let bytes = std::fs::read(dir.join(format!("{name}.safetensors"))).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let get = |n: &str| {
         let v = st.tensor(n).unwrap();
@@ -50,7 +55,21 @@ pub fn reference(name: &str) -> (Host, Host) {
     (get("input"), get("output"))
 }
 
-fn run(graph: &Graph, dims: &[usize], x: &[f32], device: &Device) -> Vec<f32> {
+/// Writes `values` (`batch` rows) as the tensor `output` of a safetensors file: xprune's own
+/// output of a pruned model, which `make_zoo.py --check-exported` compares onnxruntime's with.
+pub fn write_output(path: &Path, batch: usize, values: &[f32]) {
+    let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let view = safetensors::tensor::TensorView::new(
+        safetensors::Dtype::F32,
+        vec![batch, values.len() / batch],
+        &raw,
+    )
+    .unwrap();
+    let st = safetensors::serialize([("output", view)], None).unwrap();
+    std::fs::write(path, st).unwrap();
+}
+
+pub fn run(graph: &Graph, dims: &[usize], x: &[f32], device: &Device) -> Vec<f32> {
     let input = Activation::from_vec(x.to_vec(), dims, device).unwrap();
     graph.forward(input).unwrap().to_vec()
 }
@@ -246,22 +265,11 @@ fn prune_every_way(name: &str, graph: &Graph, device: &Device, export: Option<&P
         );
         if let (Some(dir), "lrp") = (export, criterion) {
             std::fs::write(dir.join(format!("{name}.pruned.onnx")), &bytes).unwrap();
-            let n = pruned.len();
-            let raw: Vec<u8> = pruned.iter().flat_map(|v| v.to_le_bytes()).collect();
-            let st = safetensors::serialize(
-                [(
-                    "output",
-                    safetensors::tensor::TensorView::new(
-                        safetensors::Dtype::F32,
-                        vec![x.batch(), n / x.batch()],
-                        &raw,
-                    )
-                    .unwrap(),
-                )],
-                None,
-            )
-            .unwrap();
-            std::fs::write(dir.join(format!("{name}.pruned.safetensors")), st).unwrap();
+            write_output(
+                &dir.join(format!("{name}.pruned.safetensors")),
+                x.batch(),
+                &pruned,
+            );
         }
     }
     reduction

@@ -105,6 +105,20 @@ impl KindSpec for AttentionOp {
             internal: true,
             apply: fuse_torch_mha,
         },
+        Fusion {
+            pattern: "a packed query-key-value projection, batch first, as timm's ViT \
+                      `Attention` exports: MatMul (`[E, 3E]`) -> Reshape([N, L, 3, h, d]) -> \
+                      Transpose([2, 0, 3, 1, 4]) -> Split and Squeeze (or Gather) into q, k, v \
+                      -> [Mul] q and Transpose(k, [0, 1, 3, 2]) -> MatMul, Softmax, MatMul -> \
+                      Transpose([0, 2, 1, 3]) -> Reshape([N, L, C])",
+            reads: &[
+                "MatMul", "Reshape", "Transpose", "SplitPart", "Squeeze", "Gather", "Mul",
+                "Sqrt", "Softmax",
+            ],
+            produces: SDPA,
+            internal: true,
+            apply: fuse_packed_qkv,
+        },
     ];
 
     fn arity(&self) -> Arity {
@@ -759,6 +773,260 @@ fn torch_mha_nodes(g: &mut OpGraph, m: &TorchMha) -> Option<Vec<OpNode>> {
         inputs: vec![attention, out_w, m.out_b.clone()],
         outputs: vec![out_name],
         attrs: OpAttrs::new(),
+    });
+    Some(new)
+}
+
+/// The nodes of one attention on a packed, batch-first query-key-value projection (see
+/// [`fuse_packed_qkv`]).
+struct PackedQkv {
+    /// Every node of the pattern (removed).
+    nodes: Vec<usize>,
+    /// The input sequence `[N, L, E]`.
+    x: String,
+    /// The packed projection: weight `[E, 3E]` (MatMul layout) and bias `[3E]`.
+    w: String,
+    b: String,
+    /// Heads and channels per head (from the packed reshape's target).
+    heads: i64,
+    head_dim: i64,
+    /// The merge's target, `[N, L, C]`.
+    merge: String,
+    /// The factor of the logits (the default `1 / sqrt(d)` when the export computes it).
+    scale: f32,
+    /// The merge (its output is the attention's).
+    last: usize,
+    /// The packed projection node's name.
+    name: String,
+}
+
+/// The last `n` values of a reshape target: a constant, or a `Concat` whose last `n` inputs
+/// are one-value constants (PyTorch's export of `reshape(B, N, 3, h, d)` with `B` and `N`
+/// read from a `Shape`).
+fn target_tail(g: &OpGraph, target: &str, n: usize) -> Option<Vec<i64>> {
+    if let Some(t) = g.constant(target) {
+        let v = t.as_i64()?;
+        return (v.len() >= n).then(|| v[v.len() - n..].to_vec());
+    }
+    let c = &g.nodes[g.producer(target)?];
+    if c.op != "Concat" || c.inputs.len() < n {
+        return None;
+    }
+    c.inputs[c.inputs.len() - n..]
+        .iter()
+        .map(|i| match g.constant(i)?.as_i64()? {
+            &[v] => Some(v),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A `Squeeze` of axis 0: its input.
+fn squeezed(g: &OpGraph, k: usize) -> Option<&str> {
+    let n = &g.nodes[k];
+    let axes = match n.input(1) {
+        Some(a) => g.constant(a)?.as_i64()?.to_vec(),
+        None => match n.attrs.get("axes") {
+            Some(Attr::Ints(a)) => a.clone(),
+            _ => return None,
+        },
+    };
+    (n.op == "Squeeze" && axes == [0]).then_some(n.input(0))?
+}
+
+/// Part `part` of three of the packed heads `[3, N, h, L, d]`: `Squeeze(SplitPart(t, axis 0),
+/// 0)` or `Gather(t, part, axis 0)`. Returns the packed heads' producer.
+fn packed_part(g: &OpGraph, k: usize, part: i64, nodes: &mut Vec<usize>) -> Option<usize> {
+    let n = &g.nodes[k];
+    let axis_zero = matches!(n.attrs.get("axis"), None | Some(Attr::Int(0)));
+    match n.op.as_str() {
+        "Gather" => {
+            let index = g.constant(n.input(1)?)?;
+            if !axis_zero || !index.dims.is_empty() || index.as_i64() != Some(&[part][..]) {
+                return None;
+            }
+            nodes.push(k);
+            g.producer(n.input(0)?)
+        }
+        "Squeeze" => {
+            let sp = g.producer(squeezed(g, k)?)?;
+            let pn = &g.nodes[sp];
+            let equal = match pn.input(1) {
+                Some(s) => g.constant(s)?.as_i64()? == [1, 1, 1],
+                None => true,
+            };
+            let is_part = pn.op == "SplitPart"
+                && matches!(pn.attrs.get("axis"), Some(Attr::Int(0)))
+                && matches!(pn.attrs.get("part"), Some(Attr::Int(p)) if *p == part)
+                && matches!(pn.attrs.get("parts"), Some(Attr::Int(3)));
+            if !is_part || !equal || !read_by(g, sp, k) {
+                return None;
+            }
+            nodes.extend([k, sp]);
+            g.producer(pn.input(0)?)
+        }
+        _ => None,
+    }
+}
+
+/// An optional factor on the queries or keys at node `k`: a `Mul` by a one-value constant or a
+/// `Div` by one (`Some(f)` and the data's producer) or by the square root of scaled_dot_product_attention's
+/// default scale (`None` and the data's producer); no factor: `Some(1)` and `k` itself.
+fn qk_factor(g: &OpGraph, k: usize, nodes: &mut Vec<usize>) -> Option<(usize, Option<f32>)> {
+    if let Some((f, i)) = factor(g, k) {
+        nodes.push(k);
+        return Some((from_shaped(g, k, i)?, Some(f)));
+    }
+    if g.nodes[k].op == "Mul" {
+        return sdpa_scaled(g, k, nodes).map(|p| (p, None));
+    }
+    Some((k, Some(1.0)))
+}
+
+fn match_packed_qkv(g: &OpGraph, sm: usize) -> Option<PackedQkv> {
+    let axis = g.nodes[sm].attrs.get("axis");
+    if !op_is(g, sm, "Softmax") || !matches!(axis, Some(Attr::Int(-1)) | Some(Attr::Int(3))) {
+        return None;
+    }
+    let mut nodes = vec![sm];
+    let (m1, f_logits) = skip_factor(g, only_from(g, sm, 0)?, &mut nodes)?;
+    let m2 = next_of(g, sm)?;
+    if !op_is(g, m1, "MatMul") || !op_is(g, m2, "MatMul") || g.nodes[m2].input(0) != g.nodes[sm].output(0) {
+        return None;
+    }
+    nodes.extend([m1, m2]);
+    let (q, fq) = qk_factor(g, from_shaped(g, m1, 0)?, &mut nodes)?;
+    let (tk, fk) = qk_factor(g, from_shaped(g, m1, 1)?, &mut nodes)?;
+    if !perm_is(g, tk, &[0, 1, 3, 2]) {
+        return None;
+    }
+    nodes.push(tk);
+    let k = from_shaped(g, tk, 0)?;
+    let v = from_shaped(g, m2, 1)?;
+    let t = packed_part(g, q, 0, &mut nodes)?;
+    if packed_part(g, k, 1, &mut nodes)? != t || packed_part(g, v, 2, &mut nodes)? != t {
+        return None;
+    }
+    // The packed heads are read by the three parts only (and by `Shape` nodes).
+    let parts: Vec<usize> = g
+        .consumers(g.nodes[t].output(0)?)
+        .into_iter()
+        .filter(|&r| !op_is(g, r, "Shape"))
+        .collect();
+    if parts.len() != 3 || !parts.iter().all(|p| nodes.contains(p)) || !perm_is(g, t, &[2, 0, 3, 1, 4]) {
+        return None;
+    }
+    let r = from_shaped(g, t, 0)?;
+    let proj = from_shaped(g, r, 0)?;
+    let pn = &g.nodes[proj];
+    if !op_is(g, r, "Reshape") || !op_is(g, proj, "MatMul") || pn.inputs.len() != 3 {
+        return None;
+    }
+    let &[three, heads, head_dim] = target_tail(g, g.nodes[r].input(1)?, 3)?.as_slice() else {
+        return None;
+    };
+    if three != 3 || heads <= 0 || head_dim <= 0 {
+        return None;
+    }
+    nodes.extend([t, r, proj]);
+    // output: Transpose([0, 2, 1, 3]) -> Reshape([N, L, C])
+    let t2 = next_of(g, m2)?;
+    let r2 = next_of(g, t2)?;
+    if !perm_is(g, t2, &[0, 2, 1, 3]) || !op_is(g, r2, "Reshape") || g.nodes[r2].input(0) != g.nodes[t2].output(0) {
+        return None;
+    }
+    nodes.extend([t2, r2]);
+    let scale = match (fq, fk) {
+        (Some(a), Some(b)) => a * b,
+        (None, None) => 1.0 / (head_dim as f32).sqrt(),
+        // one factor computed from a shape, the other not: not scaled_dot_product_attention
+        _ => return None,
+    } * f_logits;
+    Some(PackedQkv {
+        nodes,
+        x: pn.input(0)?.to_string(),
+        w: pn.input(1)?.to_string(),
+        b: pn.input(2)?.to_string(),
+        heads,
+        head_dim,
+        merge: g.nodes[r2].input(1)?.to_string(),
+        scale,
+        last: r2,
+        name: pn.name.clone(),
+    })
+}
+
+/// Attention on a packed query-key-value projection, batch first, as timm's ViT exports it
+/// (`qkv(x).reshape(B, N, 3, h, d).permute(2, 0, 3, 1, 4).unbind(0)`, then
+/// `scaled_dot_product_attention` or its explicit form) becomes separate query, key and value
+/// projections (`<module>/q`, `/k`, `/v`, split from the packed one) and a
+/// `ScaledDotProductAttention`; the output projection after it is left as it is. The shape
+/// computations of the pattern are then unread.
+fn fuse_packed_qkv(g: &mut OpGraph) -> usize {
+    let mut fused = 0;
+    let mut k = 0;
+    while k < g.nodes.len() {
+        let Some((m, new)) =
+            match_packed_qkv(g, k).and_then(|m| packed_qkv_nodes(g, &m).map(|n| (m, n)))
+        else {
+            k += 1;
+            continue;
+        };
+        let mut remove = m.nodes.clone();
+        remove.sort_unstable();
+        remove.dedup();
+        g.nodes.splice(m.last..=m.last, new);
+        for &r in remove.iter().rev().filter(|&&r| r != m.last) {
+            g.nodes.remove(r);
+        }
+        fused += 1;
+        k = 0;
+    }
+    fused
+}
+
+/// The replacement nodes of one packed match (and their constants, added to `g`); `None` when
+/// the projection's constants do not have the shapes of one.
+fn packed_qkv_nodes(g: &mut OpGraph, m: &PackedQkv) -> Option<Vec<OpNode>> {
+    let (w, b) = (g.constant(&m.w)?, g.constant(&m.b)?);
+    let e = *w.dims.first()?;
+    let c = (m.heads * m.head_dim) as usize;
+    if w.dims != [e, 3 * c] || b.len() != 3 * c {
+        return None;
+    }
+    let out_name = g.nodes[m.last].outputs[0].clone();
+    let prefix = m.name.rsplit_once('/').map_or(m.name.as_str(), |p| p.0).to_string();
+    let bias = b.to_f32();
+    let mut new = Vec::with_capacity(4);
+    let mut inputs = Vec::with_capacity(7);
+    for (j, part) in ["q", "k", "v"].into_iter().enumerate() {
+        let wn = format!("{out_name}::{part}.weight");
+        let bn = format!("{out_name}::{part}.bias");
+        g.consts.insert(wn.clone(), std::sync::Arc::new(columns(&w, 3, j)?));
+        let bj = bias[j * c..(j + 1) * c].to_vec();
+        g.consts.insert(bn.clone(), std::sync::Arc::new(ConstTensor::f32(vec![c], bj)));
+        let o = format!("{out_name}::{part}");
+        new.push(OpNode {
+            name: format!("{prefix}/{part}"),
+            op: "MatMul".into(),
+            inputs: vec![m.x.clone(), wn, bn],
+            outputs: vec![o.clone()],
+            attrs: OpAttrs::new(),
+        });
+        inputs.push(o);
+    }
+    let split = format!("{out_name}::split");
+    g.consts.insert(
+        split.clone(),
+        std::sync::Arc::new(ConstTensor::i64(vec![4], vec![0, 0, m.heads, m.head_dim])),
+    );
+    inputs.extend([split.clone(), split.clone(), split, m.merge.clone()]);
+    new.push(OpNode {
+        name: format!("{prefix}/attention"),
+        op: SDPA.into(),
+        inputs,
+        outputs: vec![out_name],
+        attrs: OpAttrs::new().with("scale", Attr::Float(m.scale)),
     });
     Some(new)
 }
