@@ -712,6 +712,39 @@ fn fuse_torch_mha(g: &mut OpGraph) -> usize {
     fused
 }
 
+/// Splits a packed `[E, 3C]` projection (with its `[3C]` bias) of `x` into three `MatMul`
+/// nodes `<prefix>/q`, `/k`, `/v` (their weights and biases added to `g` under names derived
+/// from `out_name`); returns the nodes and their output names. `None` when a column block
+/// cannot be taken.
+fn split_projection(
+    g: &mut OpGraph,
+    (x, w, b): (&str, &ConstTensor, &ConstTensor),
+    out_name: &str,
+    prefix: &str,
+) -> Option<(Vec<OpNode>, Vec<String>)> {
+    let c = b.len() / 3;
+    let bias = b.to_f32();
+    let mut nodes = Vec::with_capacity(3);
+    let mut outs = Vec::with_capacity(3);
+    for (j, part) in ["q", "k", "v"].into_iter().enumerate() {
+        let wn = format!("{out_name}::{part}.weight");
+        let bn = format!("{out_name}::{part}.bias");
+        g.consts.insert(wn.clone(), std::sync::Arc::new(columns(w, 3, j)?));
+        let bj = bias[j * c..(j + 1) * c].to_vec();
+        g.consts.insert(bn.clone(), std::sync::Arc::new(ConstTensor::f32(vec![c], bj)));
+        let o = format!("{out_name}::{part}");
+        nodes.push(OpNode {
+            name: format!("{prefix}/{part}"),
+            op: "MatMul".into(),
+            inputs: vec![x.to_string(), wn, bn],
+            outputs: vec![o.clone()],
+            attrs: OpAttrs::new(),
+        });
+        outs.push(o);
+    }
+    Some((nodes, outs))
+}
+
 /// The replacement nodes of one match (and their constants, added to `g`); `None` when the
 /// projections' constants do not have the shapes of one.
 fn torch_mha_nodes(g: &mut OpGraph, m: &TorchMha) -> Option<Vec<OpNode>> {
@@ -723,25 +756,7 @@ fn torch_mha_nodes(g: &mut OpGraph, m: &TorchMha) -> Option<Vec<OpNode>> {
     }
     let out_name = g.nodes[m.last].outputs[0].clone();
     let prefix = m.name.rsplit_once('/').map_or(m.name.as_str(), |p| p.0).to_string();
-    let bias = b.to_f32();
-    let mut new = Vec::with_capacity(5);
-    let mut outs = Vec::with_capacity(3);
-    for (j, part) in ["q", "k", "v"].into_iter().enumerate() {
-        let wn = format!("{out_name}::{part}.weight");
-        let bn = format!("{out_name}::{part}.bias");
-        g.consts.insert(wn.clone(), std::sync::Arc::new(columns(&w, 3, j)?));
-        let bj = bias[j * e..(j + 1) * e].to_vec();
-        g.consts.insert(bn.clone(), std::sync::Arc::new(ConstTensor::f32(vec![e], bj)));
-        let o = format!("{out_name}::{part}");
-        new.push(OpNode {
-            name: format!("{prefix}/{part}"),
-            op: "MatMul".into(),
-            inputs: vec![m.x.clone(), wn, bn],
-            outputs: vec![o.clone()],
-            attrs: OpAttrs::new(),
-        });
-        outs.push(o);
-    }
+    let (mut new, outs) = split_projection(g, (&m.x, &w, &b), &out_name, &prefix)?;
     let merge = format!("{out_name}::merge");
     g.consts.insert(
         merge.clone(),
@@ -996,25 +1011,7 @@ fn packed_qkv_nodes(g: &mut OpGraph, m: &PackedQkv) -> Option<Vec<OpNode>> {
     }
     let out_name = g.nodes[m.last].outputs[0].clone();
     let prefix = m.name.rsplit_once('/').map_or(m.name.as_str(), |p| p.0).to_string();
-    let bias = b.to_f32();
-    let mut new = Vec::with_capacity(4);
-    let mut inputs = Vec::with_capacity(7);
-    for (j, part) in ["q", "k", "v"].into_iter().enumerate() {
-        let wn = format!("{out_name}::{part}.weight");
-        let bn = format!("{out_name}::{part}.bias");
-        g.consts.insert(wn.clone(), std::sync::Arc::new(columns(&w, 3, j)?));
-        let bj = bias[j * c..(j + 1) * c].to_vec();
-        g.consts.insert(bn.clone(), std::sync::Arc::new(ConstTensor::f32(vec![c], bj)));
-        let o = format!("{out_name}::{part}");
-        new.push(OpNode {
-            name: format!("{prefix}/{part}"),
-            op: "MatMul".into(),
-            inputs: vec![m.x.clone(), wn, bn],
-            outputs: vec![o.clone()],
-            attrs: OpAttrs::new(),
-        });
-        inputs.push(o);
-    }
+    let (mut new, mut inputs) = split_projection(g, (&m.x, &w, &b), &out_name, &prefix)?;
     let split = format!("{out_name}::split");
     g.consts.insert(
         split.clone(),
