@@ -1194,3 +1194,124 @@ impl GraphBuilder {
         self.linear(format!("{name}.out"), a, c)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn node(op: &str, inputs: &[&str], output: &str, attrs: OpAttrs) -> OpNode {
+        OpNode {
+            name: format!("/attn/{output}"),
+            op: op.into(),
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            outputs: vec![output.into()],
+            attrs,
+        }
+    }
+
+    fn perm(p: &[i64]) -> OpAttrs {
+        OpAttrs::new().with("perm", Attr::Ints(p.to_vec()))
+    }
+
+    /// timm's explicit attention on `x` `[N, 3, 4]` (2 heads of 2 channels): the packed
+    /// projection, its split into q, k, v, `q * q_factor`, `k^T` (times `k_factor` when given),
+    /// the products and the merge. `q_factor` / `k_factor` are constants, or `"sqrt"` for a
+    /// `Mul` by a `Sqrt` node (scaled_dot_product_attention's computed scale).
+    fn timm_attention(packed: [i64; 3], q_factor: &str, k_factor: Option<&str>) -> OpGraph {
+        let mut g = OpGraph::default();
+        let c = |v: ConstTensor| Arc::new(v);
+        let w: Vec<f32> = (0..4 * 12).map(|i| i as f32 / 48.0).collect();
+        g.consts.insert("w".into(), c(ConstTensor::f32(vec![4, 12], w)));
+        g.consts.insert("b".into(), c(ConstTensor::f32(vec![12], vec![0.1; 12])));
+        let [three, h, d] = packed;
+        let target = ConstTensor::i64(vec![5], vec![0, 0, three, h, d]);
+        g.consts.insert("target".into(), c(target));
+        g.consts.insert("axes".into(), c(ConstTensor::i64(vec![1], vec![0])));
+        g.consts.insert("ones".into(), c(ConstTensor::i64(vec![3], vec![1, 1, 1])));
+        g.consts.insert("scale".into(), c(ConstTensor::scalar(0.5)));
+        g.consts.insert("half".into(), c(ConstTensor::scalar(0.7)));
+        g.consts.insert("merge".into(), c(ConstTensor::i64(vec![3], vec![0, 0, 4])));
+        let mut n = vec![
+            node("MatMul", &["x", "w", "b"], "qkv", OpAttrs::new()),
+            node("Reshape", &["qkv", "target"], "r", OpAttrs::new()),
+            node("Transpose", &["r"], "t", perm(&[2, 0, 3, 1, 4])),
+        ];
+        for (j, part) in ["q0", "k0", "v0"].into_iter().enumerate() {
+            let attrs = OpAttrs::new()
+                .with("axis", Attr::Int(0))
+                .with("part", Attr::Int(j as i64))
+                .with("parts", Attr::Int(3));
+            n.push(node("SplitPart", &["t", "ones"], &format!("{part}s"), attrs));
+            let squeezed = &format!("{part}s");
+            n.push(node("Squeeze", &[squeezed, "axes"], part, OpAttrs::new()));
+        }
+        n.push(node("Sqrt", &["half"], "root", OpAttrs::new()));
+        let factor = |f: &str| if f == "sqrt" { "root" } else { "scale" };
+        n.push(node("Mul", &["q0", factor(q_factor)], "q", OpAttrs::new()));
+        n.push(node("Transpose", &["k0"], "kt", perm(&[0, 1, 3, 2])));
+        let keys = match k_factor {
+            Some(f) => {
+                n.push(node("Mul", &["kt", factor(f)], "ks", OpAttrs::new()));
+                "ks"
+            }
+            None => "kt",
+        };
+        n.extend([
+            node("MatMul", &["q", keys], "logits", OpAttrs::new()),
+            node(
+                "Softmax",
+                &["logits"],
+                "weights",
+                OpAttrs::new().with("axis", Attr::Int(-1)),
+            ),
+            node("MatMul", &["weights", "v0"], "heads", OpAttrs::new()),
+            node("Transpose", &["heads"], "merged", perm(&[0, 2, 1, 3])),
+            node("Reshape", &["merged", "merge"], "out", OpAttrs::new()),
+        ]);
+        g.nodes = n;
+        g.outputs = vec!["out".into()];
+        g
+    }
+
+    fn fused(mut g: OpGraph) -> Option<OpGraph> {
+        (fuse_packed_qkv(&mut g) == 1).then_some(g)
+    }
+
+    #[test]
+    fn timm_explicit_attention_fuses_with_its_constant_scale() {
+        let g = fused(timm_attention([3, 2, 2], "scale", None)).expect("fuses");
+        let ops: Vec<&str> = g.nodes.iter().map(|n| n.op.as_str()).collect();
+        // the replacement where the merge was; the Sqrt of the unused factor stays until
+        // unread nodes are dropped
+        assert_eq!(ops, ["Sqrt", "MatMul", "MatMul", "MatMul", SDPA], "{ops:?}");
+        let sdpa = g.nodes.last().unwrap();
+        assert_eq!(sdpa.outputs, ["out"]);
+        assert_eq!(sdpa.attrs.get("scale"), Some(&Attr::Float(0.5)));
+        // the query projection is the packed one's first four columns
+        assert_eq!(g.nodes[1].name, "/attn/q");
+        assert_eq!(g.nodes[1].inputs[0], "x");
+        let q = g.constant(&g.nodes[1].inputs[1]).unwrap();
+        assert_eq!(q.dims, [4, 4]);
+        assert_eq!(q.to_f32()[4..8], [12.0 / 48.0, 13.0 / 48.0, 14.0 / 48.0, 15.0 / 48.0]);
+        assert_eq!(g.constant(&sdpa.inputs[3]).unwrap().as_i64(), Some(&[0, 0, 2, 2][..]));
+    }
+
+    #[test]
+    fn the_computed_default_scale_on_both_factors_is_one_over_the_root_of_the_head_dim() {
+        let g = fused(timm_attention([3, 2, 2], "sqrt", Some("sqrt"))).expect("fuses");
+        let scale = g.nodes.last().unwrap().attrs.get("scale").cloned();
+        assert_eq!(scale, Some(Attr::Float(1.0 / 2f32.sqrt())));
+    }
+
+    #[test]
+    fn what_is_not_timm_attention_stays_unfused() {
+        // the computed scale on the queries only: not scaled_dot_product_attention
+        assert!(fused(timm_attention([3, 2, 2], "sqrt", None)).is_none());
+        assert!(fused(timm_attention([3, 2, 2], "sqrt", Some("scale"))).is_none());
+        // a packed reshape that is not [N, L, 3, h, d]
+        assert!(fused(timm_attention([2, 2, 2], "scale", None)).is_none());
+        // heads * head_dim not the projection's width
+        assert!(fused(timm_attention([3, 2, 3], "scale", None)).is_none());
+    }
+}
