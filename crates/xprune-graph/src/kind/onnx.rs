@@ -613,11 +613,18 @@ impl OpGraph {
     /// Replaces the nodes at `remove` (sorted or not) with `node`, placed where the last of
     /// them was (so that its inputs are defined before it).
     pub fn replace(&mut self, remove: &[usize], node: OpNode) {
+        self.replace_with_nodes(remove, vec![node]);
+    }
+
+    /// Replaces the nodes at `remove` (sorted or not, repeats allowed) with `nodes`, in their
+    /// order, placed where the last of the removed nodes was.
+    pub fn replace_with_nodes(&mut self, remove: &[usize], nodes: Vec<OpNode>) {
         let at = *remove.iter().max().expect("at least one node is replaced");
-        self.nodes[at] = node;
         let mut rest: Vec<usize> = remove.iter().copied().filter(|&k| k != at).collect();
         rest.sort_unstable_by(|a, b| b.cmp(a));
         rest.dedup();
+        self.nodes.splice(at..=at, nodes);
+        // (every other removed node comes before `at`, so the splice leaves its index)
         for k in rest {
             self.nodes.remove(k);
         }

@@ -571,18 +571,31 @@ fn sdpa_scaled(g: &OpGraph, m: usize, nodes: &mut Vec<usize>) -> Option<usize> {
     from_shaped(g, m, data)
 }
 
-fn match_torch_mha(g: &OpGraph, sm: usize) -> Option<TorchMha> {
+/// `MatMul(Softmax(MatMul(q, k) * f), v)` around the softmax node `sm` (over the last axis;
+/// the factor `f` optional): the first product, the second and `f`. The three nodes (and the
+/// factor's) are added to `nodes`.
+fn softmax_products(g: &OpGraph, sm: usize, nodes: &mut Vec<usize>) -> Option<(usize, usize, f32)> {
     let axis = g.nodes[sm].attrs.get("axis");
     if !op_is(g, sm, "Softmax") || !matches!(axis, Some(Attr::Int(-1)) | Some(Attr::Int(3))) {
         return None;
     }
-    let mut nodes = vec![sm];
-    let m1 = only_from(g, sm, 0)?;
+    nodes.push(sm);
+    let (m1, f) = skip_factor(g, only_from(g, sm, 0)?, nodes)?;
     let m2 = next_of(g, sm)?;
     if !op_is(g, m1, "MatMul") || !op_is(g, m2, "MatMul") || g.nodes[m2].input(0) != g.nodes[sm].output(0) {
         return None;
     }
     nodes.extend([m1, m2]);
+    Some((m1, m2, f))
+}
+
+fn match_torch_mha(g: &OpGraph, sm: usize) -> Option<TorchMha> {
+    let mut nodes = Vec::new();
+    // scaled_dot_product_attention scales the queries and keys, not the logits
+    let (m1, m2, f) = softmax_products(g, sm, &mut nodes)?;
+    if f != 1.0 {
+        return None;
+    }
     // queries: Mul(Reshape(Transpose(Reshape(Gather(qkv, 0)))), sqrt(scale))
     let q2 = sdpa_scaled(g, only_from(g, m1, 0)?, &mut nodes)?;
     let split = g.nodes[q2].input(1)?.to_string();
@@ -699,13 +712,7 @@ fn fuse_torch_mha(g: &mut OpGraph) -> usize {
             n.inputs = vec![m.x.clone()];
             n.attrs = n.attrs.clone().with("perm", Attr::Ints(vec![1, 0, 2]));
         }
-        let mut remove = m.nodes.clone();
-        remove.sort_unstable();
-        remove.dedup();
-        g.nodes.splice(m.last..=m.last, new);
-        for &r in remove.iter().rev().filter(|&&r| r != m.last) {
-            g.nodes.remove(r);
-        }
+        g.replace_with_nodes(&m.nodes, new);
         fused += 1;
         k = 0;
     }
@@ -799,7 +806,7 @@ struct PackedQkv {
     nodes: Vec<usize>,
     /// The input sequence `[N, L, E]`.
     x: String,
-    /// The packed projection: weight `[E, 3E]` (MatMul layout) and bias `[3E]`.
+    /// The packed projection: weight `[E, 3C]` (MatMul layout) and bias `[3C]`.
     w: String,
     b: String,
     /// Heads and channels per head (from the packed reshape's target).
@@ -885,8 +892,9 @@ fn packed_part(g: &OpGraph, k: usize, part: i64, nodes: &mut Vec<usize>) -> Opti
 }
 
 /// An optional factor on the queries or keys at node `k`: a `Mul` by a one-value constant or a
-/// `Div` by one (`Some(f)` and the data's producer) or by the square root of scaled_dot_product_attention's
-/// default scale (`None` and the data's producer); no factor: `Some(1)` and `k` itself.
+/// `Div` by one (`Some(f)` and the data's producer), or a `Mul` by the square root of
+/// scaled_dot_product_attention's default scale (`None` and the data's producer); no factor:
+/// `Some(1)` and `k` itself.
 fn qk_factor(g: &OpGraph, k: usize, nodes: &mut Vec<usize>) -> Option<(usize, Option<f32>)> {
     if let Some((f, i)) = factor(g, k) {
         nodes.push(k);
@@ -899,17 +907,8 @@ fn qk_factor(g: &OpGraph, k: usize, nodes: &mut Vec<usize>) -> Option<(usize, Op
 }
 
 fn match_packed_qkv(g: &OpGraph, sm: usize) -> Option<PackedQkv> {
-    let axis = g.nodes[sm].attrs.get("axis");
-    if !op_is(g, sm, "Softmax") || !matches!(axis, Some(Attr::Int(-1)) | Some(Attr::Int(3))) {
-        return None;
-    }
-    let mut nodes = vec![sm];
-    let (m1, f_logits) = skip_factor(g, only_from(g, sm, 0)?, &mut nodes)?;
-    let m2 = next_of(g, sm)?;
-    if !op_is(g, m1, "MatMul") || !op_is(g, m2, "MatMul") || g.nodes[m2].input(0) != g.nodes[sm].output(0) {
-        return None;
-    }
-    nodes.extend([m1, m2]);
+    let mut nodes = Vec::new();
+    let (m1, m2, f_logits) = softmax_products(g, sm, &mut nodes)?;
     let (q, fq) = qk_factor(g, from_shaped(g, m1, 0)?, &mut nodes)?;
     let (tk, fk) = qk_factor(g, from_shaped(g, m1, 1)?, &mut nodes)?;
     if !perm_is(g, tk, &[0, 1, 3, 2]) {
@@ -987,13 +986,7 @@ fn fuse_packed_qkv(g: &mut OpGraph) -> usize {
             k += 1;
             continue;
         };
-        let mut remove = m.nodes.clone();
-        remove.sort_unstable();
-        remove.dedup();
-        g.nodes.splice(m.last..=m.last, new);
-        for &r in remove.iter().rev().filter(|&&r| r != m.last) {
-            g.nodes.remove(r);
-        }
+        g.replace_with_nodes(&m.nodes, new);
         fused += 1;
         k = 0;
     }
