@@ -18,10 +18,17 @@ classes, 32x32 inputs), with random weights and random batch-norm statistics:
 Prints, per model and ratio, the MAC ratio (dense / pruned), the milliseconds per batch and the
 speed-up / MAC ratio of each side. Times are medians of `--reps` runs after `--warmup`.
 
+With `--latency-budgets 0.7,0.5` it also prunes each dense file with xprune's latency-aware
+selection measured *in onnxruntime*: `xprune prune -m dense.onnx -c l1 --latency-budget B
+--latency-runner "python3 ort_runner.py --threads T" --fold-batch-norms` (global L1 ranking;
+the latency model is probed once per model by `ort_runner.py` and reused for every budget),
+and prints a second table: MAC ratio, onnxruntime ms, speed-up / MAC ratio, and the latency
+fraction the model predicted against the one measured here and by xprune's runner.
+
     cargo build --release -p xprune-cli
     flock /tmp/xprune-cpu.lock python3 benches/compare/onnx_speed.py \
         --xprune target/release/xprune [--threads 2] [--batch 32] [--models resnet56,vgg16bn,mobilenetv2]
-        [--ratios 0.3,0.5,0.7] [--out FILE.md]
+        [--ratios 0.3,0.5,0.7] [--latency-budgets 0.7,0.5] [--out FILE.md]
 """
 
 import argparse
@@ -124,6 +131,20 @@ def xprune_prune(binary, dense, out, ratio):
     return int(m.group(1)) / int(m.group(2))
 
 
+def xprune_latency(binary, dense, out, budget, threads, batch, cache):
+    runner = f"{sys.executable} {os.path.join(os.path.dirname(os.path.abspath(__file__)), 'ort_runner.py')} --threads {threads}"
+    cmd = [binary, "--quiet", "prune", "-m", dense, "-c", "l1", "--latency-budget", str(budget),
+           "--latency-runner", runner, "--latency-batch", str(batch), "--latency-model", cache,
+           "--fold-batch-norms", "-o", out]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {res.stderr.strip()}")
+    m = re.search(r"(\d+) -> (\d+) MACs", res.stdout)
+    lat = re.search(r"predicted [\d.]+ -> [\d.]+ ms \(([\d.]+) of dense\), measured [\d.]+ -> "
+                    r"[\d.]+ ms \(([\d.]+)\)", res.stdout)
+    return int(m.group(1)) / int(m.group(2)), float(lat.group(1)), float(lat.group(2))
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--xprune", default="target/release/xprune")
@@ -133,8 +154,16 @@ def main():
     p.add_argument("--ratios", default="0.3,0.5,0.7")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--reps", type=int, default=15)
+    p.add_argument("--latency-budgets", default="")
     p.add_argument("--out")
     args = p.parse_args()
+    budgets = [float(b) for b in args.latency_budgets.split(",") if b]
+    lat_rows = []
+    lat_head = ("| model | latency budget | MAC ratio | ort ms | speed-up | speed-up / MAC ratio "
+                "| predicted fraction | measured fraction (here) | measured fraction (runner) "
+                "| error |")
+    lat_rows.append(lat_head)
+    lat_rows.append("|---" * (lat_head.count("|") - 1) + "|")
     torch.set_num_threads(args.threads)
     ratios = [float(r) for r in args.ratios.split(",")]
     rows = []
@@ -182,7 +211,22 @@ def main():
                     f"{t_dense_torch / t_tp / tp_ratio:.2f} | {t_tp_ort:.2f} | "
                     f"{t_dense_ort / t_tp_ort / tp_ratio:.2f} |")
                 print(rows[-1], flush=True)
+            cache = os.path.join(d, f"{name}.latency.json")
+            for b in budgets:
+                out = os.path.join(d, f"{name}_lat_{b}.onnx")
+                ratio, predicted, measured = xprune_latency(
+                    args.xprune, dense, out, b, args.threads, args.batch, cache)
+                t_lat = ort_ms(out, xn, args.threads, args.warmup, args.reps)
+                t_ref = ort_ms(dense, xn, args.threads, args.warmup, args.reps)
+                here = t_lat / t_ref
+                lat_rows.append(
+                    f"| {name} | {b} | {ratio:.2f} | {t_lat:.2f} | {t_ref / t_lat:.2f} | "
+                    f"{t_ref / t_lat / ratio:.2f} | {predicted:.3f} | {here:.3f} | {measured:.3f} "
+                    f"| {(predicted - here) / here * 100:+.1f} % |")
+                print(lat_rows[-1], flush=True)
     text = "\n".join(rows)
+    if budgets:
+        text += "\n\n" + "\n".join(lat_rows)
     print(f"\nonnxruntime {ort.__version__}, torch {torch.__version__}, torch-pruning "
           f"{tp.__version__}, {args.threads} threads, batch {args.batch}, median of "
           f"{args.reps} after {args.warmup}\n\n{text}")

@@ -231,6 +231,12 @@ pub struct SelectArgs {
     /// The batch size the latency model is measured at (the batch you deploy with).
     #[arg(long, default_value_t = 32, requires = "latency_budget")]
     pub latency_batch: usize,
+    /// Measure the latency model in another runtime instead of on this Burn device: a runner
+    /// program (with its arguments, split at spaces) that times the ONNX files it is sent,
+    /// for example `python3 benches/compare/ort_runner.py --threads 2` for onnxruntime (see
+    /// docs/surgery.md for its protocol).
+    #[arg(long, requires = "latency_budget")]
+    pub latency_runner: Option<String>,
     /// Ranking scope.
     #[arg(long, value_enum, default_value = "global")]
     pub scope: ScopeArg,

@@ -1648,6 +1648,92 @@ fn prune_meets_a_latency_budget_and_caches_the_latency_model() {
     );
 }
 
+/// `--latency-runner`: the latency model is measured by a runner program. This one answers
+/// with the size of the ONNX file it is sent (so the "times" follow the weights), which keeps
+/// the test free of timing noise and of Python.
+#[cfg(unix)]
+#[test]
+fn prune_measures_latency_with_a_runner() {
+    use std::os::unix::fs::PermissionsExt;
+    use xprune::latency::LatencyModel;
+    let f = Files::new(true);
+    let d = f.dir.path();
+    let runner = f.path("runner.sh");
+    std::fs::write(
+        &runner,
+        "#!/bin/sh\nwhile read b w r p; do wc -c < \"$p\"; done\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&runner, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let runner = runner.display().to_string();
+    let args = |runner: Option<&str>| {
+        // Real times of a tiny model are noise: without the runner, a budget of 1.
+        let budget = if runner.is_some() { "0.6" } else { "1" };
+        let mut a: Vec<String> = [
+            "prune",
+            "-m",
+            "model.onnx",
+            "-c",
+            "l1",
+            "--latency-budget",
+            budget,
+            "--latency-batch",
+            "4",
+            "--latency-model",
+            "runner.json",
+            "--fold-batch-norms",
+            "-o",
+            "fast.onnx",
+        ]
+        .map(String::from)
+        .to_vec();
+        if let Some(r) = runner {
+            a.extend(["--latency-runner".to_string(), r.to_string()]);
+        }
+        a
+    };
+    let run = args(Some(&runner));
+    let run: Vec<&str> = run.iter().map(String::as_str).collect();
+    let stdout = ok(d, &run);
+    let model = LatencyModel::load(f.path("runner.json")).unwrap();
+    assert_eq!(model.device, format!("runner: {runner}"));
+    assert!(model.inference_form);
+    // The dense "time" is the size of the dense inference form's ONNX file.
+    let dense = import_onnx(f.path("model.onnx"), &device()).unwrap();
+    let folded = xprune::inference_form(&dense).unwrap().graph;
+    let bytes = xprune::io::onnx::export_onnx_bytes(&folded).unwrap().len();
+    assert_eq!(model.dense_ms, bytes as f64);
+    // Predicted within the budget; measured by the runner: the pruned file's size.
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("latency per batch of 4: predicted"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let fraction = |i: usize| -> f64 {
+        line.split('(')
+            .nth(i)
+            .and_then(|s| s.split(|c: char| c == ' ' || c == ')').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"))
+    };
+    assert!(fraction(1) <= 0.6 + 1e-3, "{line}");
+    let pruned_bytes = std::fs::metadata(f.path("fast.onnx")).unwrap().len() as f64;
+    assert!(
+        (fraction(2) - pruned_bytes / bytes as f64).abs() < 2e-3,
+        "{line}"
+    );
+    // The file is not reused for this device: without the runner it is probed again.
+    let run = args(None);
+    let run: Vec<&str> = run.iter().map(String::as_str).collect();
+    ok(d, &run);
+    let again = LatencyModel::load(f.path("runner.json")).unwrap();
+    assert!(!again.device.starts_with("runner:"), "{}", again.device);
+    // A runner that cannot start is a named error.
+    let mut bad = args(Some("/nonexistent/xprune-runner"));
+    bad[10] = "other.json".into();
+    let bad: Vec<&str> = bad.iter().map(String::as_str).collect();
+    fails(d, &bad, &["cannot start", "/nonexistent/xprune-runner"]);
+}
+
 #[test]
 fn devices_split_scoring_and_give_the_same_scores() {
     let f = Files::new(true);

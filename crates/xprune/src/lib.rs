@@ -25,7 +25,7 @@ pub use xprune_surgery as surgery;
 
 pub use backend::{Backend, BackendError};
 pub use inference::{InferenceError, InferenceForm, inference_form};
-pub use latency::{LatencyError, LatencyModel, ProbeOptions};
+pub use latency::{LatencyError, LatencyModel, LayerTimer, ProbeOptions, RunnerTimer};
 pub use module::{ModuleError, ModuleGraph, Pruned, load_pruned, save_pruned};
 pub use prune::{Normalization, PruneError, PruneOutcome, PruneTarget, Pruner, Scope, Selection};
 pub use xprune_criteria::{

@@ -13,7 +13,7 @@ use xprune::graph::Activation;
 use xprune::graph::ChannelFlow;
 use xprune::prune::PruneProgress;
 use xprune::surgery::{ChannelGroups, NodeRemovals};
-use xprune::{Graph, LatencyModel, ProbeOptions, PruneOutcome, Pruner};
+use xprune::{Graph, LatencyModel, LayerTimer, ProbeOptions, PruneOutcome, Pruner, RunnerTimer};
 
 /// The plan as JSON: removed channel indices by group, and removed output/input indices of
 /// every changed node, by node name; `groups` are the original graph's groups the pruner
@@ -102,12 +102,26 @@ pub fn run(g: &Global, a: &PruneArgs) -> Result<()> {
                 bar_handle.inc(1);
             }
         });
-    // A latency budget's model is probed on the groups the pruner will use.
+    // A latency budget's model is probed on the groups the pruner will use, on this device or
+    // by the runner.
+    let options = ProbeOptions {
+        batch: a.select.latency_batch,
+        inference_form: a.fold_batch_norms,
+        seed: g.seed,
+        ..ProbeOptions::default()
+    };
+    let mut runner = match &a.select.latency_runner {
+        Some(command) => {
+            let command: Vec<String> = command.split_whitespace().map(String::from).collect();
+            Some(RunnerTimer::spawn(&command, &options)?)
+        }
+        None => None,
+    };
     let latency = match a.select.latency_budget {
         Some(_) => {
             let groups = pruner.groups(&graph)?;
             progress.set_message("probing latency (once per model and device)");
-            let model = latency_model(g, a, &graph, &groups);
+            let model = latency_model(g, a, &graph, &groups, &options, runner.as_mut());
             progress.set_message(format!("scoring ({name})"));
             let model = model?;
             selection = selection.latency_model(model.clone());
@@ -144,7 +158,7 @@ pub fn run(g: &Global, a: &PruneArgs) -> Result<()> {
         a.output.display()
     );
     if let Some(model) = &latency {
-        report_latency(model, &graph, &outcome.graph, a)?;
+        report_latency(model, &graph, &outcome.graph, a, runner.as_mut())?;
     }
     if let Some(f) = folded {
         println!(
@@ -164,19 +178,18 @@ fn latency_model(
     a: &PruneArgs,
     graph: &Graph,
     groups: &ChannelGroups,
+    options: &ProbeOptions,
+    runner: Option<&mut RunnerTimer>,
 ) -> Result<Arc<LatencyModel>> {
     let path = a
         .select
         .latency_model
         .clone()
         .unwrap_or_else(|| a.output.with_extension("latency.json"));
-    let options = ProbeOptions {
-        batch: a.select.latency_batch,
-        inference_form: a.fold_batch_norms,
-        seed: g.seed,
-        ..ProbeOptions::default()
+    let (model, probed) = match runner {
+        Some(timer) => LatencyModel::probe_or_load_with(&path, graph, groups, options, timer)?,
+        None => LatencyModel::probe_or_load(&path, graph, groups, options)?,
     };
-    let (model, probed) = LatencyModel::probe_or_load(&path, graph, groups, &options)?;
     if !g.quiet {
         eprintln!(
             "latency model: {} {} (dense {:.2} ms per batch of {})",
@@ -198,12 +211,14 @@ fn latency_model(
 }
 
 /// Prints the predicted and the measured latency of the dense and the pruned model (their
-/// inference forms with --fold-batch-norms), at the latency model's batch size.
+/// inference forms with --fold-batch-norms), at the latency model's batch size, measured on
+/// this device or by the runner.
 fn report_latency(
     model: &LatencyModel,
     dense: &Graph,
     pruned: &Graph,
     a: &PruneArgs,
+    runner: Option<&mut RunnerTimer>,
 ) -> Result<()> {
     let predicted = (model.predict(dense)?, model.predict(pruned)?);
     let deployed = |graph: &Graph| -> Result<Graph> {
@@ -213,6 +228,16 @@ fn report_latency(
         })
     };
     let (dense, pruned) = (deployed(dense)?, deployed(pruned)?);
+    if let Some(timer) = runner {
+        // In turn, as below; the runner keeps the fastest of its own repetitions.
+        let mut measured = (f64::INFINITY, f64::INFINITY);
+        for _ in 0..3 {
+            measured.0 = measured.0.min(timer.time_graph(&dense)?);
+            measured.1 = measured.1.min(timer.time_graph(&pruned)?);
+        }
+        print_latency(model.batch, predicted, measured);
+        return Ok(());
+    }
     let shape = dense.input_shape();
     let values = (0..shape.numel() * model.batch)
         .map(|i| ((i % 97) as f32 / 48.0) - 1.0)
@@ -235,10 +260,15 @@ fn report_latency(
         measured.0 = measured.0.min(time(&dense)?);
         measured.1 = measured.1.min(time(&pruned)?);
     }
+    print_latency(model.batch, predicted, measured);
+    Ok(())
+}
+
+/// The line of `report_latency`.
+fn print_latency(batch: usize, predicted: (f64, f64), measured: (f64, f64)) {
     println!(
-        "latency per batch of {}: predicted {:.2} -> {:.2} ms ({:.3} of dense), measured {:.2} \
-         -> {:.2} ms ({:.3})",
-        model.batch,
+        "latency per batch of {batch}: predicted {:.2} -> {:.2} ms ({:.3} of dense), measured \
+         {:.2} -> {:.2} ms ({:.3})",
         predicted.0,
         predicted.1,
         predicted.1 / predicted.0,
@@ -246,5 +276,4 @@ fn report_latency(
         measured.1,
         measured.1 / measured.0
     );
-    Ok(())
 }

@@ -4,7 +4,9 @@
 //! ([`PruneTarget::LatencyBudget`](crate::PruneTarget::LatencyBudget)).
 //!
 //! The probe times every node alone (in inference form, its folded layer) on random inputs (the device synchronised around each
-//! run, the fastest of several) at a grid of kept channel counts: for a convolution or linear
+//! run, the fastest of several) at a grid of kept channel counts, on the graph's Burn device
+//! ([`DeviceTimer`]) or in any other runtime ([`LatencyModel::probe_with`] a [`LayerTimer`],
+//! for example a [`RunnerTimer`] that has onnxruntime time each layer as an ONNX file): for a convolution or linear
 //! layer whose input and output channels both belong to prunable groups, a grid of input by
 //! output counts; for a layer whose channels follow one group (batch norm, activations,
 //! depthwise convolutions, adds), a line; for a layer no group reaches, one time. Identical
@@ -27,10 +29,14 @@
 //! original ones).
 
 mod probe;
+mod runner;
 #[cfg(test)]
 mod tests;
+mod timer;
 
 pub use probe::ProbeOptions;
+pub use runner::RunnerTimer;
+pub use timer::{DeviceTimer, LayerTimer};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -280,7 +286,7 @@ pub struct GroupCounts {
 pub struct LatencyModel {
     /// [`FORMAT_VERSION`].
     pub version: u32,
-    /// The device it was measured on (its debug form).
+    /// What it was measured on: a Burn device's debug form, or [`LayerTimer::device`].
     pub device: String,
     /// The batch size of the measurements.
     pub batch: usize,
@@ -491,13 +497,27 @@ impl LatencyModel {
         Ok(())
     }
 
-    /// Loads the model at `path` if it exists and fits `graph`, `options` and `device`;
-    /// otherwise probes it and writes it there. Returns the model and whether it was probed.
+    /// Loads the model at `path` if it exists and fits `graph`, `options` and the graph's
+    /// device; otherwise probes it there and writes it. Returns the model and whether it was
+    /// probed.
     pub fn probe_or_load(
         path: impl AsRef<Path>,
         graph: &Graph,
         groups: &ChannelGroups,
         options: &ProbeOptions,
+    ) -> Result<(Self, bool)> {
+        let mut timer = DeviceTimer::new(graph.device(), options);
+        Self::probe_or_load_with(path, graph, groups, options, &mut timer)
+    }
+
+    /// [`LatencyModel::probe_or_load`] with `timer`: the file is reused if it fits `graph`,
+    /// `options` and [`LayerTimer::device`].
+    pub fn probe_or_load_with(
+        path: impl AsRef<Path>,
+        graph: &Graph,
+        groups: &ChannelGroups,
+        options: &ProbeOptions,
+        timer: &mut dyn LayerTimer,
     ) -> Result<(Self, bool)> {
         let path = path.as_ref();
         if path.exists() {
@@ -505,12 +525,12 @@ impl LatencyModel {
             let fits = model.check(graph).is_ok()
                 && model.batch == options.batch
                 && model.inference_form == options.inference_form
-                && model.device == format!("{:?}", graph.device());
+                && model.device == timer.device();
             if fits {
                 return Ok((model, false));
             }
         }
-        let model = Self::probe(graph, groups, options)?;
+        let model = Self::probe_with(graph, groups, options, timer)?;
         model.save(path)?;
         Ok((model, true))
     }

@@ -1,13 +1,12 @@
 //! The probe: times every node of a graph alone at a grid of kept channel counts.
 
+use super::timer::{DeviceTimer, LayerTimer};
 use super::{
     Axis, FORMAT_VERSION, GroupCounts, LatencyError, LatencyModel, LatencyTable, NodeLatency,
     Result,
 };
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::time::Instant;
-use xprune_graph::burn::tensor::Device;
-use xprune_graph::{Activation, FeatureShape, Graph, GraphError, Layer, NodeId};
+use xprune_graph::{FeatureShape, Graph, GraphError, Layer, NodeId};
 use xprune_surgery::{ChannelGroups, GroupId, NodeRemovals, PrunePlan, slice_as};
 
 /// How a latency model is measured.
@@ -75,78 +74,22 @@ fn kept_counts(channels: usize, points: usize) -> Vec<usize> {
         .collect()
 }
 
-/// Times one layer on random inputs, caching by layer and input shapes.
-struct Timer<'a> {
-    device: &'a Device,
-    options: &'a ProbeOptions,
+/// A timer that measures each distinct layer and input shapes once.
+struct Cached<'t> {
+    timer: &'t mut dyn LayerTimer,
     cache: HashMap<String, f64>,
-    state: u64,
 }
 
-impl Timer<'_> {
-    fn random(&mut self, shape: FeatureShape) -> Result<Activation> {
-        let n = shape.numel() * self.options.batch;
-        let values: Vec<f32> = (0..n)
-            .map(|_| {
-                self.state = self
-                    .state
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                (self.state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-            })
-            .collect();
-        Activation::from_vec_in(values, self.options.batch, shape, self.device).ok_or_else(|| {
-            LatencyError::Config(format!("cannot build an input of shape [{shape}]"))
-        })
-    }
-
-    fn sync(&self, node: &str) -> Result<()> {
-        self.device.sync().map_err(|e| LatencyError::Run {
-            node: node.to_string(),
-            message: format!("device synchronisation failed: {e:?}"),
-        })
-    }
-
-    /// Median milliseconds of `layer` on inputs of `shapes`.
+impl Cached<'_> {
     fn time(&mut self, node: &str, layer: &Layer, shapes: &[FeatureShape]) -> Result<f64> {
         let key = format!("{:?}|{shapes:?}", layer.spec());
         if let Some(&ms) = self.cache.get(&key) {
             return Ok(ms);
         }
-        let inputs = shapes
-            .iter()
-            .map(|&s| self.random(s))
-            .collect::<Result<Vec<_>>>()?;
-        let run = |inputs: Vec<Activation>| {
-            layer
-                .forward(inputs, false)
-                .map(drop)
-                .map_err(|message| LatencyError::Run {
-                    node: node.to_string(),
-                    message,
-                })
-        };
-        for _ in 0..self.options.warmup {
-            run(inputs.clone())?;
-            self.sync(node)?;
-        }
-        let mut samples = Vec::with_capacity(self.options.reps);
-        for _ in 0..self.options.reps {
-            self.sync(node)?;
-            let t = Instant::now();
-            run(inputs.clone())?;
-            self.sync(node)?;
-            samples.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        let ms = fastest(&samples);
+        let ms = self.timer.time_layer(node, layer, shapes)?;
         self.cache.insert(key, ms);
         Ok(ms)
     }
-}
-
-/// The fastest of the samples.
-fn fastest(samples: &[f64]) -> f64 {
-    samples.iter().copied().fold(f64::INFINITY, f64::min)
 }
 
 /// The prunable groups whose channels a node's output holds.
@@ -165,14 +108,24 @@ impl LatencyModel {
     /// `groups` must have been found on `graph`. Takes seconds to a minute on a CPU: every
     /// distinct layer shape is run `warmup + reps` times.
     pub fn probe(graph: &Graph, groups: &ChannelGroups, options: &ProbeOptions) -> Result<Self> {
+        let mut timer = DeviceTimer::new(graph.device(), options);
+        Self::probe_with(graph, groups, options, &mut timer)
+    }
+
+    /// Measures a latency model of `graph` with `timer`: on another device or in another
+    /// runtime ([`RunnerTimer`](super::RunnerTimer)), or with a timer of one's own.
+    /// [`ProbeOptions::batch`] must be the batch the timer measures at.
+    pub fn probe_with(
+        graph: &Graph,
+        groups: &ChannelGroups,
+        options: &ProbeOptions,
+        timer: &mut dyn LayerTimer,
+    ) -> Result<Self> {
         options.validate()?;
         groups.check(graph)?;
-        let device = graph.device();
-        let mut timer = Timer {
-            device: &device,
-            options,
+        let mut timer = Cached {
+            timer,
             cache: HashMap::new(),
-            state: options.seed ^ 0x9e37_79b9_7f4a_7c15,
         };
         let (free, dense_graph) = if options.inference_form {
             let form = crate::inference_form(graph)?;
@@ -280,20 +233,7 @@ impl LatencyModel {
                 n.table.at(&n.name, input, info.shape.channels())
             })
             .sum::<Result<f64>>()?;
-        let x = timer.random(dense_graph.input_shape())?;
-        let dense_ms = {
-            let mut samples = Vec::with_capacity(options.reps);
-            for rep in 0..options.warmup + options.reps {
-                timer.sync("(whole graph)")?;
-                let t = Instant::now();
-                dense_graph.forward(x.clone())?;
-                timer.sync("(whole graph)")?;
-                if rep >= options.warmup {
-                    samples.push(t.elapsed().as_secs_f64() * 1e3);
-                }
-            }
-            fastest(&samples)
-        };
+        let dense_ms = timer.timer.time_graph(&dense_graph)?;
         let groups = groups
             .prunable()
             .map(|g| {
@@ -308,7 +248,7 @@ impl LatencyModel {
             .collect();
         Ok(Self {
             version: FORMAT_VERSION,
-            device: format!("{device:?}"),
+            device: timer.timer.device(),
             batch: options.batch,
             inference_form: options.inference_form,
             fingerprint: Self::fingerprint(graph),

@@ -428,3 +428,104 @@ fn models_round_trip_through_files_and_bad_files_are_errors() {
     let err = LatencyModel::load(dir.path().join("missing.json")).unwrap_err();
     assert!(matches!(err, LatencyError::Io { .. }), "{err}");
 }
+
+/// A runner that is a shell loop (no Python in CI): `answer` is run for every request with
+/// `$b $w $r $p` (batch, warm-up, timed runs, path) set.
+#[cfg(unix)]
+fn shell_runner(answer: &str) -> Vec<String> {
+    vec![
+        "sh".into(),
+        "-c".into(),
+        format!("while read b w r p; do {answer}; done"),
+    ]
+}
+
+#[cfg(unix)]
+#[test]
+fn a_runner_times_the_layers_it_is_sent_as_onnx_files() {
+    let graph = small_resnet();
+    let groups = ChannelGroups::new(&graph);
+    let options = quick();
+    // The request carries the batch and the repetitions.
+    let mut timer =
+        RunnerTimer::spawn(&shell_runner("echo $((b * 100 + w * 10 + r))"), &options).unwrap();
+    let model = LatencyModel::probe_with(&graph, &groups, &options, &mut timer).unwrap();
+    assert!(
+        model.device.starts_with("runner: sh -c"),
+        "{}",
+        model.device
+    );
+    assert_eq!(model.dense_ms, 201.0);
+    for node in &model.nodes[1..] {
+        let times = match &node.table {
+            LatencyTable::Constant(ms) => vec![*ms],
+            LatencyTable::Line { ms, .. } | LatencyTable::Grid { ms, .. } => ms.clone(),
+        };
+        assert!(
+            times.iter().all(|&t| t == 201.0),
+            "{}: {times:?}",
+            node.name
+        );
+    }
+    // The file is the layer at its kept counts: its size grows with them.
+    let mut timer = RunnerTimer::spawn(&shell_runner("wc -c < \"$p\""), &options).unwrap();
+    let model = LatencyModel::probe_with(&graph, &groups, &options, &mut timer).unwrap();
+    let dense_bytes = xprune_io::onnx::export_onnx_bytes(&graph).unwrap().len();
+    assert_eq!(model.dense_ms, dense_bytes as f64);
+    let mut grids = 0;
+    for node in &model.nodes {
+        if let LatencyTable::Grid {
+            inputs,
+            outputs,
+            ms,
+        } = &node.table
+        {
+            grids += 1;
+            let n = outputs.len();
+            for i in 0..inputs.len() {
+                for j in 0..n {
+                    if j + 1 < n {
+                        assert!(ms[i * n + j] < ms[i * n + j + 1], "{}", node.name);
+                    }
+                    if i + 1 < inputs.len() {
+                        assert!(ms[i * n + j] < ms[(i + 1) * n + j], "{}", node.name);
+                    }
+                }
+            }
+        }
+    }
+    assert!(grids > 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_failing_runner_is_a_named_error() {
+    let graph = small_resnet();
+    let groups = ChannelGroups::new(&graph);
+    let options = quick();
+    let probe = |command: Vec<String>| {
+        RunnerTimer::spawn(&command, &options)
+            .and_then(|mut timer| LatencyModel::probe_with(&graph, &groups, &options, &mut timer))
+    };
+    let message = |command: Vec<String>| probe(command).unwrap_err().to_string();
+    let first = graph.name(1).to_string();
+    let m = message(shell_runner("echo error no kernel for this"));
+    assert!(
+        m.contains("no kernel for this") && m.contains(&first),
+        "{m}"
+    );
+    let m = message(shell_runner("echo fast"));
+    assert!(m.contains("`fast`, not a time"), "{m}");
+    let m = message(shell_runner("echo -1"));
+    assert!(m.contains("not a time"), "{m}");
+    let m = message(vec!["true".into()]);
+    assert!(
+        m.contains("without an answer") || m.contains("did it exit"),
+        "{m}"
+    );
+    let m = message(shell_runner("head -c 10000 /dev/zero | tr '\\0' 7"));
+    assert!(m.contains("longer than"), "{m}");
+    let m = message(vec!["/nonexistent/xprune-runner".into()]);
+    assert!(m.contains("cannot start"), "{m}");
+    assert!(matches!(probe(vec![]), Err(LatencyError::Config(_))));
+}

@@ -1,0 +1,198 @@
+//! Timing in another runtime: a runner process that times ONNX files on request.
+
+use super::{LatencyError, LayerTimer, ProbeOptions, Result};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use xprune_graph::{FeatureShape, Graph, Layer, NodeDef};
+
+/// The longest answer line read from a runner; a longer one is an error.
+const MAX_LINE: u64 = 4096;
+
+/// Times layers in a runtime outside Burn (onnxruntime, TensorRT, a phone) through a runner
+/// process, so that a latency model describes the runtime a pruned model is deployed in.
+///
+/// The runner is started once and kept running. For each measurement the timer writes the
+/// layer (a one-node graph, its inputs all fed by the graph input) or the whole graph as an
+/// ONNX file in a fresh temporary folder and sends the runner one line on its standard input:
+///
+/// ```text
+/// <batch> <warm-up runs> <timed runs> <path of the ONNX file, to the end of the line>
+/// ```
+///
+/// The runner answers with one line on its standard output: the milliseconds of one run on
+/// a random input of that batch (the fastest of the timed runs, or any statistic it prefers),
+/// or `error <message>`. The file is deleted after the answer; the folder when the timer is
+/// dropped. `benches/compare/ort_runner.py` is a runner for onnxruntime.
+///
+/// Only layers whose inputs all have the same shape can be timed this way (a residual add,
+/// not a concatenation of different widths); another layer is an error naming its node.
+pub struct RunnerTimer {
+    command: Vec<String>,
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    dir: PathBuf,
+    count: u64,
+    batch: usize,
+    warmup: usize,
+    reps: usize,
+}
+
+impl std::fmt::Debug for RunnerTimer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunnerTimer")
+            .field("command", &self.command)
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunnerTimer {
+    /// Starts the runner `command` (program and arguments) with the batch and repetitions of
+    /// `options`.
+    pub fn spawn(command: &[String], options: &ProbeOptions) -> Result<Self> {
+        let run = |message: String| LatencyError::Run {
+            node: "(runner)".into(),
+            message,
+        };
+        let (program, args) = command
+            .split_first()
+            .ok_or_else(|| LatencyError::Config("the runner command is empty".into()))?;
+        let dir = std::env::temp_dir().join(format!(
+            "xprune-latency-{}-{:x}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        std::fs::create_dir_all(&dir).map_err(|source| LatencyError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| run(format!("cannot start `{}`: {e}", command.join(" "))))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(run("the runner's pipes are missing".into()));
+        };
+        Ok(Self {
+            command: command.to_vec(),
+            child,
+            stdin,
+            stdout: BufReader::new(stdout),
+            dir,
+            count: 0,
+            batch: options.batch,
+            warmup: options.warmup,
+            reps: options.reps.max(1),
+        })
+    }
+
+    /// Sends `graph` to the runner and reads its time.
+    fn time_onnx(&mut self, node: &str, graph: &Graph) -> Result<f64> {
+        let err = |message: String| LatencyError::Run {
+            node: node.to_string(),
+            message,
+        };
+        let bytes = xprune_io::onnx::export_onnx_bytes(graph)
+            .map_err(|e| err(format!("cannot export it to ONNX: {e}")))?;
+        self.count += 1;
+        let path = self.dir.join(format!("{}.onnx", self.count));
+        std::fs::write(&path, bytes).map_err(|source| LatencyError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let answer = self.ask(&format!(
+            "{} {} {} {}",
+            self.batch,
+            self.warmup,
+            self.reps,
+            path.display()
+        ));
+        std::fs::remove_file(&path).ok();
+        let line = answer.map_err(|m| err(format!("runner `{}`: {m}", self.command.join(" "))))?;
+        let line = line.trim();
+        if let Some(message) = line.strip_prefix("error") {
+            return Err(err(format!("the runner failed: {}", message.trim())));
+        }
+        match line.parse::<f64>() {
+            Ok(ms) if ms.is_finite() && ms >= 0.0 => Ok(ms),
+            _ => Err(err(format!(
+                "the runner answered `{}`, not a time in milliseconds",
+                line.chars().take(80).collect::<String>()
+            ))),
+        }
+    }
+
+    /// One request line out, one answer line back (at most [`MAX_LINE`] bytes).
+    fn ask(&mut self, request: &str) -> std::result::Result<String, String> {
+        writeln!(self.stdin, "{request}")
+            .and_then(|()| self.stdin.flush())
+            .map_err(|e| format!("cannot write to it ({e}); did it exit?"))?;
+        let mut line = Vec::new();
+        (&mut self.stdout)
+            .take(MAX_LINE)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| format!("cannot read from it: {e}"))?;
+        if line.is_empty() {
+            let status = self.child.try_wait().ok().flatten();
+            return Err(match status {
+                Some(s) => format!("it exited ({s}) without an answer"),
+                None => "it closed its output without an answer".into(),
+            });
+        }
+        if line.last() != Some(&b'\n') && line.len() as u64 >= MAX_LINE {
+            return Err(format!("its answer is longer than {MAX_LINE} bytes"));
+        }
+        String::from_utf8(line).map_err(|_| "its answer is not UTF-8".into())
+    }
+}
+
+impl LayerTimer for RunnerTimer {
+    fn device(&self) -> String {
+        format!("runner: {}", self.command.join(" "))
+    }
+
+    fn time_layer(&mut self, node: &str, layer: &Layer, shapes: &[FeatureShape]) -> Result<f64> {
+        let Some(&first) = shapes.first() else {
+            return Err(LatencyError::Run {
+                node: node.to_string(),
+                message: "a layer without inputs cannot be timed by a runner".into(),
+            });
+        };
+        if shapes.iter().any(|&s| s != first) {
+            return Err(LatencyError::Run {
+                node: node.to_string(),
+                message: format!(
+                    "a runner times layers whose inputs have one shape; these are {shapes:?}"
+                ),
+            });
+        }
+        let input = Layer::Input(xprune_graph::Input::new(first));
+        let nodes = vec![
+            NodeDef::new("input", input, vec![]),
+            NodeDef::new(node, layer.clone(), vec![0; shapes.len()]),
+        ];
+        let graph = Graph::from_nodes(first, nodes, 1)?;
+        self.time_onnx(node, &graph)
+    }
+
+    fn time_graph(&mut self, graph: &Graph) -> Result<f64> {
+        self.time_onnx("(whole graph)", graph)
+    }
+}
+
+impl Drop for RunnerTimer {
+    fn drop(&mut self) {
+        // Closing its input ends a well-behaved runner; one that hangs is killed.
+        let _ = self.stdin.flush();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
