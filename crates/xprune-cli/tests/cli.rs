@@ -1711,7 +1711,7 @@ fn prune_measures_latency_with_a_runner() {
     let fraction = |i: usize| -> f64 {
         line.split('(')
             .nth(i)
-            .and_then(|s| s.split(|c: char| c == ' ' || c == ')').next())
+            .and_then(|s| s.split([' ', ')']).next())
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("{line}"))
     };
