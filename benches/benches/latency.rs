@@ -148,6 +148,7 @@ fn main() {
                 warmup: 1,
                 reps: if opts.quick { 3 } else { 5 },
                 points: args.points,
+                sweeps: 2,
                 inference_form: args.fold,
                 seed: 0,
             };

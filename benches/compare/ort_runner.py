@@ -8,8 +8,10 @@ benches/compare/ort_runner.py --threads 2"`) and sends one request per line on s
 
 For each, this script opens an onnxruntime session on the file (all graph optimisations,
 `--threads` intra-op threads, one inter-op thread), feeds a seeded random input of that
-batch (the file's other dimensions), runs it `warm-up` times untimed and `timed` times timed,
-and answers with one line: the fastest run's milliseconds, or `error <message>`. It ends when
+batch (the file's other dimensions), runs it `warm-up` times untimed (at least twice) and
+`timed` times timed (more for small models: until `--min-ms` of timed runs, at most
+`--max-runs`), and answers with one line: the fastest run's milliseconds, or
+`error <message>`. It ends when
 its input closes. See docs/surgery.md ("Latency in another runtime").
 """
 
@@ -21,7 +23,7 @@ import numpy as np
 import onnxruntime as ort
 
 
-def time_file(path, batch, warmup, reps, threads, rng):
+def time_file(path, batch, warmup, reps, threads, rng, min_ms, max_runs):
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -31,13 +33,17 @@ def time_file(path, batch, warmup, reps, threads, rng):
     dims = [batch] + [int(d) for d in inp.shape[1:]]
     x = rng.standard_normal(dims).astype(np.float32)
     feed = {inp.name: x}
-    for _ in range(warmup):
+    for _ in range(max(warmup, 2)):
         sess.run(None, feed)
-    best = float("inf")
-    for _ in range(reps):
+    # Small layers take tens of microseconds: besides the requested runs, keep timing until
+    # `--min-ms` of timed runs have passed (at most `--max-runs`), so that their fastest run
+    # is as little disturbed as a large layer's.
+    best, spent, runs = float("inf"), 0.0, 0
+    while runs < reps or (spent < min_ms and runs < max_runs):
         t = time.perf_counter()
         sess.run(None, feed)
-        best = min(best, (time.perf_counter() - t) * 1e3)
+        ms = (time.perf_counter() - t) * 1e3
+        best, spent, runs = min(best, ms), spent + ms, runs + 1
     return best
 
 
@@ -45,6 +51,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--min-ms", type=float, default=50.0)
+    p.add_argument("--max-runs", type=int, default=500)
     args = p.parse_args()
     rng = np.random.default_rng(args.seed)
     for line in sys.stdin:
@@ -53,7 +61,9 @@ def main():
             if len(parts) != 4:
                 raise ValueError(f"expected `batch warmup reps path`, got {line.strip()!r}")
             batch, warmup, reps, path = int(parts[0]), int(parts[1]), int(parts[2]), parts[3]
-            answer = f"{time_file(path, batch, warmup, reps, args.threads, rng):.6f}"
+            ms = time_file(path, batch, warmup, reps, args.threads, rng, args.min_ms,
+                           args.max_runs)
+            answer = f"{ms:.6f}"
         except Exception as e:  # the error goes back to xprune, which names the node
             answer = "error " + " ".join(str(e).split())[:1000]
         sys.stdout.write(answer + "\n")

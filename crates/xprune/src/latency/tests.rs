@@ -6,6 +6,7 @@ use crate::criteria::{Scores, WeightNorm};
 use crate::prune::select;
 use crate::{PruneError, PruneTarget, Pruner, Scope, Selection};
 use burn::tensor::Device;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use xprune_graph::{FeatureShape, Graph};
 use xprune_models::{ResNetCifarDepth, VggDepth, resnet_cifar, vgg};
@@ -46,6 +47,7 @@ fn quick() -> ProbeOptions {
         warmup: 0,
         reps: 1,
         points: 4,
+        sweeps: 1,
         inference_form: false,
         seed: 3,
     }
@@ -373,6 +375,10 @@ fn bad_probe_options_are_errors() {
             points: 65,
             ..quick()
         },
+        ProbeOptions {
+            sweeps: 0,
+            ..quick()
+        },
     ] {
         let err = LatencyModel::probe(&graph, &groups, &options).unwrap_err();
         assert!(matches!(err, LatencyError::Config(_)), "{err}");
@@ -499,6 +505,41 @@ fn a_runner_times_the_layers_it_is_sent_as_onnx_files() {
 
 #[cfg(unix)]
 #[test]
+fn every_sweep_measures_again_and_the_fastest_time_is_kept() {
+    let graph = small_resnet();
+    let groups = ChannelGroups::new(&graph);
+    // Each answer is one less than the one before: later sweeps are faster.
+    let countdown = shell_runner("n=$((${n:-100000} - 1)); echo $n");
+    let times = |model: &LatencyModel| -> Vec<f64> {
+        model
+            .nodes
+            .iter()
+            .skip(1)
+            .flat_map(|n| match &n.table {
+                LatencyTable::Constant(ms) => vec![*ms],
+                LatencyTable::Line { ms, .. } | LatencyTable::Grid { ms, .. } => ms.clone(),
+            })
+            .collect()
+    };
+    for sweeps in [1, 2, 3] {
+        let options = ProbeOptions { sweeps, ..quick() };
+        let mut timer = RunnerTimer::spawn(&countdown, &options).unwrap();
+        let model = LatencyModel::probe_with(&graph, &groups, &options, &mut timer).unwrap();
+        // The dense pass opens every sweep; the layers of the last sweep come after it.
+        let t = times(&model);
+        assert!(t.iter().all(|&ms| ms < model.dense_ms), "{sweeps} sweeps");
+        let distinct = t.iter().map(|ms| ms.to_bits()).collect::<BTreeSet<_>>().len();
+        let per_sweep = 1 + distinct;
+        assert_eq!(
+            model.dense_ms,
+            (99_999 - (sweeps - 1) * per_sweep) as f64,
+            "{sweeps} sweeps"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
 fn a_failing_runner_is_a_named_error() {
     let graph = small_resnet();
     let groups = ChannelGroups::new(&graph);
@@ -509,7 +550,10 @@ fn a_failing_runner_is_a_named_error() {
     };
     let message = |command: Vec<String>| probe(command).unwrap_err().to_string();
     let first = graph.name(1).to_string();
-    let m = message(shell_runner("echo error no kernel for this"));
+    // The dense pass is timed first, then the first layer, which this runner cannot run.
+    let m = message(shell_runner(
+        "n=$((${n:-0} + 1)); if [ $n -gt 1 ]; then echo error no kernel for this; else echo 1; fi",
+    ));
     assert!(
         m.contains("no kernel for this") && m.contains(&first),
         "{m}"
