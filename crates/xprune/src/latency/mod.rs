@@ -17,6 +17,10 @@
 //! dense model's measured forward time to the sum of its nodes' times (the overhead of running
 //! the nodes together, [`LatencyModel::scale`]).
 //!
+//! Every measurement is taken in [`ProbeOptions::sweeps`] sweeps over the whole probe (2 by
+//! default), keeping its fastest time, so that a slow phase of a shared machine (seconds long)
+//! inflates at most one of them.
+//!
 //! **Hardware-aware rounding.** A group's kept count is rounded up to an *efficient* count
 //! ([`LatencyModel::efficient_counts`]): one of its measured counts that is faster, by more than
 //! [`EFFICIENCY_MARGIN`], than every larger measured count (with the other groups intact).
@@ -35,7 +39,7 @@ mod tests;
 mod timer;
 
 pub use probe::ProbeOptions;
-pub use runner::RunnerTimer;
+pub use runner::{RUNNER_TIMEOUT, RunnerTimer};
 pub use timer::{DeviceTimer, LayerTimer};
 
 use serde::{Deserialize, Serialize};

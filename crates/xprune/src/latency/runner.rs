@@ -3,11 +3,17 @@
 use super::{LatencyError, LayerTimer, ProbeOptions, Result};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
+use std::time::Duration;
 use xprune_graph::{FeatureShape, Graph, Layer, NodeDef};
 
 /// The longest answer line read from a runner; a longer one is an error.
 const MAX_LINE: u64 = 4096;
+
+/// How long a runner may take to answer one request, by default, before the probe gives up
+/// on it ([`RunnerTimer::timeout`]).
+pub const RUNNER_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Times layers in a runtime outside Burn (onnxruntime, TensorRT, a phone) through a runner
 /// process, so that a latency model describes the runtime a pruned model is deployed in.
@@ -31,9 +37,11 @@ pub struct RunnerTimer {
     command: Vec<String>,
     child: Child,
     stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    /// Answer lines, read on a thread of their own so that a runner that hangs times out.
+    answers: Receiver<std::result::Result<Vec<u8>, String>>,
     dir: PathBuf,
     count: u64,
+    timeout: Duration,
     batch: usize,
     warmup: usize,
     reps: usize,
@@ -80,17 +88,41 @@ impl RunnerTimer {
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(run("the runner's pipes are missing".into()));
         };
+        // One answer waits at most: a runner that talks without being asked blocks its reader.
+        let (send, answers) = sync_channel(1);
+        std::thread::spawn(move || {
+            let mut stdout = BufReader::new(stdout);
+            loop {
+                let mut line = Vec::new();
+                let read = (&mut stdout)
+                    .take(MAX_LINE)
+                    .read_until(b'\n', &mut line)
+                    .map_err(|e| format!("cannot read from it: {e}"));
+                let end = !matches!(&read, Ok(n) if *n > 0 && line.last() == Some(&b'\n'));
+                if send.send(read.map(|_| line)).is_err() || end {
+                    break;
+                }
+            }
+        });
         Ok(Self {
             command: command.to_vec(),
             child,
             stdin,
-            stdout: BufReader::new(stdout),
+            answers,
             dir,
             count: 0,
+            timeout: RUNNER_TIMEOUT,
             batch: options.batch,
             warmup: options.warmup,
             reps: options.reps.max(1),
         })
+    }
+
+    /// The same timer, giving up on a request the runner has not answered within `timeout`
+    /// ([`RUNNER_TIMEOUT`] by default).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// Sends `graph` to the runner and reads its time.
@@ -134,11 +166,13 @@ impl RunnerTimer {
         writeln!(self.stdin, "{request}")
             .and_then(|()| self.stdin.flush())
             .map_err(|e| format!("cannot write to it ({e}); did it exit?"))?;
-        let mut line = Vec::new();
-        (&mut self.stdout)
-            .take(MAX_LINE)
-            .read_until(b'\n', &mut line)
-            .map_err(|e| format!("cannot read from it: {e}"))?;
+        let line = match self.answers.recv_timeout(self.timeout) {
+            Ok(line) => line?,
+            Err(RecvTimeoutError::Timeout) => {
+                return Err(format!("no answer within {:?}", self.timeout));
+            }
+            Err(RecvTimeoutError::Disconnected) => Vec::new(),
+        };
         if line.is_empty() {
             let status = self.child.try_wait().ok().flatten();
             return Err(match status {

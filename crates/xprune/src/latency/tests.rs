@@ -528,7 +528,11 @@ fn every_sweep_measures_again_and_the_fastest_time_is_kept() {
         // The dense pass opens every sweep; the layers of the last sweep come after it.
         let t = times(&model);
         assert!(t.iter().all(|&ms| ms < model.dense_ms), "{sweeps} sweeps");
-        let distinct = t.iter().map(|ms| ms.to_bits()).collect::<BTreeSet<_>>().len();
+        let distinct = t
+            .iter()
+            .map(|ms| ms.to_bits())
+            .collect::<BTreeSet<_>>()
+            .len();
         let per_sweep = 1 + distinct;
         assert_eq!(
             model.dense_ms,
@@ -569,6 +573,14 @@ fn a_failing_runner_is_a_named_error() {
     );
     let m = message(shell_runner("head -c 10000 /dev/zero | tr '\\0' 7"));
     assert!(m.contains("longer than"), "{m}");
+    // A runner that hangs times out.
+    let mut timer = RunnerTimer::spawn(&shell_runner("sleep 30"), &options)
+        .unwrap()
+        .timeout(std::time::Duration::from_millis(300));
+    let m = LatencyModel::probe_with(&graph, &groups, &options, &mut timer)
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("no answer within 300ms"), "{m}");
     let m = message(vec!["/nonexistent/xprune-runner".into()]);
     assert!(m.contains("cannot start"), "{m}");
     assert!(matches!(probe(vec![]), Err(LatencyError::Config(_))));
