@@ -16,7 +16,9 @@ classes, 32x32 inputs), with random weights and random batch-norm statistics:
    too), with the same threads and batch.
 
 Prints, per model and ratio, the MAC ratio (dense / pruned), the milliseconds per batch and the
-speed-up / MAC ratio of each side. Times are medians of `--reps` runs after `--warmup`.
+speed-up / MAC ratio of each side. Every model of a network is made first and then all are
+timed in `--rounds` rounds (3), each a median of `--reps` runs after `--warmup`; the fastest
+round is kept.
 
 With `--latency-budgets 0.7,0.5` it also prunes each dense file with xprune's latency-aware
 selection measured *in onnxruntime*: `xprune prune -m dense.onnx -c l1 --latency-budget B
@@ -121,28 +123,36 @@ def macs(model):
     return ops
 
 
-def xprune_prune(binary, dense, out, ratio):
-    cmd = [binary, "--quiet", "prune", "-m", dense, "-c", "l1", "--scope", "layer", "-r",
-           str(ratio), "--fold-batch-norms", "-o", out]
+def run_xprune(cmd):
+    """Runs an xprune command; returns its standard output and the MAC ratio it printed."""
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}: {res.stderr.strip()}")
     m = re.search(r"(\d+) -> (\d+) MACs", res.stdout)
-    return int(m.group(1)) / int(m.group(2))
+    return res.stdout, int(m.group(1)) / int(m.group(2))
+
+
+def xprune_prune(binary, dense, out, ratio):
+    return run_xprune([binary, "--quiet", "prune", "-m", dense, "-c", "l1", "--scope", "layer",
+                       "-r", str(ratio), "--fold-batch-norms", "-o", out])[1]
 
 
 def xprune_latency(binary, dense, out, budget, threads, batch, cache):
-    runner = f"{sys.executable} {os.path.join(os.path.dirname(os.path.abspath(__file__)), 'ort_runner.py')} --threads {threads}"
-    cmd = [binary, "--quiet", "prune", "-m", dense, "-c", "l1", "--latency-budget", str(budget),
-           "--latency-runner", runner, "--latency-batch", str(batch), "--latency-model", cache,
-           "--fold-batch-norms", "-o", out]
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: {res.stderr.strip()}")
-    m = re.search(r"(\d+) -> (\d+) MACs", res.stdout)
+    """Prunes for a latency budget measured in onnxruntime by `ort_runner.py`; returns the MAC
+    ratio and the predicted and runner-measured latency fractions xprune printed."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    runner = f"{sys.executable} {os.path.join(here, 'ort_runner.py')} --threads {threads}"
+    stdout, ratio = run_xprune([
+        binary, "--quiet", "prune", "-m", dense, "-c", "l1", "--latency-budget", str(budget),
+        "--latency-runner", runner, "--latency-batch", str(batch), "--latency-model", cache,
+        "--fold-batch-norms", "-o", out])
     lat = re.search(r"predicted [\d.]+ -> [\d.]+ ms \(([\d.]+) of dense\), measured [\d.]+ -> "
-                    r"[\d.]+ ms \(([\d.]+)\)", res.stdout)
-    return int(m.group(1)) / int(m.group(2)), float(lat.group(1)), float(lat.group(2))
+                    r"[\d.]+ ms \(([\d.]+)\)", stdout)
+    return ratio, float(lat.group(1)), float(lat.group(2))
+
+
+def table_head(head):
+    return [head, "|---" * (head.count("|") - 1) + "|"]
 
 
 def main():
@@ -155,23 +165,19 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--reps", type=int, default=15)
     p.add_argument("--latency-budgets", default="")
+    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--out")
     args = p.parse_args()
     budgets = [float(b) for b in args.latency_budgets.split(",") if b]
-    lat_rows = []
-    lat_head = ("| model | latency budget | MAC ratio | ort ms | speed-up | speed-up / MAC ratio "
-                "| predicted fraction | measured fraction (here) | measured fraction (runner) "
-                "| error |")
-    lat_rows.append(lat_head)
-    lat_rows.append("|---" * (lat_head.count("|") - 1) + "|")
+    lat_rows = table_head(
+        "| model | latency budget | MAC ratio | ort ms | speed-up | speed-up / MAC ratio "
+        "| predicted fraction | measured fraction (here) | measured fraction (runner) | error |")
     torch.set_num_threads(args.threads)
     ratios = [float(r) for r in args.ratios.split(",")]
-    rows = []
-    head = ("| model | removed | xprune MAC ratio | xprune ort ms | xprune speed-up / MAC ratio "
-            "| TP MAC ratio | TP torch ms | TP torch speed-up / MAC ratio | TP ort ms "
-            "| TP ort speed-up / MAC ratio |")
-    rows.append(head)
-    rows.append("|---" * (head.count("|") - 1) + "|")
+    rows = table_head(
+        "| model | removed | xprune MAC ratio | xprune ort ms | xprune speed-up / MAC ratio "
+        "| TP MAC ratio | TP torch ms | TP torch speed-up / MAC ratio | TP ort ms "
+        "| TP ort speed-up / MAC ratio |")
     with tempfile.TemporaryDirectory() as d:
         for name in args.models.split(","):
             torch.manual_seed(0)
@@ -183,14 +189,15 @@ def main():
             dense = os.path.join(d, f"{name}.onnx")
             export(model, dense)
             dense_macs = macs(model)
-            t_dense_ort = ort_ms(dense, xn, args.threads, args.warmup, args.reps)
-            t_dense_torch = torch_ms(model, x, args.warmup, args.reps)
-            rows.append(f"| {name} | 0 % | 1.00 | {t_dense_ort:.2f} | 1.00 | 1.00 | "
-                        f"{t_dense_torch:.2f} | 1.00 | {t_dense_ort:.2f} | 1.00 |")
+            # Every model of this network is made first, then all are timed in `--rounds`
+            # rounds (the fastest median of the rounds kept): a slow phase of a shared machine
+            # lasts seconds and would otherwise fall on whichever model was timed then.
+            timers = {"dense ort": lambda: ort_ms(dense, xn, args.threads, args.warmup, args.reps),
+                      "dense torch": lambda: torch_ms(model, x, args.warmup, args.reps)}
+            made = []
             for r in ratios:
                 out = os.path.join(d, f"{name}_xp_{r}.onnx")
                 xp_ratio = xprune_prune(args.xprune, dense, out, r)
-                t_xp = ort_ms(out, xn, args.threads, args.warmup, args.reps)
                 pruned = copy.deepcopy(model)
                 ign = [dict(pruned.named_modules())[n] for n, mod in model.named_modules()
                        if any(mod is i for i in ignored)]
@@ -201,35 +208,52 @@ def main():
                 ).step()
                 pruned.eval()
                 tp_ratio = dense_macs / macs(pruned)
-                t_tp = torch_ms(pruned, x, args.warmup, args.reps)
                 tp_path = os.path.join(d, f"{name}_tp_{r}.onnx")
                 export(pruned, tp_path)
-                t_tp_ort = ort_ms(tp_path, xn, args.threads, args.warmup, args.reps)
+                timers[f"xp {r}"] = lambda out=out: ort_ms(out, xn, args.threads, args.warmup,
+                                                           args.reps)
+                timers[f"tp torch {r}"] = lambda m=pruned: torch_ms(m, x, args.warmup, args.reps)
+                timers[f"tp {r}"] = lambda f=tp_path: ort_ms(f, xn, args.threads, args.warmup,
+                                                             args.reps)
+                made.append((r, xp_ratio, tp_ratio))
+            cache = os.path.join(d, f"{name}.latency.json")
+            latency = []
+            for b in budgets:
+                out = os.path.join(d, f"{name}_lat_{b}.onnx")
+                ratio, predicted, measured = xprune_latency(
+                    args.xprune, dense, out, b, args.threads, args.batch, cache)
+                timers[f"lat {b}"] = lambda out=out: ort_ms(out, xn, args.threads, args.warmup,
+                                                            args.reps)
+                latency.append((b, ratio, predicted, measured))
+            t = {k: float("inf") for k in timers}
+            for _ in range(args.rounds):
+                for k, f in timers.items():
+                    t[k] = min(t[k], f())
+            t_dense_ort, t_dense_torch = t["dense ort"], t["dense torch"]
+            rows.append(f"| {name} | 0 % | 1.00 | {t_dense_ort:.2f} | 1.00 | 1.00 | "
+                        f"{t_dense_torch:.2f} | 1.00 | {t_dense_ort:.2f} | 1.00 |")
+            for r, xp_ratio, tp_ratio in made:
+                t_xp, t_tp, t_tp_ort = t[f"xp {r}"], t[f"tp torch {r}"], t[f"tp {r}"]
                 rows.append(
                     f"| {name} | {r * 100:.0f} % | {xp_ratio:.2f} | {t_xp:.2f} | "
                     f"{t_dense_ort / t_xp / xp_ratio:.2f} | {tp_ratio:.2f} | {t_tp:.2f} | "
                     f"{t_dense_torch / t_tp / tp_ratio:.2f} | {t_tp_ort:.2f} | "
                     f"{t_dense_ort / t_tp_ort / tp_ratio:.2f} |")
                 print(rows[-1], flush=True)
-            cache = os.path.join(d, f"{name}.latency.json")
-            for b in budgets:
-                out = os.path.join(d, f"{name}_lat_{b}.onnx")
-                ratio, predicted, measured = xprune_latency(
-                    args.xprune, dense, out, b, args.threads, args.batch, cache)
-                t_lat = ort_ms(out, xn, args.threads, args.warmup, args.reps)
-                t_ref = ort_ms(dense, xn, args.threads, args.warmup, args.reps)
-                here = t_lat / t_ref
+            for b, ratio, predicted, measured in latency:
+                t_lat = t[f"lat {b}"]
+                here = t_lat / t_dense_ort
                 lat_rows.append(
-                    f"| {name} | {b} | {ratio:.2f} | {t_lat:.2f} | {t_ref / t_lat:.2f} | "
-                    f"{t_ref / t_lat / ratio:.2f} | {predicted:.3f} | {here:.3f} | {measured:.3f} "
-                    f"| {(predicted - here) / here * 100:+.1f} % |")
+                    f"| {name} | {b} | {ratio:.2f} | {t_lat:.2f} | {t_dense_ort / t_lat:.2f} | "
+                    f"{t_dense_ort / t_lat / ratio:.2f} | {predicted:.3f} | {here:.3f} | "
+                    f"{measured:.3f} | {(predicted - here) / here * 100:+.1f} % |")
                 print(lat_rows[-1], flush=True)
     text = "\n".join(rows)
     if budgets:
         text += "\n\n" + "\n".join(lat_rows)
     print(f"\nonnxruntime {ort.__version__}, torch {torch.__version__}, torch-pruning "
-          f"{tp.__version__}, {args.threads} threads, batch {args.batch}, median of "
-          f"{args.reps} after {args.warmup}\n\n{text}")
+          f"{tp.__version__}, {args.threads} threads, batch {args.batch}, fastest of {args.rounds} "
+          f"rounds of a median of {args.reps} after {args.warmup}\n\n{text}")
     if args.out:
         with open(args.out, "w") as f:
             f.write(text + "\n")

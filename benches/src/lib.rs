@@ -23,6 +23,11 @@ pub struct BenchOptions {
 impl BenchOptions {
     /// Parses `std::env::args()`; exits with a message on a bad backend name.
     pub fn from_args() -> Self {
+        // As the `xprune` command does, unless XPRUNE_SYSTEM_MALLOC is set (to measure what it
+        // changes); `machine_line` says which.
+        if std::env::var_os("XPRUNE_SYSTEM_MALLOC").is_none() {
+            xprune::malloc::keep_freed_memory();
+        }
         let mut backends = Vec::new();
         let mut quick = false;
         let mut rest = Vec::new();
@@ -208,7 +213,12 @@ pub fn machine_line() -> String {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    format!("{cpu}, {cores} logical cores")
+    let malloc = if std::env::var_os("XPRUNE_SYSTEM_MALLOC").is_some() {
+        "system malloc settings"
+    } else {
+        "freed memory kept (xprune::malloc)"
+    };
+    format!("{cpu}, {cores} logical cores, {malloc}")
 }
 
 /// The display name of a model of the speed benchmarks (`surgery`, `latency`) from its

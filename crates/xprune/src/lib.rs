@@ -10,6 +10,7 @@
 pub mod backend;
 pub mod inference;
 pub mod latency;
+pub mod malloc;
 pub mod module;
 pub mod prune;
 pub mod train;
