@@ -218,10 +218,10 @@ pub struct SelectArgs {
     /// Instead of a ratio: keep at most this fraction of the MACs.
     #[arg(long, conflicts_with = "ratio")]
     pub mac_budget: Option<f64>,
-    /// Instead of a ratio: keep at most this fraction of the latency measured on this device
-    /// (`prune` only): a latency model is probed once (seconds to a minute) and cached in
-    /// --latency-model; kept channel counts are rounded to counts where the kernels are
-    /// efficient.
+    /// Instead of a ratio: keep at most this fraction of the latency measured on this device,
+    /// or in the runtime of --latency-runner (`prune` only): a latency model is probed once
+    /// (seconds to a minute) and cached in --latency-model; kept channel counts are rounded to
+    /// counts where the kernels are efficient.
     #[arg(long, conflicts_with_all = ["ratio", "mac_budget"])]
     pub latency_budget: Option<f64>,
     /// The latency model file of --latency-budget: read if it fits the model, batch and
