@@ -28,11 +28,34 @@ pub const RUNNER_TIMEOUT: Duration = Duration::from_secs(600);
 ///
 /// The runner answers with one line on its standard output: the milliseconds of one run on
 /// a random input of that batch (the fastest of the timed runs, or any statistic it prefers),
-/// or `error <message>`. The file is deleted after the answer; the folder when the timer is
-/// dropped. `benches/compare/ort_runner.py` is a runner for onnxruntime.
+/// or `error <message>`. The file is deleted after the answer; the folder, and the runner
+/// (killed), when the timer is dropped. `benches/compare/ort_runner.py` is a runner for
+/// onnxruntime.
 ///
 /// Only layers whose inputs all have the same shape can be timed this way (a residual add,
 /// not a concatenation of different widths); another layer is an error naming its node.
+///
+/// ```no_run
+/// use xprune::burn::tensor::Device;
+/// use xprune::models::{ResNetCifarDepth, resnet_cifar};
+/// use xprune::surgery::ChannelGroups;
+/// use xprune::{FeatureShape, LatencyModel, ProbeOptions, RunnerTimer};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cifar = FeatureShape::spatial(3, 32, 32);
+/// let graph = resnet_cifar(ResNetCifarDepth::ResNet20, cifar, 10, 1.0, &Device::flex(), 0)?;
+/// let groups = ChannelGroups::new(&graph);
+/// let options = ProbeOptions {
+///     inference_form: true,
+///     ..ProbeOptions::default()
+/// };
+/// let runner = ["python3", "benches/compare/ort_runner.py", "--threads", "2"].map(String::from);
+/// let mut timer = RunnerTimer::spawn(&runner, &options)?;
+/// let model = LatencyModel::probe_with(&graph, &groups, &options, &mut timer)?;
+/// model.save("resnet20.onnxruntime.latency.json")?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct RunnerTimer {
     command: Vec<String>,
     child: Child,
@@ -223,8 +246,7 @@ impl LayerTimer for RunnerTimer {
 
 impl Drop for RunnerTimer {
     fn drop(&mut self) {
-        // Closing its input ends a well-behaved runner; one that hangs is killed.
-        let _ = self.stdin.flush();
+        // The runner holds nothing the probe needs: it is stopped rather than waited for.
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
