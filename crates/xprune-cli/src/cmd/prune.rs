@@ -7,12 +7,11 @@ use crate::load;
 use crate::progress::bar;
 use serde_json::json;
 use std::sync::Arc;
-use std::time::Instant;
 use xprune::criteria::Needs;
-use xprune::graph::Activation;
 use xprune::graph::ChannelFlow;
 use xprune::prune::PruneProgress;
 use xprune::surgery::{ChannelGroups, NodeRemovals};
+use xprune::latency::DeviceTimer;
 use xprune::{Graph, LatencyModel, LayerTimer, ProbeOptions, PruneOutcome, Pruner, RunnerTimer};
 
 /// The plan as JSON: removed channel indices by group, and removed output/input indices of
@@ -158,7 +157,7 @@ pub fn run(g: &Global, a: &PruneArgs) -> Result<()> {
         a.output.display()
     );
     if let Some(model) = &latency {
-        report_latency(model, &graph, &outcome.graph, a, runner.as_mut())?;
+        report_latency(model, &graph, &outcome.graph, a, &options, runner.as_mut())?;
     }
     if let Some(f) = folded {
         println!(
@@ -218,6 +217,7 @@ fn report_latency(
     dense: &Graph,
     pruned: &Graph,
     a: &PruneArgs,
+    options: &ProbeOptions,
     runner: Option<&mut RunnerTimer>,
 ) -> Result<()> {
     let predicted = (model.predict(dense)?, model.predict(pruned)?);
@@ -228,37 +228,25 @@ fn report_latency(
         })
     };
     let (dense, pruned) = (deployed(dense)?, deployed(pruned)?);
-    if let Some(timer) = runner {
-        // In turn, as below; the runner keeps the fastest of its own repetitions.
-        let mut measured = (f64::INFINITY, f64::INFINITY);
-        for _ in 0..3 {
-            measured.0 = measured.0.min(timer.time_graph(&dense)?);
-            measured.1 = measured.1.min(timer.time_graph(&pruned)?);
+    // Timed in turn, the fastest of five rounds kept, so that other load on the machine slows
+    // both; on this device one run after a warm-up per round, by the runner its own runs.
+    let mut device;
+    let timer: &mut dyn LayerTimer = match runner {
+        Some(runner) => runner,
+        None => {
+            let once = ProbeOptions {
+                warmup: 1,
+                reps: 1,
+                ..options.clone()
+            };
+            device = DeviceTimer::new(dense.device(), &once);
+            &mut device
         }
-        print_latency(model.batch, predicted, measured);
-        return Ok(());
-    }
-    let shape = dense.input_shape();
-    let values = (0..shape.numel() * model.batch)
-        .map(|i| ((i % 97) as f32 / 48.0) - 1.0)
-        .collect();
-    let x = Activation::from_vec_in(values, model.batch, shape, &dense.device())
-        .ok_or_else(|| CliError::Usage(format!("no input of shape [{shape}]")))?;
-    // Timed in turn (fastest of five after a warm-up), so that other load on the machine
-    // slows both.
-    let time = |graph: &Graph| -> Result<f64> {
-        graph.device().sync().ok();
-        let t = Instant::now();
-        graph.forward(x.clone())?;
-        graph.device().sync().ok();
-        Ok(t.elapsed().as_secs_f64() * 1e3)
     };
-    time(&dense)?;
-    time(&pruned)?;
     let mut measured = (f64::INFINITY, f64::INFINITY);
     for _ in 0..5 {
-        measured.0 = measured.0.min(time(&dense)?);
-        measured.1 = measured.1.min(time(&pruned)?);
+        measured.0 = measured.0.min(timer.time_graph(&dense)?);
+        measured.1 = measured.1.min(timer.time_graph(&pruned)?);
     }
     print_latency(model.batch, predicted, measured);
     Ok(())
