@@ -9,9 +9,9 @@ use serde_json::json;
 use std::sync::Arc;
 use xprune::criteria::Needs;
 use xprune::graph::ChannelFlow;
+use xprune::latency::DeviceTimer;
 use xprune::prune::PruneProgress;
 use xprune::surgery::{ChannelGroups, NodeRemovals};
-use xprune::latency::DeviceTimer;
 use xprune::{Graph, LatencyModel, LayerTimer, ProbeOptions, PruneOutcome, Pruner, RunnerTimer};
 
 /// The plan as JSON: removed channel indices by group, and removed output/input indices of

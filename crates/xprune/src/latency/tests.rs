@@ -573,8 +573,8 @@ fn a_failing_runner_is_a_named_error() {
     );
     let m = message(shell_runner("head -c 10000 /dev/zero | tr '\\0' 7"));
     assert!(m.contains("longer than"), "{m}");
-    // A runner that hangs times out.
-    let mut timer = RunnerTimer::spawn(&shell_runner("sleep 30"), &options)
+    // A runner that hangs times out (and is killed: `sleep` itself, not a shell around it).
+    let mut timer = RunnerTimer::spawn(&["sleep".to_string(), "30".to_string()], &options)
         .unwrap()
         .timeout(std::time::Duration::from_millis(300));
     let m = LatencyModel::probe_with(&graph, &groups, &options, &mut timer)
