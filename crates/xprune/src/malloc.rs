@@ -6,9 +6,9 @@
 //! freed memory at the top of its heaps back to the system, so such blocks arrive as new,
 //! zeroed pages and every first touch of a page is a fault. A dense network repeats a few
 //! tensor sizes and the threshold soon covers them; a pruned network has many sizes and keeps
-//! paying: measured on flex (2026-12-03, ResNet-56, batch 32, docs/performance.md), a pruned
-//! model's forward pass took 1.2-1.4x the sum of its layers timed alone, and 1.06-1.16x with
-//! freed memory kept.
+//! paying: measured on flex (2026-12-03, ResNet-56, batch 32, docs/performance.md), pruned
+//! models' forward passes took 1.07-1.42x the sum of their layers timed alone, and
+//! 1.06-1.16x with freed memory kept.
 //!
 //! [`keep_freed_memory`] turns both off for the process. Call it first thing in `main` (the
 //! `xprune` command does); a program that sets `GLIBC_TUNABLES` itself is left alone, and
