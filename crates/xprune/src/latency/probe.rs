@@ -162,92 +162,23 @@ impl LatencyModel {
             .prunable()
             .map(|g| (g.id(), kept_counts(g.channels(), options.points)))
             .collect();
-        let held = output_groups(graph, groups);
-        let empty = |set: &BTreeSet<GroupId>| set.is_empty();
+        let setup = Setup {
+            graph,
+            groups,
+            dense_graph: &dense_graph,
+            free: &free,
+            kept: &kept,
+            held: output_groups(graph, groups),
+            options,
+        };
         let mut nodes = Vec::with_capacity(graph.len());
         let mut dense_ms = f64::INFINITY;
         for sweep in 0..options.sweeps {
             timer.sweep = sweep;
             nodes.clear();
             dense_ms = dense_ms.min(timer.timer.time_graph(&dense_graph)?);
-            for (id, info) in graph.nodes().iter().enumerate() {
-                // The layer that runs: in inference form, the folded one (a convolution with the
-                // batch norm's scale and shift in its weights and bias).
-                let source = match options.inference_form && !free.contains(&id) {
-                    true => dense_graph.layer(dense_graph.find(&info.name)?)?,
-                    false => graph.layer(id)?,
-                };
-                let kind = info.op.kind_name().to_string();
-                let name = info.name.clone();
-                if id == 0 || free.contains(&id) {
-                    nodes.push(NodeLatency {
-                        name,
-                        kind,
-                        table: LatencyTable::Constant(0.0),
-                    });
-                    continue;
-                }
-                let ins: BTreeSet<GroupId> = info
-                    .inputs
-                    .iter()
-                    .flat_map(|&i| held[i].iter().copied())
-                    .collect();
-                let outs: BTreeSet<GroupId> = held[id].difference(&ins).copied().collect();
-                // Measures the node with the groups of `a` at kept index `i` and those of `b` at
-                // `j`; returns (input channels, output channels, ms).
-                let mut measure =
-                    |i: usize, a: &BTreeSet<GroupId>, j: usize, b: &BTreeSet<GroupId>| {
-                        let mut plan = PrunePlan::new();
-                        for (set, k) in [(a, i), (b, j)] {
-                            for g in set {
-                                let channels = groups.get(*g).map_or(0, |g| g.channels());
-                                let keep = kept[g][k];
-                                if keep < channels {
-                                    plan.insert(*g, (keep..channels).collect::<Vec<_>>());
-                                }
-                            }
-                        }
-                        let resolved = plan.resolve(groups)?;
-                        let removals = NodeRemovals::new(graph, groups, &resolved);
-                        let shapes = removals.shapes(graph);
-                        let layer = slice_as(graph, &removals, id, source)?;
-                        let in_shapes: Vec<FeatureShape> =
-                            info.inputs.iter().map(|&i| shapes[i]).collect();
-                        let ms = timer.time(&info.name, &layer, &in_shapes)?;
-                        let input = in_shapes.first().map_or(0, |s| s.channels());
-                        Ok::<_, LatencyError>((input, shapes[id].channels(), ms))
-                    };
-                let last = options.points - 1;
-                let none = BTreeSet::new();
-                let table = match (empty(&ins), empty(&outs)) {
-                    (true, true) => LatencyTable::Constant(measure(last, &none, last, &none)?.2),
-                    (false, true) | (true, false) => {
-                        let set = if empty(&ins) { &outs } else { &ins };
-                        let points = (0..options.points)
-                            .map(|k| measure(k, set, last, &none))
-                            .collect::<Result<Vec<_>>>()?;
-                        line(points)
-                    }
-                    (false, false) => {
-                        let mut inputs = Vec::new();
-                        let mut outputs = Vec::new();
-                        let mut ms = Vec::new();
-                        for i in 0..options.points {
-                            for j in 0..options.points {
-                                let (a, b, t) = measure(i, &ins, j, &outs)?;
-                                if j == 0 {
-                                    inputs.push(a);
-                                }
-                                if i == 0 {
-                                    outputs.push(b);
-                                }
-                                ms.push(t);
-                            }
-                        }
-                        grid(inputs, outputs, ms)
-                    }
-                };
-                nodes.push(NodeLatency { name, kind, table });
+            for id in 0..graph.len() {
+                nodes.push(setup.node_latency(&mut timer, id)?);
             }
         }
         let nodes_ms = nodes
@@ -284,6 +215,109 @@ impl LatencyModel {
             nodes,
             groups,
         })
+    }
+}
+
+/// What every node's measurement needs: the probed graph, its groups, the kept counts per
+/// group and the inference form.
+struct Setup<'a> {
+    graph: &'a Graph,
+    groups: &'a ChannelGroups,
+    /// The graph that runs: the inference form, or the graph itself.
+    dense_graph: &'a Graph,
+    /// Nodes the inference form removes (they take no time).
+    free: &'a HashSet<NodeId>,
+    kept: &'a HashMap<GroupId, Vec<usize>>,
+    /// The prunable groups each node's output holds.
+    held: Vec<BTreeSet<GroupId>>,
+    options: &'a ProbeOptions,
+}
+
+impl Setup<'_> {
+    /// The table of node `id`: a grid, a line or a constant, by the groups it reads and writes.
+    fn node_latency(&self, timer: &mut Cached<'_>, id: NodeId) -> Result<NodeLatency> {
+        let info = &self.graph.nodes()[id];
+        let (name, kind) = (info.name.clone(), info.op.kind_name().to_string());
+        if id == 0 || self.free.contains(&id) {
+            let table = LatencyTable::Constant(0.0);
+            return Ok(NodeLatency { name, kind, table });
+        }
+        // The layer that runs: in inference form, the folded one (a convolution with the batch
+        // norm's scale and shift in its weights and bias).
+        let source = match self.options.inference_form {
+            true => self.dense_graph.layer(self.dense_graph.find(&info.name)?)?,
+            false => self.graph.layer(id)?,
+        };
+        let ins: BTreeSet<GroupId> = info
+            .inputs
+            .iter()
+            .flat_map(|&i| self.held[i].iter().copied())
+            .collect();
+        let outs: BTreeSet<GroupId> = self.held[id].difference(&ins).copied().collect();
+        let mut measure = |i, a: &BTreeSet<GroupId>, j, b: &BTreeSet<GroupId>| {
+            self.measure(timer, id, source, (i, a), (j, b))
+        };
+        let points = self.options.points;
+        let last = points - 1;
+        let none = BTreeSet::new();
+        let table = match (ins.is_empty(), outs.is_empty()) {
+            (true, true) => LatencyTable::Constant(measure(last, &none, last, &none)?.2),
+            (false, true) | (true, false) => {
+                let set = if ins.is_empty() { &outs } else { &ins };
+                let measured = (0..points)
+                    .map(|k| measure(k, set, last, &none))
+                    .collect::<Result<Vec<_>>>()?;
+                line(measured)
+            }
+            (false, false) => {
+                let (mut inputs, mut outputs, mut ms) = (Vec::new(), Vec::new(), Vec::new());
+                for i in 0..points {
+                    for j in 0..points {
+                        let (a, b, t) = measure(i, &ins, j, &outs)?;
+                        if j == 0 {
+                            inputs.push(a);
+                        }
+                        if i == 0 {
+                            outputs.push(b);
+                        }
+                        ms.push(t);
+                    }
+                }
+                grid(inputs, outputs, ms)
+            }
+        };
+        Ok(NodeLatency { name, kind, table })
+    }
+
+    /// Times node `id` (its layer `source` sliced) with the groups of `a` at kept index `i`
+    /// and those of `b` at `j`; returns (input channels, output channels, ms).
+    fn measure(
+        &self,
+        timer: &mut Cached<'_>,
+        id: NodeId,
+        source: &Layer,
+        (i, a): (usize, &BTreeSet<GroupId>),
+        (j, b): (usize, &BTreeSet<GroupId>),
+    ) -> Result<(usize, usize, f64)> {
+        let mut plan = PrunePlan::new();
+        for (set, k) in [(a, i), (b, j)] {
+            for g in set {
+                let channels = self.groups.get(*g).map_or(0, |g| g.channels());
+                let keep = self.kept[g][k];
+                if keep < channels {
+                    plan.insert(*g, (keep..channels).collect::<Vec<_>>());
+                }
+            }
+        }
+        let resolved = plan.resolve(self.groups)?;
+        let removals = NodeRemovals::new(self.graph, self.groups, &resolved);
+        let shapes = removals.shapes(self.graph);
+        let layer = slice_as(self.graph, &removals, id, source)?;
+        let info = &self.graph.nodes()[id];
+        let in_shapes: Vec<FeatureShape> = info.inputs.iter().map(|&i| shapes[i]).collect();
+        let ms = timer.time(&info.name, &layer, &in_shapes)?;
+        let input = in_shapes.first().map_or(0, |s| s.channels());
+        Ok((input, shapes[id].channels(), ms))
     }
 }
 
