@@ -181,6 +181,14 @@ impl LatencyTable {
         }
     }
 
+    /// Every time the table holds, in its order (one for a constant).
+    pub fn times(&self) -> &[f64] {
+        match self {
+            Self::Constant(ms) => std::slice::from_ref(ms),
+            Self::Line { ms, .. } | Self::Grid { ms, .. } => ms,
+        }
+    }
+
     /// The same measured counts with the times `ms(input, output)` (`ms(0, 0)` for a constant):
     /// a model of known times, for tests and for what-if studies.
     pub fn with_times(&self, ms: impl Fn(usize, usize) -> f64) -> Self {

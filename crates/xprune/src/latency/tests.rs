@@ -463,10 +463,7 @@ fn a_runner_times_the_layers_it_is_sent_as_onnx_files() {
     );
     assert_eq!(model.dense_ms, 201.0);
     for node in &model.nodes[1..] {
-        let times = match &node.table {
-            LatencyTable::Constant(ms) => vec![*ms],
-            LatencyTable::Line { ms, .. } | LatencyTable::Grid { ms, .. } => ms.clone(),
-        };
+        let times = node.table.times();
         assert!(
             times.iter().all(|&t| t == 201.0),
             "{}: {times:?}",
@@ -511,15 +508,8 @@ fn every_sweep_measures_again_and_the_fastest_time_is_kept() {
     // Each answer is one less than the one before: later sweeps are faster.
     let countdown = shell_runner("n=$((${n:-100000} - 1)); echo $n");
     let times = |model: &LatencyModel| -> Vec<f64> {
-        model
-            .nodes
-            .iter()
-            .skip(1)
-            .flat_map(|n| match &n.table {
-                LatencyTable::Constant(ms) => vec![*ms],
-                LatencyTable::Line { ms, .. } | LatencyTable::Grid { ms, .. } => ms.clone(),
-            })
-            .collect()
+        let nodes = model.nodes.iter().skip(1);
+        nodes.flat_map(|n| n.table.times().to_vec()).collect()
     };
     for sweeps in [1, 2, 3] {
         let options = ProbeOptions { sweeps, ..quick() };
