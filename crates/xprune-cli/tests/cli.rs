@@ -1539,30 +1539,52 @@ fn prune_writes_the_inference_form_with_batch_norms_folded() {
     assert_close(&found.concat(), &masked.concat(), 1e-4, "folded vs masked");
 }
 
+/// `prune -m model.onnx -c l1 --latency-budget BUDGET` at batch 4 with the latency model in
+/// `file`, writing `fast.onnx`, and `extra`.
+fn latency_prune<'a>(budget: &'a str, file: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "prune",
+        "-m",
+        "model.onnx",
+        "-c",
+        "l1",
+        "--latency-budget",
+        budget,
+        "--latency-batch",
+        "4",
+        "--latency-model",
+        file,
+        "-o",
+        "fast.onnx",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// The predicted and the measured latency fractions of the report `prune --latency-budget`
+/// prints: "... ms (0.xyz of dense), measured ... ms (0.xyz)".
+fn latency_fractions(stdout: &str) -> (f64, f64) {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("latency per batch of 4: predicted"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let fraction = |i: usize| -> f64 {
+        line.split('(')
+            .nth(i)
+            .and_then(|s| s.split([' ', ')']).next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"))
+    };
+    (fraction(1), fraction(2))
+}
+
 #[test]
 fn prune_meets_a_latency_budget_and_caches_the_latency_model() {
     use xprune::latency::LatencyModel;
     let f = Files::new(true);
     let d = f.dir.path();
-    let with_budget = |b: &'static str| {
-        [
-            "prune",
-            "-m",
-            "model.onnx",
-            "-c",
-            "l1",
-            "--latency-budget",
-            b,
-            "--latency-batch",
-            "4",
-            "--latency-model",
-            "latency.json",
-            "-o",
-            "fast.onnx",
-        ]
-    };
     // A budget of 1 is always reachable: the run probes and writes the model.
-    let stdout = ok(d, &with_budget("1"));
+    let stdout = ok(d, &latency_prune("1", "latency.json", &[]));
     assert!(stdout.contains("(1.000 of dense)"), "{stdout}");
     // The measured times of a tiny model are mostly noise; so that the selection below does
     // not depend on them, they are replaced by a formula (work proportional to the counts).
@@ -1577,73 +1599,21 @@ fn prune_meets_a_latency_budget_and_caches_the_latency_model() {
     }
     (model.dense_ms, model.nodes_ms) = (1.0, 1.0);
     model.save(f.path("latency.json")).unwrap();
-    let args = with_budget("0.6");
-    let stdout = ok(d, &args);
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("latency per batch of 4: predicted"))
-        .unwrap_or_else(|| panic!("{stdout}"));
-    // "... ms (0.xyz of dense), measured ..."
-    let predicted: f64 = line
-        .split('(')
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("{line}"));
-    assert!(predicted <= 0.6 + 1e-3, "{line}");
+    let stdout = ok(d, &latency_prune("0.6", "latency.json", &[]));
+    let (predicted, _) = latency_fractions(&stdout);
+    assert!(predicted <= 0.6 + 1e-3, "{stdout}");
     let pruned = import_onnx(f.path("fast.onnx"), &device()).unwrap();
     assert!(pruned.macs() < import_onnx(f.path("model.onnx"), &device()).unwrap().macs());
     // that run read the cached model rather than probing again (which would overwrite it)
     assert_eq!(LatencyModel::load(f.path("latency.json")).unwrap(), model);
     // errors: a budget out of range, a corrupt model file, round_to with a latency budget
-    fails(
-        d,
-        &[
-            "prune",
-            "-m",
-            "model.onnx",
-            "-c",
-            "l1",
-            "--latency-budget",
-            "1.5",
-            "-o",
-            "x.onnx",
-        ],
-        &["budget 1.5"],
-    );
+    fails(d, &latency_prune("1.5", "x.json", &[]), &["budget 1.5"]);
     std::fs::write(f.path("bad.json"), "{ not json").unwrap();
+    fails(d, &latency_prune("0.5", "bad.json", &[]), &["bad.json"]);
+    let round_to = ["--round-to", "4"];
     fails(
         d,
-        &[
-            "prune",
-            "-m",
-            "model.onnx",
-            "-c",
-            "l1",
-            "--latency-budget",
-            "0.5",
-            "--latency-model",
-            "bad.json",
-            "-o",
-            "x.onnx",
-        ],
-        &["bad.json"],
-    );
-    fails(
-        d,
-        &[
-            "prune",
-            "-m",
-            "model.onnx",
-            "-c",
-            "l1",
-            "--latency-budget",
-            "0.5",
-            "--round-to",
-            "4",
-            "-o",
-            "x.onnx",
-        ],
+        &latency_prune("0.5", "latency.json", &round_to),
         &["--round-to 4"],
     );
 }
@@ -1666,35 +1636,8 @@ fn prune_measures_latency_with_a_runner() {
     .unwrap();
     std::fs::set_permissions(&runner, std::fs::Permissions::from_mode(0o755)).unwrap();
     let runner = runner.display().to_string();
-    let args = |runner: Option<&str>| {
-        // Real times of a tiny model are noise: without the runner, a budget of 1.
-        let budget = if runner.is_some() { "0.6" } else { "1" };
-        let mut a: Vec<String> = [
-            "prune",
-            "-m",
-            "model.onnx",
-            "-c",
-            "l1",
-            "--latency-budget",
-            budget,
-            "--latency-batch",
-            "4",
-            "--latency-model",
-            "runner.json",
-            "--fold-batch-norms",
-            "-o",
-            "fast.onnx",
-        ]
-        .map(String::from)
-        .to_vec();
-        if let Some(r) = runner {
-            a.extend(["--latency-runner".to_string(), r.to_string()]);
-        }
-        a
-    };
-    let run = args(Some(&runner));
-    let run: Vec<&str> = run.iter().map(String::as_str).collect();
-    let stdout = ok(d, &run);
+    let with_runner = ["--fold-batch-norms", "--latency-runner", runner.as_str()];
+    let stdout = ok(d, &latency_prune("0.6", "runner.json", &with_runner));
     let model = LatencyModel::load(f.path("runner.json")).unwrap();
     assert_eq!(model.device, format!("runner: {runner}"));
     assert!(model.inference_form);
@@ -1704,33 +1647,24 @@ fn prune_measures_latency_with_a_runner() {
     let bytes = xprune::io::onnx::export_onnx_bytes(&folded).unwrap().len();
     assert_eq!(model.dense_ms, bytes as f64);
     // Predicted within the budget; measured by the runner: the pruned file's size.
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("latency per batch of 4: predicted"))
-        .unwrap_or_else(|| panic!("{stdout}"));
-    let fraction = |i: usize| -> f64 {
-        line.split('(')
-            .nth(i)
-            .and_then(|s| s.split([' ', ')']).next())
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("{line}"))
-    };
-    assert!(fraction(1) <= 0.6 + 1e-3, "{line}");
+    let (predicted, measured) = latency_fractions(&stdout);
+    assert!(predicted <= 0.6 + 1e-3, "{stdout}");
     let pruned_bytes = std::fs::metadata(f.path("fast.onnx")).unwrap().len() as f64;
     assert!(
-        (fraction(2) - pruned_bytes / bytes as f64).abs() < 2e-3,
-        "{line}"
+        (measured - pruned_bytes / bytes as f64).abs() < 2e-3,
+        "{stdout}"
     );
-    // The file is not reused for this device: without the runner it is probed again.
-    let run = args(None);
-    let run: Vec<&str> = run.iter().map(String::as_str).collect();
-    ok(d, &run);
+    // The file is not reused for this device: without the runner it is probed again (with a
+    // budget of 1: real times of a tiny model are noise).
+    ok(
+        d,
+        &latency_prune("1", "runner.json", &["--fold-batch-norms"]),
+    );
     let again = LatencyModel::load(f.path("runner.json")).unwrap();
     assert!(!again.device.starts_with("runner:"), "{}", again.device);
     // A runner that cannot start is a named error.
-    let mut bad = args(Some("/nonexistent/xprune-runner"));
-    bad[10] = "other.json".into();
-    let bad: Vec<&str> = bad.iter().map(String::as_str).collect();
+    let missing = ["--latency-runner", "/nonexistent/xprune-runner"];
+    let bad = latency_prune("0.6", "other.json", &missing);
     fails(d, &bad, &["cannot start", "/nonexistent/xprune-runner"]);
 }
 
